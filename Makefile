@@ -1,0 +1,42 @@
+# The README's two commands. Both create .venv on first use and install the project into it.
+#   make run    train the main job (GPT-tiny on the embedded pydoc_topics corpus)
+#   make test   lint + format check + the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+WORKDIR ?= runs/gpt_tiny
+# The CPU build of PyTorch for the parity tests and benchmark peers; override for another build.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: run test lint format bench clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test,reference]"
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m experiments.train_lm --config=experiments/configs/lm/gpt_tiny.py --workdir=$(WORKDIR)
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed-test
+	$(PY) -m experiments.benchmarks.train_step
+
+clean-venv:
+	rm -rf $(VENV)

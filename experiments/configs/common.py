@@ -1,0 +1,42 @@
+"""Config sections shared by every experiment: the loop's standard keys, optimizer and mesh."""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """The training loop's standard keys with neutral defaults; experiments override them."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    config.num_train_steps = 1000
+    config.log_every_steps = 50
+    config.eval_every_steps = 500
+    config.checkpoint_every_steps = 500
+    config.keep_checkpoints = 3
+    config.skip_nonfinite_updates = False
+
+    config.optimizer = ml_collections.ConfigDict()
+    config.optimizer.learning_rate = 1e-3
+    config.optimizer.warmup_steps = 100
+    config.optimizer.decay = "cosine"
+    config.optimizer.end_learning_rate_ratio = 0.1
+    config.optimizer.b1 = 0.9
+    config.optimizer.b2 = 0.95
+    config.optimizer.eps = 1e-8
+    config.optimizer.weight_decay = 0.1
+    config.optimizer.grad_clip_norm = 1.0
+
+    # -1 = the remaining devices. data x fsdp x tensor must equal the device count.
+    config.mesh = ml_collections.ConfigDict()
+    config.mesh.data = -1
+    config.mesh.fsdp = 1
+    config.mesh.tensor = 1
+    return config
+
+
+def model_section(model_name: str, variant: str, **overrides) -> ml_collections.ConfigDict:
+    """A model preset expanded into explicit keys, so every field can be set with --config.model.*."""
+    import dataclasses
+    import importlib
+
+    module = importlib.import_module(f"research.models.{model_name}")
+    return ml_collections.ConfigDict(dataclasses.asdict(module.make(variant, **overrides).config))

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Cloud TPU VM lifecycle with gcloud: create a VM (one host or a pod slice), copy the code to every
+# worker, set up its virtualenv, run an experiment on all workers at once, fetch results, delete.
+set -euo pipefail
+
+LAUNCH_SCRIPT=tpu_vm.sh
+# shellcheck source=launch/common.sh
+source "$(cd "${BASH_SOURCE[0]%/*}" && pwd)/common.sh"
+
+NAME=${TPU_NAME:-}
+ZONE=${TPU_ZONE:-}
+PROJECT=${TPU_PROJECT:-}
+TYPE=${TPU_TYPE:-v5litepod-8}
+VERSION=${TPU_VERSION:-v2-alpha-tpuv5-lite}
+SPOT=${TPU_SPOT:-0}
+DIR=${TPU_DIR:-research}
+PYTHON_VERSION=${TPU_PYTHON:-3.12}
+
+USAGE="usage: launch/tpu_vm.sh [options] <command> [arguments]
+
+Commands, in the order of a session:
+  create    gcloud compute tpus tpu-vm create NAME --zone --accelerator-type --version [--spot]
+  sync      copy the code (git ls-files: tracked and untracked files, without .venv, runs, .git,
+            caches) to DIR on every worker; files deleted here stay there until you remove them
+  setup     on every worker: a Python $PYTHON_VERSION venv in DIR/.venv (made with uv, since the TPU
+            images ship Python 3.10) and pip install -e '.[tpu]'; run sync first
+  run <module> <config> <workdir> [extra flags...]
+            on every worker: cd DIR && RESEARCH_DISTRIBUTED=1 .venv/bin/python \\
+              -m experiments.<module> --config=<config> --workdir=<workdir> [extra flags...]
+            <config> is relative to DIR. On a pod slice every worker writes to <workdir>: use a
+            gs://bucket/path workdir so checkpoints and metrics land in one place.
+  fetch <workdir>
+            copy a workdir that is a path on the VM (relative paths are under DIR) from worker 0
+            to <repo>/runs/NAME/; for gs:// workdirs use gcloud storage cp --recursive
+  delete    gcloud compute tpus tpu-vm delete NAME --quiet
+
+Options (flag, or environment variable):
+  --name NAME        TPU_NAME     the TPU VM's name (required)
+  --zone ZONE        TPU_ZONE     for example us-west4-a (required)
+  --project PROJECT  TPU_PROJECT  adds --project to every gcloud command (default: gcloud's)
+  --type TYPE        TPU_TYPE     accelerator type (default v5litepod-8)
+  --version VERSION  TPU_VERSION  TPU runtime (default v2-alpha-tpuv5-lite; v6e: v2-alpha-tpuv6e,
+                                  v5p: v2-alpha-tpuv5, v4: tpu-ubuntu2204-base)
+  --spot             TPU_SPOT=1   create a Spot VM (cheaper, can be preempted)
+  --dir DIR          TPU_DIR      code directory on the workers, relative to home (default research)
+  --python VERSION   TPU_PYTHON   Python for the workers' venv (default 3.12)
+  --dry-run                       print each command, one per line, and run nothing
+  -h, --help                      show this text
+Options come before the run arguments; everything after <module> goes to the experiment.
+
+Example:
+  export TPU_NAME=lm TPU_ZONE=us-west4-a
+  launch/tpu_vm.sh create --spot && launch/tpu_vm.sh sync && launch/tpu_vm.sh setup
+  launch/tpu_vm.sh run train_lm experiments/configs/lm/gpt_tiny.py gs://my-bucket/runs/gpt_tiny
+  launch/tpu_vm.sh delete"
+
+set_option() { # set_option OPTION VALUE
+  case $1 in
+    --name) NAME=$2 ;;
+    --zone) ZONE=$2 ;;
+    --project) PROJECT=$2 ;;
+    --type) TYPE=$2 ;;
+    --version) VERSION=$2 ;;
+    --dir) DIR=$2 ;;
+    --python) PYTHON_VERSION=$2 ;;
+  esac
+}
+
+COMMAND=""
+ARGS=()
+while (($#)); do
+  case $1 in
+    -h | --help) printf '%s\n' "$USAGE"; exit 0 ;;
+    --dry-run) LAUNCH_DRY_RUN=1 ;;
+    --spot) SPOT=1 ;;
+    --name=* | --zone=* | --project=* | --type=* | --version=* | --dir=* | --python=*)
+      set_option "${1%%=*}" "${1#*=}" ;;
+    --name | --zone | --project | --type | --version | --dir | --python)
+      (($# >= 2)) || launch_die "option $1 needs a value, for example $1 VALUE."
+      set_option "$1" "$2"
+      shift ;;
+    --) shift; ARGS=("$@"); break ;;
+    -*) launch_die "unknown option '$1'; see launch/tpu_vm.sh --help." ;;
+    *)
+      if [[ -z $COMMAND ]]; then
+        COMMAND=$1
+      else
+        ARGS=("$@")
+        break
+      fi ;;
+  esac
+  shift
+done
+
+case $COMMAND in
+  create | sync | setup | delete)
+    ((${#ARGS[@]} == 0)) ||
+      launch_die "'$COMMAND' takes no arguments but got '${ARGS[0]}'; see --help." ;;
+  run) launch_parse_experiment "${ARGS[@]}" ;;
+  fetch)
+    ((${#ARGS[@]} == 1)) || launch_die "'fetch' takes exactly one argument, the workdir to copy." ;;
+  "") launch_die "missing command: pass one of create, sync, setup, run, fetch, delete." ;;
+  *)
+    launch_die "unknown command '$COMMAND': expected one of create, sync, setup, run, fetch," \
+      "delete." ;;
+esac
+[[ -n $NAME ]] || launch_die "missing --name: pass --name NAME or set TPU_NAME to the TPU VM's name."
+[[ -n $ZONE ]] || launch_die "missing --zone: pass --zone ZONE or set TPU_ZONE, for example us-west4-a."
+if ((!LAUNCH_DRY_RUN)) && ! command -v gcloud >/dev/null; then
+  launch_fail "gcloud not found: install the Google Cloud CLI" \
+    "(https://cloud.google.com/sdk/docs/install) and run gcloud auth login."
+fi
+
+TPU=(gcloud compute tpus tpu-vm)
+WHERE=(--zone="$ZONE")
+if [[ -n $PROJECT ]]; then
+  WHERE+=(--project="$PROJECT")
+fi
+QDIR=$(launch_quote "$DIR")
+
+case $COMMAND in
+  create)
+    SPOT_FLAG=()
+    if ((SPOT)); then
+      SPOT_FLAG=(--spot)
+    fi
+    launch_cmd "${TPU[@]}" create "$NAME" "${WHERE[@]}" --accelerator-type="$TYPE" \
+      --version="$VERSION" "${SPOT_FLAG[@]}"
+    ;;
+  sync)
+    # One tarball instead of scp --recurse: it leaves out .venv, runs and .git, and the workers
+    # unpack it in one step each.
+    TARBALL=${TMPDIR:-/tmp}/research-sync-$NAME.tar.gz
+    launch_shell "$(launch_join git -C "$LAUNCH_ROOT" ls-files -z --cached --others \
+      --exclude-standard -- . ':(exclude).venv' ':(exclude)runs' ':(exclude)*.egg-info/*' \
+      ':(exclude)*__pycache__/*') | $(launch_join tar -C "$LAUNCH_ROOT" --null -T - -czf "$TARBALL")"
+    launch_cmd "${TPU[@]}" scp "$TARBALL" "$NAME:research-sync.tar.gz" "${WHERE[@]}" --worker=all
+    launch_cmd "${TPU[@]}" ssh "$NAME" "${WHERE[@]}" --worker=all \
+      --command="mkdir -p $QDIR && tar -xzf research-sync.tar.gz -C $QDIR && rm research-sync.tar.gz"
+    launch_cmd rm -f "$TARBALL"
+    ;;
+  setup)
+    # The TPU images ship Python 3.10 and jax needs 3.11+, so uv (from PyPI) fetches a newer
+    # Python. PIP_BREAK_SYSTEM_PACKAGES lets --user installs through on images that mark the system
+    # Python as externally managed; older pips ignore it.
+    launch_cmd "${TPU[@]}" ssh "$NAME" "${WHERE[@]}" --worker=all --command="cd $QDIR && \
+PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --user --quiet uv && \
+{ [ -x .venv/bin/python ] || python3 -m uv venv --seed --python $(launch_quote "$PYTHON_VERSION") .venv; } && \
+python3 -m uv pip install --python .venv/bin/python -e \".[tpu]\""
+    ;;
+  run)
+    launch_cmd "${TPU[@]}" ssh "$NAME" "${WHERE[@]}" --worker=all --command="cd $QDIR && \
+RESEARCH_DISTRIBUTED=1 $(launch_join .venv/bin/python -m "$LAUNCH_MODULE" \
+      --config="$LAUNCH_CONFIG" --workdir="$LAUNCH_WORKDIR" "${LAUNCH_EXTRA[@]}")"
+    ;;
+  fetch)
+    WORKDIR=${ARGS[0]%/}
+    if [[ $WORKDIR == gs://* ]]; then
+      launch_die "workdir '$WORKDIR' is in Cloud Storage, not on the VM: copy it with" \
+        "gcloud storage cp --recursive '$WORKDIR' runs/."
+    fi
+    if [[ $WORKDIR != /* && $WORKDIR != '~'* ]]; then
+      WORKDIR=$DIR/$WORKDIR # run does cd DIR, so relative workdirs live under it
+    fi
+    DEST=$LAUNCH_ROOT/runs/$NAME
+    launch_cmd mkdir -p "$DEST"
+    launch_cmd "${TPU[@]}" scp --recurse "$NAME:$WORKDIR" "$DEST" "${WHERE[@]}" --worker=0
+    ;;
+  delete)
+    launch_cmd "${TPU[@]}" delete "$NAME" "${WHERE[@]}" --quiet
+    ;;
+esac

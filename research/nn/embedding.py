@@ -1,0 +1,46 @@
+"""A lookup table of learned vectors, usable both ways: ids -> vectors and vectors -> logits.
+
+`attend` multiplies by the table's transpose, which is how a tied output layer (GPT-2, T5) turns
+the final hidden state into vocabulary logits with the input embedding's parameters. A learned
+position embedding is the same table indexed by position (`axes=(None, 'embed')`: positions are
+never sharded).
+"""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class Embed(nn.Module):
+    """A [V,D] table named `embedding`.
+
+    Shapes: `__call__` ids int[...] -> [..., D]; `attend` x [..., D] -> float32 [..., V].
+
+    Ids outside [0, V) are not checked here (they may be traced); `jnp.take` fills them with NaN.
+    """
+
+    num_embeddings: int
+    features: int
+    axes: tuple[str | None, str | None] = ("vocab", "embed")
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+    embedding_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
+
+    def setup(self):
+        self.embedding = self.param(
+            "embedding",
+            nn.with_logical_partitioning(self.embedding_init, self.axes),
+            (self.num_embeddings, self.features),
+            self.param_dtype,
+        )
+
+    def __call__(self, ids):
+        if not jnp.issubdtype(ids.dtype, jnp.integer):
+            raise ValueError(f"Embed expects integer ids, got dtype {ids.dtype}; cast with astype.")
+        return jnp.take(self.embedding, ids, axis=0).astype(self.dtype)
+
+    def attend(self, x):
+        """Logits against every row: x @ embedding.T, accumulated and returned in float32."""
+        embedding = self.embedding.astype(self.dtype)
+        return jnp.einsum(
+            "...D,VD->...V", x.astype(self.dtype), embedding, preferred_element_type=jnp.float32
+        )

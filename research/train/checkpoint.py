@@ -1,0 +1,145 @@
+"""Checkpoints: Orbax `CheckpointManager` holding the train state and the data iterator's position.
+
+Layout: `<workdir>/checkpoints/<step>/{state, data}`; `state` is the sharded `TrainState`, `data` the
+iterator's JSON state, so a restart continues with exactly the batches an uninterrupted run would see.
+Saves are asynchronous and atomic (Orbax writes `<step>.orbax-checkpoint-tmp-*` and renames it when
+complete; unfinished ones are ignored on restore).
+
+Restore is careful with the user's data:
+- a checkpoint whose shapes differ from what the config builds is refused with the first differing
+  parameter named, and nothing is changed on disk;
+- a latest checkpoint that fails to load is moved aside to `corrupt-<step>-<time>` with a warning, and
+  the previous one is tried.
+"""
+
+import dataclasses
+import time
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+from etils import epath
+from jax.experimental import multihost_utils
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint in the workdir does not fit the model the config builds."""
+
+
+@dataclasses.dataclass
+class Restored:
+    step: int
+    state: object
+    data_state: dict
+
+
+def _path_str(path) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
+
+
+def check_shapes(saved_tree, abstract_state, where: str) -> None:
+    """Raises CheckpointMismatchError naming the first leaf whose structure, shape or dtype differs."""
+    saved = {_path_str(p): m for p, m in jax.tree_util.tree_leaves_with_path(saved_tree)}
+    wanted = {_path_str(p): a for p, a in jax.tree_util.tree_leaves_with_path(abstract_state)}
+    advice = (
+        "use a new --workdir, or run with the config that wrote it (saved as config.json in the "
+        "workdir); the checkpoint was left untouched."
+    )
+    for name in sorted(wanted.keys() - saved.keys()):
+        raise CheckpointMismatchError(
+            f"The checkpoint {where} has no parameter {name!r} that the config builds; {advice}"
+        )
+    for name in sorted(saved.keys() - wanted.keys()):
+        raise CheckpointMismatchError(
+            f"The checkpoint {where} has a parameter {name!r} that the config does not build; {advice}"
+        )
+    for name in sorted(wanted):
+        have, want = tuple(saved[name].shape), tuple(wanted[name].shape)
+        if have != want:
+            raise CheckpointMismatchError(
+                f"The checkpoint {where} has {name!r} of shape {have} but the config builds "
+                f"{want}; {advice}"
+            )
+
+
+class Checkpointer:
+    """Saves and restores `(TrainState, data iterator state)` pairs under one directory."""
+
+    def __init__(self, directory, *, max_to_keep: int, async_save: bool = True):
+        self.directory = epath.Path(directory)
+        self._options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=True
+        )
+        self._manager = self._open()
+
+    def _open(self) -> ocp.CheckpointManager:
+        return ocp.CheckpointManager(self.directory, options=self._options)
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def save(self, step: int, state, data_state: dict, *, force: bool = False) -> bool:
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)
+        )
+        return self._manager.save(step, args=args, force=force)
+
+    def reached_preemption(self, step: int) -> bool:
+        """Orbax's multi-host preemption sync point (needs `jax.distributed.initialize`)."""
+        return self._manager.reached_preemption(step)
+
+    def restore_latest(self, abstract_state) -> Restored | None:
+        """Restores the newest checkpoint that loads, or returns None when there is none.
+
+        `abstract_state`: a tree of `jax.ShapeDtypeStruct` with shardings, like the state to restore.
+        """
+        corrupt = []
+        restored = None
+        for step in sorted(self.all_steps(), reverse=True):
+            where = f"{self.directory / str(step)}"
+            try:
+                metadata = self._manager.item_metadata(step)["state"]
+                saved_tree = getattr(metadata, "tree", metadata)
+            except Exception as e:  # noqa: BLE001 - any unreadable metadata means a broken checkpoint
+                logging.warning(
+                    "Checkpoint %s has unreadable metadata (%s); skipping it.", where, e
+                )
+                corrupt.append(step)
+                continue
+            check_shapes(saved_tree, abstract_state, where)
+            try:
+                args = ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()
+                )
+                result = self._manager.restore(step, args=args)
+            except Exception as e:  # noqa: BLE001 - a failed read of a complete-looking checkpoint
+                logging.warning("Checkpoint %s failed to load (%s); skipping it.", where, e)
+                corrupt.append(step)
+                continue
+            restored = Restored(step=step, state=result["state"], data_state=result["data"])
+            break
+        if corrupt:
+            self._set_aside(corrupt)
+        return restored
+
+    def _set_aside(self, steps: list[int]) -> None:
+        """Moves unloadable checkpoints out of Orbax's view, keeping their files for inspection."""
+        self._manager.close()
+        if jax.process_index() == 0:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for step in steps:
+                target = self.directory / f"corrupt-{step}-{stamp}"
+                (self.directory / str(step)).rename(target)
+                logging.warning("Moved the unloadable checkpoint of step %d to %s.", step, target)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("checkpoints set aside")
+        self._manager = self._open()
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.close()

@@ -1,0 +1,217 @@
+"""The one training loop every experiment uses.
+
+`train(config, workdir, task)` owns the mesh, sharded init, the jitted step, evaluation, checkpoint
+and resume, preemption, metrics and progress; the `Task` supplies the model, loss and data.
+
+Config keys read here (every experiment config has them): seed, num_train_steps, log_every_steps,
+eval_every_steps, checkpoint_every_steps, keep_checkpoints, skip_nonfinite_updates, optimizer.*,
+mesh.{data,fsdp,tensor}.
+
+Resume: re-running with the same workdir restores the newest complete checkpoint (train state and
+data iterator position together) and continues; the per-step RNG is `fold_in(seed, step)`, so the
+continued run computes what an uninterrupted run computes, bit for bit on CPU.
+"""
+
+import dataclasses
+import math
+
+import flax.linen as nn
+import jax
+import numpy as np
+from absl import logging
+
+from research.sharding import partition
+from research.sharding.axes import RULES
+from research.sharding.mesh import make_mesh
+from research.train.checkpoint import Checkpointer
+from research.train.metrics import MetricsWriter
+from research.train.optimizer import learning_rate_schedule, make_optimizer
+from research.train.preemption import PreemptionWatcher
+from research.train.progress import Progress
+from research.train.state import TrainState
+from research.train.step import make_eval_step, make_train_step
+from research.train.task import Task
+from research.train.workdir import prepare_workdir
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss or gradient."""
+
+
+@dataclasses.dataclass
+class Result:
+    """What `train` returns: the final step, the last logged metrics and whether it was preempted."""
+
+    step: int
+    metrics: dict
+    preempted: bool = False
+    state: TrainState | None = None
+
+
+def _mean(pairs) -> dict[str, float]:
+    return {k: float(t) / max(float(c), 1e-30) for k, (t, c) in pairs.items()}
+
+
+def _accumulate(acc: dict, pairs: dict) -> dict:
+    for k, (t, c) in pairs.items():
+        t0, c0 = acc.get(k, (0.0, 0.0))
+        acc[k] = (t0 + float(t), c0 + float(c))
+    return acc
+
+
+def _process_rows(batch, mesh_batch_size: int):
+    """This process's contiguous rows of a global numpy batch."""
+    n, i = jax.process_count(), jax.process_index()
+    rows = mesh_batch_size // n
+    return jax.tree.map(lambda x: np.asarray(x)[i * rows : (i + 1) * rows], batch)
+
+
+def evaluate(eval_step, params, task: Task, mesh) -> dict[str, float]:
+    acc = {}
+    for batch in task.eval_batches():
+        size = len(next(iter(batch.values())))
+        sharded = partition.global_batch(_process_rows(batch, size), mesh)
+        acc = _accumulate(acc, jax.device_get(eval_step(params, sharded)))
+    return {f"eval/{k}": v for k, v in _mean(acc).items()} | dict(task.eval_reference)
+
+
+def train(config, workdir, task: Task) -> Result:
+    """Trains `task` as `config` says, in `workdir` (created, resumed or refused; never clobbered)."""
+    workdir = prepare_workdir(workdir, config)
+    mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+    logging.info("Mesh: %s", dict(mesh.shape))
+    tx = make_optimizer(config.optimizer, config.num_train_steps)
+
+    def init_state(rng):
+        params = task.model.init({"params": rng}, *task.init_inputs)["params"]
+        return TrainState.create(params, tx)
+
+    with jax.set_mesh(mesh), nn.logical_axis_rules(list(RULES)):
+        # Parameters are born sharded: shapes and logical axes first, then a jitted init that
+        # writes each shard directly on its devices.
+        rng = jax.random.key(config.seed)
+        abstract_boxed = jax.eval_shape(init_state, rng)
+        shardings = partition.state_shardings(abstract_boxed, mesh)
+        abstract = jax.tree.map(
+            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+            nn.unbox(abstract_boxed),
+            shardings,
+        )
+        n_params = sum(math.prod(a.shape) for a in jax.tree.leaves(abstract.params))
+        logging.info("Model parameters: %s", f"{n_params:,}")
+
+        checkpointer = Checkpointer(
+            workdir / "checkpoints", max_to_keep=config.keep_checkpoints, async_save=True
+        )
+        restored = checkpointer.restore_latest(abstract)
+        train_iter = task.train_iterator(jax.process_index(), jax.process_count())
+        if restored is None:
+            state = jax.jit(lambda r: nn.unbox(init_state(r)), out_shardings=shardings)(rng)
+            start_step = 0
+        else:
+            state, start_step = restored.state, restored.step
+            train_iter.set_state(restored.data_state)
+            logging.info("Resumed from the checkpoint of step %d.", start_step)
+
+        writer = MetricsWriter(
+            workdir,
+            resume_step=None if restored is None else start_step,
+            enabled=jax.process_index() == 0,
+        )
+        train_step = jax.jit(
+            make_train_step(task.loss_fn, tx, config.seed, config.skip_nonfinite_updates),
+            in_shardings=(shardings, partition.batch_sharding(mesh)),
+            out_shardings=(shardings, None),
+            donate_argnums=(0,),
+        )
+        eval_step = jax.jit(make_eval_step(task.loss_fn), in_shardings=(shardings.params, None))
+        watcher = PreemptionWatcher(checkpointer)
+        try:
+            loop = _Loop(config, task, mesh, train_step, eval_step, checkpointer, writer, watcher)
+            result = loop.run(state, start_step, train_iter)
+            if not result.preempted and task.after_training and jax.process_index() == 0:
+                text = task.after_training(result.state.params)
+                if text:
+                    logging.info("%s", text)
+                    writer.write_text(result.step, "sample", text)
+        finally:
+            watcher.close()
+            checkpointer.wait()
+            checkpointer.close()
+            writer.close()
+        return result
+
+
+@dataclasses.dataclass
+class _Loop:
+    config: object
+    task: Task
+    mesh: object
+    train_step: object
+    eval_step: object
+    checkpointer: Checkpointer
+    writer: MetricsWriter
+    watcher: PreemptionWatcher
+
+    def run(self, state, step: int, train_iter) -> Result:
+        config, task = self.config, self.task
+        total = config.num_train_steps
+        schedule = learning_rate_schedule(config.optimizer, total)
+        batch = partition.global_batch(next(train_iter), self.mesh)
+        data_state = train_iter.get_state()  # position after the batch about to be trained on
+        batch_size = len(jax.tree.leaves(batch)[0])
+        progress = Progress(step, total, batch_size * task.items_per_example, task.items_name)
+        acc, last = {}, {}
+        while step < total:
+            state, pairs = self.train_step(state, batch)  # dispatched asynchronously
+            step += 1
+            step_data_state = data_state
+            if step < total:  # load the next batch while the device computes this step
+                batch = partition.global_batch(next(train_iter), self.mesh)
+                data_state = train_iter.get_state()
+            # Wait for the step: the loss must be known to be finite before anything is saved, and
+            # blocking every step avoids the CPU collective deadlock noted in DESIGN.md.
+            pairs = jax.device_get(pairs)
+            if not pairs["finite"][0] and not config.skip_nonfinite_updates:
+                raise NonFiniteLossError(
+                    f"The loss or gradients became non-finite at step {step} (loss "
+                    f"{float(pairs['loss'][0]) / float(pairs['loss'][1])}); training stopped and "
+                    f"the last good checkpoint (step {self.checkpointer.latest_step()}) was kept. "
+                    "Lower --config.optimizer.learning_rate or "
+                    "--config.optimizer.grad_clip_norm, or set "
+                    "--config.skip_nonfinite_updates=True to skip such updates."
+                )
+            acc = _accumulate(acc, pairs)
+
+            if step % config.log_every_steps == 0 or step == total:
+                timing = progress.tick(step)
+                means = _mean(acc)
+                acc = {}
+                last = {f"train/{k}": v for k, v in means.items()}
+                last["train/learning_rate"] = float(schedule(step - 1))
+                last.update({f"train/{k}": v for k, v in timing.items()})
+                if task.flops_per_item and jax.devices()[0].platform != "cpu":
+                    achieved = timing[f"{task.items_name}_per_second"] * task.flops_per_item
+                    last["train/tflops_per_second_per_device"] = (
+                        achieved / 1e12 / jax.device_count()
+                    )
+                self.writer.write(step, last)
+                logging.info("%s", progress.line(step, means["loss"], timing))
+
+            if task.eval_batches and (step % config.eval_every_steps == 0 or step == total):
+                eval_metrics = evaluate(self.eval_step, state.params, task, self.mesh)
+                self.writer.write(step, eval_metrics)
+                shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(eval_metrics.items()))
+                logging.info("eval at step %d: %s", step, shown)
+                last = {**last, **eval_metrics}
+                progress.pause()
+
+            preempted = self.watcher.reached(step)
+            if step % config.checkpoint_every_steps == 0 or step == total or preempted:
+                self.checkpointer.save(step, state, step_data_state, force=preempted)
+                progress.pause()
+            if preempted:
+                logging.warning("Preempted: saved the checkpoint of step %d; exiting.", step)
+                self.checkpointer.wait()
+                return Result(step=step, metrics=last, preempted=True, state=state)
+        return Result(step=step, metrics=last, state=state)

@@ -1,0 +1,46 @@
+"""Losses with masks, returned as (sum, weight) pairs so averages over batches and steps are exact.
+
+A metric is a pair `(total, count)`: the mean is `total / count`. Summing pairs over evaluation batches
+(padded rows carry weight 0) gives the exact mean over the data, independent of batch boundaries.
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def softmax_cross_entropy(logits, targets, weights=None) -> tuple[jax.Array, jax.Array]:
+    """Summed cross-entropy in nats and the number of weighted targets.
+
+    Shapes: logits [..., V] (any float dtype; computed in float32), targets int [...],
+    weights [...] or None (all ones).
+    """
+    logits = logits.astype(jnp.float32)
+    log_z = jax.nn.logsumexp(logits, axis=-1)
+    target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+    nll = log_z - target_logit
+    if weights is None:
+        weights = jnp.ones_like(nll)
+    weights = weights.astype(jnp.float32)
+    return jnp.sum(nll * weights), jnp.sum(weights)
+
+
+def accuracy(logits, targets, weights=None) -> tuple[jax.Array, jax.Array]:
+    """Number of weighted targets where argmax(logits) == target, and their total weight."""
+    correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
+    if weights is None:
+        weights = jnp.ones_like(correct)
+    weights = weights.astype(jnp.float32)
+    return jnp.sum(correct * weights), jnp.sum(weights)
+
+
+def squared_error(predictions, targets, weights=None) -> tuple[jax.Array, jax.Array]:
+    """Summed squared error over the feature axis, per example, and the total example weight.
+
+    Shapes: predictions, targets [B, ...]; weights [B] or None.
+    """
+    err = jnp.square(predictions.astype(jnp.float32) - targets.astype(jnp.float32))
+    per_example = jnp.sum(err.reshape(err.shape[0], -1), axis=-1)
+    if weights is None:
+        weights = jnp.ones_like(per_example)
+    weights = weights.astype(jnp.float32)
+    return jnp.sum(per_example * weights), jnp.sum(weights)

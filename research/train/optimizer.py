@@ -1,0 +1,55 @@
+"""Optimizer factory: AdamW with warmup + decay, global-norm clipping and a weight-decay mask.
+
+The config section (`config.optimizer`) has the keys below; experiments expand them explicitly so any
+can be overridden with `--config.optimizer.<key>=...`:
+
+  learning_rate     peak learning rate reached at the end of warmup
+  warmup_steps      linear warmup from 0
+  decay             'cosine' | 'linear' | 'constant' (after warmup, down to end_learning_rate_ratio)
+  end_learning_rate_ratio   final learning rate as a fraction of the peak
+  b1, b2, eps       Adam moments
+  weight_decay      decoupled (AdamW) decay, applied only where `decay_mask` is True
+  grad_clip_norm    clip the global gradient norm to this value (0 disables clipping)
+"""
+
+import jax
+import optax
+
+DECAYS = ("cosine", "linear", "constant")
+
+
+def learning_rate_schedule(cfg, num_train_steps: int) -> optax.Schedule:
+    """Linear warmup to `cfg.learning_rate`, then the chosen decay until `num_train_steps`."""
+    if cfg.decay not in DECAYS:
+        raise ValueError(
+            f"optimizer.decay={cfg.decay!r} is not known; use one of {', '.join(DECAYS)}."
+        )
+    peak = cfg.learning_rate
+    end = peak * cfg.end_learning_rate_ratio
+    warmup = min(cfg.warmup_steps, num_train_steps)
+    decay_steps = max(num_train_steps - warmup, 1)
+    if cfg.decay == "cosine":
+        after = optax.cosine_decay_schedule(peak, decay_steps, alpha=cfg.end_learning_rate_ratio)
+    elif cfg.decay == "linear":
+        after = optax.linear_schedule(peak, end, decay_steps)
+    else:
+        after = optax.constant_schedule(peak)
+    if warmup == 0:
+        return after
+    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])
+
+
+def decay_mask(params):
+    """True for matrices and embeddings (ndim >= 2); biases and normalization scales are not decayed."""
+    return jax.tree.map(lambda p: p.ndim >= 2, params)
+
+
+def make_optimizer(cfg, num_train_steps: int) -> optax.GradientTransformation:
+    """The optimizer every experiment uses (see the module docstring for `cfg`'s keys)."""
+    schedule = learning_rate_schedule(cfg, num_train_steps)
+    adamw = optax.adamw(
+        schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay, mask=decay_mask
+    )
+    if cfg.grad_clip_norm and cfg.grad_clip_norm > 0:
+        return optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), adamw)
+    return adamw

@@ -1,0 +1,36 @@
+"""Preemption: on SIGTERM, save at the next step boundary and exit cleanly.
+
+Single process: a SIGTERM handler sets a flag that the loop polls at every step. Multi-host (after
+`jax.distributed.initialize`): JAX's preemption notifier catches the signal and Orbax's
+`reached_preemption(step)` makes all hosts agree on the same step to save at.
+"""
+
+import signal
+import threading
+
+import jax
+from absl import logging
+
+
+class PreemptionWatcher:
+    def __init__(self, checkpointer):
+        self._checkpointer = checkpointer
+        self._event = threading.Event()
+        self._previous = None
+        self.multihost = jax.process_count() > 1
+        if not self.multihost and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum, frame):
+        logging.warning("SIGTERM received: saving a checkpoint at the next step boundary.")
+        self._event.set()
+
+    def reached(self, step: int) -> bool:
+        if self.multihost:
+            return self._checkpointer.reached_preemption(step)
+        return self._event.is_set()
+
+    def close(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None

@@ -1,0 +1,84 @@
+"""Making a workdir self-describing: config, command line, git commit and package versions.
+
+`prepare_workdir` checks the directory can be written before any work starts, then writes
+`config.json` (the config of the latest launch) and appends one record per launch to
+`launches.jsonl` (time, argv, config, git commit, package versions, devices).
+"""
+
+import datetime
+import importlib.metadata
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+from etils import epath
+
+PACKAGES = (
+    "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "tensorflow-datasets",
+    "ml-collections", "numpy", "absl-py",
+)  # fmt: skip
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit() -> dict[str, str | bool | None]:
+    """The commit of the code being run and whether the tree had uncommitted changes."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        return {"commit": commit, "dirty": bool(dirty)}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def check_writable(workdir) -> epath.Path:
+    """Creates `workdir` if needed and proves it is writable, or raises ValueError saying so."""
+    path = epath.Path(workdir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(
+            f"Cannot write to --workdir={workdir} ({e.strerror or e}); choose a directory you can "
+            "write to, or fix its permissions."
+        ) from e
+    return path
+
+
+def prepare_workdir(workdir, config) -> epath.Path:
+    path = check_writable(workdir)
+    if jax.process_index() != 0:
+        return path
+    config_json = json.loads(config.to_json_best_effort())
+    (path / "config.json").write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n")
+    record = {
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "argv": sys.argv,
+        "config": config_json,
+        "git": git_commit(),
+        "python": sys.version.split()[0],
+        "packages": package_versions(),
+        "devices": [str(d) for d in jax.devices()],
+        "process_count": jax.process_count(),
+    }
+    with (path / "launches.jsonl").open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    return path

@@ -1,0 +1,155 @@
+"""Tests for research/models/transformer_lm.py: parameter count, causality, dropout, remat,
+attention paths, make() errors, FLOPs and the golden logical-axes file.
+
+Regenerate the golden file after an intended parameter or sharding change with
+  REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/transformer_lm_test.py
+and review the diff of tests/research/models/golden/transformer_lm_tiny_axes.json.
+"""
+
+import json
+import os
+import pathlib
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import traverse_util
+
+from research.models import transformer_lm as lm
+
+GOLDEN = pathlib.Path(__file__).parent / "golden" / "transformer_lm_tiny_axes.json"
+TINY_PARAMS = 3_290_880
+
+
+def _small(**overrides):
+    """A 2-layer model that keeps these tests fast; 'tiny' itself is checked for its count."""
+    values = dict(num_layers=2, embed_dim=32, num_heads=4, mlp_dim=64, max_len=16)
+    return lm.make("tiny", **{**values, **overrides})
+
+
+def _tokens(seed, batch=2, length=16, vocab=257):
+    return jax.random.randint(jax.random.key(seed), (batch, length), 0, vocab, jnp.int32)
+
+
+def _init(model, length=16):
+    return model.init(jax.random.key(0), jnp.zeros((1, length), jnp.int32))["params"]
+
+
+def test_tiny_param_count():
+    model = lm.make("tiny")
+    shapes = jax.eval_shape(lambda: _init(model))
+    count = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nn.unbox(shapes)))
+    # 257*256 + 256*256 embeddings, 4 blocks of 789,760, ln_f 512.
+    assert count == TINY_PARAMS == lm.num_params(model.config)
+
+
+def test_logits_shape_dtype_and_whole_model_causality():
+    model = _small()
+    params = _init(model)
+    tokens = _tokens(1)
+    logits = model.apply({"params": params}, tokens)
+    assert logits.shape == (2, 16, 257) and logits.dtype == jnp.float32
+    cut = 9
+    changed = tokens.at[:, cut:].set(_tokens(2)[:, cut:])
+    logits_changed = model.apply({"params": params}, changed)
+    np.testing.assert_allclose(logits[:, :cut], logits_changed[:, :cut], atol=1e-6)
+    assert not np.allclose(logits[:, cut:], logits_changed[:, cut:])
+
+
+def test_dropout_off_is_deterministic_and_on_uses_rng():
+    model = _small(dropout_rate=0.1)
+    params = _init(model)
+    tokens = _tokens(3)
+    eval_a = model.apply({"params": params}, tokens)
+    eval_b = model.apply({"params": params}, tokens, train=False)
+    np.testing.assert_array_equal(eval_a, eval_b)
+    train_a = model.apply({"params": params}, tokens, train=True, rngs={"dropout": jax.random.key(1)})
+    train_b = model.apply({"params": params}, tokens, train=True, rngs={"dropout": jax.random.key(1)})
+    train_c = model.apply({"params": params}, tokens, train=True, rngs={"dropout": jax.random.key(2)})
+    np.testing.assert_array_equal(train_a, train_b)
+    assert not np.allclose(train_a, train_c)
+    # With rate 0, train mode needs no rng and equals eval.
+    no_dropout = _small()
+    np.testing.assert_array_equal(
+        no_dropout.apply({"params": params}, tokens, train=True), eval_a
+    )
+
+
+def test_remat_and_xla_attention_compute_the_same_function():
+    params = _init(_small())
+    tokens = _tokens(4)
+
+    def loss(model, p):
+        return jnp.mean(model.apply({"params": p}, tokens) ** 2)
+
+    ref_loss, ref_grads = jax.value_and_grad(lambda p: loss(_small(), p))(params)
+    for overrides in (dict(remat=True), dict(attention_impl="xla")):
+        value, grads = jax.value_and_grad(lambda p, o=overrides: loss(_small(**o), p))(params)
+        np.testing.assert_allclose(value, ref_loss, rtol=1e-6)
+        for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_bfloat16_compute_keeps_float32_params_and_logits():
+    model = _small(dtype="bfloat16")
+    params = _init(model)
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(nn.unbox(params)))
+    logits = model.apply({"params": params}, _tokens(5))
+    assert logits.dtype == jnp.float32
+    reference = _small().apply({"params": params}, _tokens(5))
+    np.testing.assert_allclose(logits, reference, atol=5e-2)
+
+
+def test_init_scales_residual_projections():
+    params = nn.unbox(_init(lm.make("tiny", max_len=16)))
+    block = params["block_0"]
+    np.testing.assert_allclose(np.std(block["attn"]["query"]["kernel"]), 0.02, rtol=0.05)
+    residual_std = 0.02 / np.sqrt(2 * 4)
+    np.testing.assert_allclose(np.std(block["attn"]["out"]["kernel"]), residual_std, rtol=0.05)
+    np.testing.assert_allclose(np.std(block["mlp"]["wo"]["kernel"]), residual_std, rtol=0.05)
+    assert np.all(block["mlp"]["wo"]["bias"] == 0) and np.all(block["ln1"]["scale"] == 1)
+
+
+def test_make_errors_name_the_problem():
+    with pytest.raises(ValueError, match="'huge'.*gpt2_small.*tiny"):
+        lm.make("huge")
+    with pytest.raises(ValueError, match="num_layer'.*num_layers"):
+        lm.make("tiny", num_layer=2)
+    with pytest.raises(ValueError, match="divisible"):
+        lm.make("tiny", num_heads=3)
+    config = lm.make("gpt2_small", vocab_size=50304).config
+    assert (config.num_layers, config.embed_dim, config.vocab_size) == (12, 768, 50304)
+
+
+def test_bad_inputs_raise():
+    model = _small()
+    params = _init(model)
+    with pytest.raises(AssertionError, match="max_len=16"):
+        model.apply({"params": params}, jnp.zeros((1, 17), jnp.int32))
+    with pytest.raises(AssertionError, match="257"):
+        model.apply({"params": params}, jnp.full((1, 4), 257, jnp.int32))
+
+
+def test_flops_per_token():
+    config = lm.make("gpt2_small").config
+    n = lm.num_params(config) - config.max_len * config.embed_dim
+    assert n == 124_439_808 - 1024 * 768  # GPT-2 small has 124,439,808 parameters
+    assert lm.flops_per_token(config, 1024) == 6 * n + 12 * 12 * 768 * 1024
+
+
+def _tiny_axes():
+    model = lm.make("tiny")
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 8), jnp.int32)))
+    specs = nn.get_partition_spec(shapes)["params"]
+    flat = traverse_util.flatten_dict(specs, sep="/")
+    return {path: list(spec) for path, spec in sorted(flat.items())}
+
+
+def test_golden_logical_axes():
+    axes = _tiny_axes()
+    if os.environ.get("REGENERATE_GOLDEN"):
+        lines = [f"  {json.dumps(path)}: {json.dumps(spec)}" for path, spec in axes.items()]
+        GOLDEN.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    assert axes == json.loads(GOLDEN.read_text())

@@ -1,0 +1,143 @@
+"""Tests for research/nn/attention.py: hand-computed values, the 1/sqrt(H) scale, causality and
+parity with jax.nn.dot_product_attention."""
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from research.nn.attention import MultiHeadAttention, dot_product_attention
+
+
+def _qkv(seed, b=2, t=5, s=5, n=3, h=8, dtype=jnp.float32):
+    kq, kk, kv = jax.random.split(jax.random.key(seed), 3)
+    q = jax.random.normal(kq, (b, t, n, h), dtype)
+    k = jax.random.normal(kk, (b, s, n, h), dtype)
+    v = jax.random.normal(kv, (b, s, n, h), dtype)
+    return q, k, v
+
+
+def test_hand_built_two_tokens():
+    # H=4, so scores are q.k / 2. q0.k0 = 2 -> 1, q0.k1 = 0 -> 0; q1.k0 = 0, q1.k1 = 2 -> 1.
+    q = jnp.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])[None, :, None, :]  # [1,2,1,4]
+    k = 2.0 * q
+    v = jnp.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]])[None, :, None, :]
+    e = math.e
+    full = dot_product_attention(q, k, v, causal=False)[0, :, 0]
+    np.testing.assert_allclose(
+        full, [[e / (e + 1), 1 / (e + 1), 0, 0], [1 / (e + 1), e / (e + 1), 0, 0]], rtol=1e-6
+    )
+    causal = dot_product_attention(q, k, v, causal=True)[0, :, 0]
+    # Token 0 sees only itself; token 1 sees both, as above.
+    np.testing.assert_allclose(causal, [[1, 0, 0, 0], [1 / (e + 1), e / (e + 1), 0, 0]], rtol=1e-6)
+
+
+def test_scale_is_one_over_sqrt_head_dim():
+    # Zero-padding q and k from H to 4H leaves q.k unchanged but doubles sqrt(H): the padded
+    # attention must equal the unpadded one with q halved.
+    q, k, v = _qkv(0, h=8)
+    pad = ((0, 0), (0, 0), (0, 0), (0, 24))
+    padded = dot_product_attention(jnp.pad(q, pad), jnp.pad(k, pad), jnp.pad(v, pad), causal=True)
+    np.testing.assert_allclose(
+        padded[..., :8], dot_product_attention(q / 2, k, v, causal=True), atol=1e-6
+    )
+    # And against numpy with the scale written out.
+    scores = np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(8)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    expected = np.einsum("bnts,bsnh->btnh", probs, v)
+    np.testing.assert_allclose(dot_product_attention(q, k, v, causal=False), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_matches_jax_nn_xla(causal, with_mask):
+    q, k, v = _qkv(1)
+    mask = None
+    if with_mask:  # a per-example key padding mask, broadcast over heads and queries
+        mask = (jnp.arange(5)[None, :] < jnp.array([[5], [3]]))[:, None, None, :]
+    ours = dot_product_attention(q, k, v, causal=causal, mask=mask)
+    ref = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=causal, implementation="xla")
+    np.testing.assert_allclose(ours, ref, atol=1e-6)
+    xla = dot_product_attention(q, k, v, causal=causal, mask=mask, implementation="xla")
+    np.testing.assert_allclose(xla, ref, atol=1e-6)
+
+
+def test_causal_outputs_ignore_future_tokens():
+    q, k, v = _qkv(2, t=6, s=6)
+    q2, k2, v2 = _qkv(3, t=6, s=6)
+    cut = 3  # replace everything from position 3 on
+    mixed = [jnp.concatenate([a[:, :cut], b[:, cut:]], axis=1) for a, b in ((q, q2), (k, k2), (v, v2))]
+    out = dot_product_attention(q, k, v, causal=True)
+    out_mixed = dot_product_attention(*mixed, causal=True)
+    np.testing.assert_array_equal(out[:, :cut], out_mixed[:, :cut])
+    assert not np.allclose(out[:, cut:], out_mixed[:, cut:])
+
+
+def test_mask_blocks_keys():
+    q, k, v = _qkv(4, t=4, s=4)
+    only_first = jnp.array([True, False, False, False])  # broadcasts to [B,N,T,S]
+    out = dot_product_attention(q, k, v, causal=False, mask=only_first)
+    np.testing.assert_allclose(out, jnp.broadcast_to(v[:, :1], out.shape), atol=1e-6)
+
+
+def test_bfloat16_softmax_in_float32():
+    q, k, v = _qkv(5)
+    out = dot_product_attention(*(x.astype(jnp.bfloat16) for x in (q, k, v)), causal=True)
+    assert out.dtype == jnp.bfloat16
+    np.testing.assert_allclose(
+        out.astype(jnp.float32), dot_product_attention(q, k, v, causal=True), atol=5e-2
+    )
+
+
+def test_unknown_implementation_raises():
+    q, k, v = _qkv(6)
+    with pytest.raises(ValueError, match="flash"):
+        dot_product_attention(q, k, v, causal=True, implementation="flash")
+
+
+def test_cudnn_matches_reference_on_gpu():
+    if jax.default_backend() != "gpu":
+        pytest.skip("cuDNN attention needs an NVIDIA GPU")
+    q, k, v = (x.astype(jnp.bfloat16) for x in _qkv(7, t=128, s=128, h=64))
+    ours = dot_product_attention(q, k, v, causal=True).astype(jnp.float32)
+    fused = dot_product_attention(q, k, v, causal=True, implementation="cudnn")
+    np.testing.assert_allclose(fused.astype(jnp.float32), ours, atol=2e-2)
+
+
+def test_multi_head_attention_equals_manual_projection():
+    layer = MultiHeadAttention(num_heads=2, head_dim=3)
+    x = jax.random.normal(jax.random.key(8), (2, 4, 5))
+    variables = layer.init(jax.random.key(9), x)
+    p = nn.unbox(variables["params"])
+    proj = {
+        name: jnp.einsum("BTD,DNH->BTNH", x, p[name]["kernel"]) + p[name]["bias"]
+        for name in ("query", "key", "value")
+    }
+    attended = dot_product_attention(proj["query"], proj["key"], proj["value"], causal=True)
+    expected = jnp.einsum("BTNH,NHD->BTD", attended, p["out"]["kernel"]) + p["out"]["bias"]
+    np.testing.assert_allclose(layer.apply(variables, x), expected, atol=1e-6)
+
+    specs = nn.get_partition_spec(variables)["params"]
+    for name in ("query", "key", "value"):
+        assert p[name]["kernel"].shape == (5, 2, 3)
+        assert tuple(specs[name]["kernel"]) == ("embed", "heads", "kv")
+        assert tuple(specs[name]["bias"]) == ("heads", "kv")
+    assert p["out"]["kernel"].shape == (2, 3, 5)
+    assert tuple(specs["out"]["kernel"]) == ("heads", "kv", "embed")
+    assert tuple(specs["out"]["bias"]) == ("embed",)
+
+
+def test_multi_head_attention_dropout_only_in_train():
+    layer = MultiHeadAttention(num_heads=2, head_dim=3, dropout_rate=0.5)
+    x = jax.random.normal(jax.random.key(10), (2, 4, 5))
+    variables = layer.init(jax.random.key(11), x)
+    eval_out = layer.apply(variables, x)
+    np.testing.assert_array_equal(eval_out, layer.apply(variables, x, train=False))
+    train_out = layer.apply(variables, x, train=True, rngs={"dropout": jax.random.key(12)})
+    kept = train_out != 0
+    assert 0 < kept.mean() < 1
+    np.testing.assert_allclose(train_out[kept], 2 * eval_out[kept], rtol=1e-5)

@@ -1,0 +1,46 @@
+"""Tests for research/nn/embedding.py: lookup rows, tied-output logits and logical axes."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from research.nn.embedding import Embed
+
+
+def _table(v=5, d=3):
+    return np.arange(v * d, dtype=np.float32).reshape(v, d) / 10
+
+
+def test_lookup_returns_rows():
+    table = _table()
+    ids = jnp.array([[4, 0, 2]])
+    out = Embed(5, 3).apply({"params": {"embedding": table}}, ids)
+    np.testing.assert_array_equal(out, table[[[4, 0, 2]]])
+
+
+def test_attend_is_matmul_with_transpose_in_float32():
+    table = _table()
+    x = np.array([[1.0, -2.0, 0.5]], np.float32)
+    out = Embed(5, 3).apply({"params": {"embedding": table}}, x, method="attend")
+    np.testing.assert_allclose(out, x @ table.T, rtol=1e-6)
+    out_bf16 = Embed(5, 3, dtype=jnp.bfloat16).apply(
+        {"params": {"embedding": table}}, x, method="attend"
+    )
+    assert out_bf16.dtype == jnp.float32
+    np.testing.assert_allclose(out_bf16, x @ table.T, rtol=2e-2)
+
+
+def test_logical_axes_and_init_scale():
+    variables = Embed(1000, 64).init(jax.random.key(0), jnp.zeros((1,), jnp.int32))
+    assert tuple(nn.get_partition_spec(variables)["params"]["embedding"]) == ("vocab", "embed")
+    std = float(jnp.std(nn.unbox(variables)["params"]["embedding"]))
+    assert abs(std - 0.02) < 1e-3
+    positions = Embed(16, 8, axes=(None, "embed")).init(jax.random.key(0), jnp.arange(4))
+    assert tuple(nn.get_partition_spec(positions)["params"]["embedding"]) == (None, "embed")
+
+
+def test_float_ids_raise():
+    with pytest.raises(ValueError, match="integer ids"):
+        Embed(5, 3).apply({"params": {"embedding": _table()}}, jnp.zeros((2,)))
