@@ -12,7 +12,7 @@ USAGE="usage: launch/local.sh [--dry-run] <module> <config> <workdir> [extra fla
 Runs experiments/<module>.py on this machine:
   .venv/bin/python -m experiments.<module> --config=<config> --workdir=<workdir> [extra flags...]
 Creates the virtualenv first when it is missing (python3 -m venv, then pip install -e .).
-Extra flags go to the script unchanged, for example --config.train.steps=100.
+Extra flags go to the script unchanged, for example --config.<key>=<value>.
 
   --dry-run   print each command, one per line, and run nothing
   -h, --help  show this text

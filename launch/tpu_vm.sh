@@ -22,8 +22,8 @@ Commands, in the order of a session:
   create    gcloud compute tpus tpu-vm create NAME --zone --accelerator-type --version [--spot]
   sync      copy the code (git ls-files: tracked and untracked files, without .venv, runs, .git,
             caches) to DIR on every worker; files deleted here stay there until you remove them
-  setup     on every worker: a Python $PYTHON_VERSION venv in DIR/.venv (made with uv, since the TPU
-            images ship Python 3.10) and pip install -e '.[tpu]'; run sync first
+  setup     on every worker: a venv in DIR/.venv with Python 3.12 (made with uv, since the TPU
+            images ship Python 3.10) and uv pip install -e .[tpu]; run sync first
   run <module> <config> <workdir> [extra flags...]
             on every worker: cd DIR && RESEARCH_DISTRIBUTED=1 .venv/bin/python \\
               -m experiments.<module> --config=<config> --workdir=<workdir> [extra flags...]
@@ -104,8 +104,12 @@ case $COMMAND in
     launch_die "unknown command '$COMMAND': expected one of create, sync, setup, run, fetch," \
       "delete." ;;
 esac
-[[ -n $NAME ]] || launch_die "missing --name: pass --name NAME or set TPU_NAME to the TPU VM's name."
-[[ -n $ZONE ]] || launch_die "missing --zone: pass --zone ZONE or set TPU_ZONE, for example us-west4-a."
+if [[ -z $NAME ]]; then
+  launch_die "missing --name: pass --name NAME or set TPU_NAME to the TPU VM's name."
+fi
+if [[ -z $ZONE ]]; then
+  launch_die "missing --zone: pass --zone ZONE or set TPU_ZONE, for example us-west4-a."
+fi
 if ((!LAUNCH_DRY_RUN)) && ! command -v gcloud >/dev/null; then
   launch_fail "gcloud not found: install the Google Cloud CLI" \
     "(https://cloud.google.com/sdk/docs/install) and run gcloud auth login."
@@ -121,7 +125,7 @@ QDIR=$(launch_quote "$DIR")
 case $COMMAND in
   create)
     SPOT_FLAG=()
-    if ((SPOT)); then
+    if [[ $SPOT == 1 ]]; then
       SPOT_FLAG=(--spot)
     fi
     launch_cmd "${TPU[@]}" create "$NAME" "${WHERE[@]}" --accelerator-type="$TYPE" \
@@ -131,27 +135,30 @@ case $COMMAND in
     # One tarball instead of scp --recurse: it leaves out .venv, runs and .git, and the workers
     # unpack it in one step each.
     TARBALL=${TMPDIR:-/tmp}/research-sync-$NAME.tar.gz
-    launch_shell "$(launch_join git -C "$LAUNCH_ROOT" ls-files -z --cached --others \
-      --exclude-standard -- . ':(exclude).venv' ':(exclude)runs' ':(exclude)*.egg-info/*' \
-      ':(exclude)*__pycache__/*') | $(launch_join tar -C "$LAUNCH_ROOT" --null -T - -czf "$TARBALL")"
+    LIST=(git -C "$LAUNCH_ROOT" ls-files -z --cached --others --exclude-standard -- .
+      ':(exclude).venv' ':(exclude)runs' ':(exclude)*.egg-info/*' ':(exclude)*__pycache__/*')
+    PACK=(tar -C "$LAUNCH_ROOT" --null -T - -czf "$TARBALL")
+    launch_shell "$(launch_join "${LIST[@]}") | $(launch_join "${PACK[@]}")"
     launch_cmd "${TPU[@]}" scp "$TARBALL" "$NAME:research-sync.tar.gz" "${WHERE[@]}" --worker=all
-    launch_cmd "${TPU[@]}" ssh "$NAME" "${WHERE[@]}" --worker=all \
-      --command="mkdir -p $QDIR && tar -xzf research-sync.tar.gz -C $QDIR && rm research-sync.tar.gz"
+    UNPACK="mkdir -p $QDIR && tar -xzf research-sync.tar.gz -C $QDIR && rm research-sync.tar.gz"
+    launch_cmd "${TPU[@]}" ssh "$NAME" "${WHERE[@]}" --worker=all --command="$UNPACK"
     launch_cmd rm -f "$TARBALL"
     ;;
   setup)
     # The TPU images ship Python 3.10 and jax needs 3.11+, so uv (from PyPI) fetches a newer
     # Python. PIP_BREAK_SYSTEM_PACKAGES lets --user installs through on images that mark the system
     # Python as externally managed; older pips ignore it.
-    launch_cmd "${TPU[@]}" ssh "$NAME" "${WHERE[@]}" --worker=all --command="cd $QDIR && \
-PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --user --quiet uv && \
-{ [ -x .venv/bin/python ] || python3 -m uv venv --seed --python $(launch_quote "$PYTHON_VERSION") .venv; } && \
-python3 -m uv pip install --python .venv/bin/python -e \".[tpu]\""
+    MAKE_VENV="python3 -m uv venv --seed --python $(launch_quote "$PYTHON_VERSION") .venv"
+    SETUP="cd $QDIR && PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --user --quiet uv"
+    SETUP+=" && { [ -x .venv/bin/python ] || $MAKE_VENV; }"
+    SETUP+=' && python3 -m uv pip install --python .venv/bin/python -e ".[tpu]"'
+    launch_cmd "${TPU[@]}" ssh "$NAME" "${WHERE[@]}" --worker=all --command="$SETUP"
     ;;
   run)
-    launch_cmd "${TPU[@]}" ssh "$NAME" "${WHERE[@]}" --worker=all --command="cd $QDIR && \
-RESEARCH_DISTRIBUTED=1 $(launch_join .venv/bin/python -m "$LAUNCH_MODULE" \
-      --config="$LAUNCH_CONFIG" --workdir="$LAUNCH_WORKDIR" "${LAUNCH_EXTRA[@]}")"
+    EXPERIMENT=(.venv/bin/python -m "$LAUNCH_MODULE" --config="$LAUNCH_CONFIG"
+      --workdir="$LAUNCH_WORKDIR" "${LAUNCH_EXTRA[@]}")
+    RUN="cd $QDIR && RESEARCH_DISTRIBUTED=1 $(launch_join "${EXPERIMENT[@]}")"
+    launch_cmd "${TPU[@]}" ssh "$NAME" "${WHERE[@]}" --worker=all --command="$RUN"
     ;;
   fetch)
     WORKDIR=${ARGS[0]%/}

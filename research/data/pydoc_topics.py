@@ -15,11 +15,11 @@ prepares again instead of reading half a dataset.
 
 import hashlib
 import sys
+from pydoc_data import topics as pydoc_data_topics
 
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
-from pydoc_data import topics as pydoc_data_topics
 
 from research.text.byte_tokenizer import ByteTokenizer
 

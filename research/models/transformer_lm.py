@@ -132,7 +132,7 @@ class Model(nn.Module):
         )
         if not isinstance(tokens, jax.core.Tracer) and tokens.size:
             low, high = int(np.min(tokens)), int(np.max(tokens))
-            assert 0 <= low and high < cfg.vocab_size, (
+            assert low >= 0 and high < cfg.vocab_size, (
                 f"token ids must lie in [0, {cfg.vocab_size}), got ids in [{low}, {high}]; "
                 "check the tokenizer against the model's vocab_size."
             )
@@ -191,7 +191,8 @@ def num_params(config: Config, *, include_position_embedding: bool = True) -> in
     per_block = (
         2 * 2 * d  # ln1, ln2
         + 4 * (d * d + d)  # query, key, value, out kernels and biases
-        + (d * f + f) + (f * d + d)  # wi, wo
+        + (d * f + f)
+        + (f * d + d)  # wi, wo
     )
     total = config.vocab_size * d + n_layers * per_block + 2 * d  # + ln_f
     if include_position_embedding:

@@ -23,6 +23,15 @@ def state_shardings(abstract_boxed_tree, mesh: Mesh, rules: Sequence = RULES):
     return nn.logical_to_mesh_sharding(logical_specs, mesh, list(rules))
 
 
+def strip_boxes(tree):
+    """The tree with `nn.Partitioned` boxes replaced by their values, adding no sharding constraint.
+
+    (`nn.unbox` constrains each value to its logical sharding, which only works on traced arrays.)
+    """
+    is_box = lambda x: isinstance(x, nn.meta.AxisMetadata)  # noqa: E731
+    return jax.tree.map(lambda x: x.unbox(apply_constraint=False) if is_box(x) else x, tree, is_leaf=is_box)
+
+
 def batch_sharding(mesh: Mesh, rules: Sequence = RULES) -> NamedSharding:
     """Shards the leading (batch) dimension of every input array; other dimensions are replicated."""
     (spec,) = nn.logical_to_mesh_axes(("batch",), list(rules))

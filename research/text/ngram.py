@@ -40,8 +40,13 @@ def _count(sorted_keys: np.ndarray, counts: np.ndarray, queries: np.ndarray) -> 
 
 def _check(tokens, vocab_size: int, name: str) -> np.ndarray:
     tokens = np.asarray(tokens)
+    if tokens.size == 0:
+        tokens = tokens.astype(np.int64)  # an empty list arrives as float64
     if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
-        raise ValueError(f"{name} must be a 1-D integer array, got shape {tokens.shape}.")
+        raise ValueError(
+            f"{name} must be a 1-D integer array, got dtype {tokens.dtype} and shape "
+            f"{tokens.shape}; pass one stream of token ids."
+        )
     bad = np.flatnonzero((tokens < 0) | (tokens >= vocab_size))
     if bad.size:
         i = int(bad[0])

@@ -53,7 +53,8 @@ def check_shapes(saved_tree, abstract_state, where: str) -> None:
         raise CheckpointMismatchError(
             f"The checkpoint {where} has a parameter {name!r} that the config does not build; {advice}"
         )
-    for name in sorted(wanted):
+    # Parameters first: the optimizer's moments mirror them and would name the same problem twice.
+    for name in sorted(wanted, key=lambda n: (not n.startswith("params/"), n)):
         have, want = tuple(saved[name].shape), tuple(wanted[name].shape)
         if have != want:
             raise CheckpointMismatchError(
@@ -73,7 +74,9 @@ class Checkpointer:
         self._manager = self._open()
 
     def _open(self) -> ocp.CheckpointManager:
-        return ocp.CheckpointManager(self.directory, options=self._options)
+        # Naming the handlers lets a fresh manager read metadata of checkpoints it did not write.
+        handlers = {"state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler()}
+        return ocp.CheckpointManager(self.directory, options=self._options, item_handlers=handlers)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -103,6 +106,8 @@ class Checkpointer:
             try:
                 metadata = self._manager.item_metadata(step)["state"]
                 saved_tree = getattr(metadata, "tree", metadata)
+                if saved_tree is None:
+                    raise ValueError("no state metadata")
             except Exception as e:  # noqa: BLE001 - any unreadable metadata means a broken checkpoint
                 logging.warning(
                     "Checkpoint %s has unreadable metadata (%s); skipping it.", where, e

@@ -75,10 +75,13 @@ def evaluate(eval_step, params, task: Task, mesh) -> dict[str, float]:
     return {f"eval/{k}": v for k, v in _mean(acc).items()} | dict(task.eval_reference)
 
 
-def train(config, workdir, task: Task) -> Result:
-    """Trains `task` as `config` says, in `workdir` (created, resumed or refused; never clobbered)."""
+def train(config, workdir, task: Task, devices=None) -> Result:
+    """Trains `task` as `config` says, in `workdir` (created, resumed or refused; never clobbered).
+
+    `devices`: the devices of the mesh (default: all of them).
+    """
     workdir = prepare_workdir(workdir, config)
-    mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+    mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor, devices=devices)
     logging.info("Mesh: %s", dict(mesh.shape))
     tx = make_optimizer(config.optimizer, config.num_train_steps)
 
@@ -94,7 +97,7 @@ def train(config, workdir, task: Task) -> Result:
         shardings = partition.state_shardings(abstract_boxed, mesh)
         abstract = jax.tree.map(
             lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-            nn.unbox(abstract_boxed),
+            partition.strip_boxes(abstract_boxed),
             shardings,
         )
         n_params = sum(math.prod(a.shape) for a in jax.tree.leaves(abstract.params))

@@ -50,7 +50,7 @@ class MetricsWriter:
         kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= step]
         tmp = self.path.parent / (self.path.name + ".tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        tmp.rename(self.path)  # atomic: the old file stays whole until the new one is complete
+        tmp.replace(self.path)  # atomic: the old file stays whole until the new one is complete
 
     def write(self, step: int, metrics: dict) -> None:
         if not self.enabled:

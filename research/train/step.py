@@ -21,7 +21,7 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, seed: int
         rng = jax.random.fold_in(jax.random.key(seed), state.step)
         grad_fn = jax.value_and_grad(lambda p: loss_fn(p, batch, rng, True), has_aux=True)
         (loss, metrics), grads = grad_fn(state.params)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(BASH is None, reason="needs bash")
 
 
 def launch(tmp_path, script, *args, **env):
-    """Runs launch/<script> with an empty PATH and only `env`, from an empty cwd it must not touch."""
+    """Runs launch/<script> with an empty PATH and only `env`, in an empty cwd it must not touch."""
     cwd = tmp_path / "cwd"
     empty = tmp_path / "empty-bin"
     cwd.mkdir(exist_ok=True)

@@ -34,12 +34,17 @@ def _tokens(seed, batch=2, length=16, vocab=257):
 
 
 def _init(model, length=16):
-    return model.init(jax.random.key(0), jnp.zeros((1, length), jnp.int32))["params"]
+    init = jax.jit(model.init)  # jitted: eager op-by-op Flax is slow on a small CPU
+    return init(jax.random.key(0), jnp.zeros((1, length), jnp.int32))["params"]
+
+
+def _apply(model):
+    return jax.jit(model.apply, static_argnames="train")
 
 
 def test_tiny_param_count():
     model = lm.make("tiny")
-    shapes = jax.eval_shape(lambda: _init(model))
+    shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 8), jnp.int32))
     count = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nn.unbox(shapes)))
     # 257*256 + 256*256 embeddings, 4 blocks of 789,760, ln_f 512.
     assert count == TINY_PARAMS == lm.num_params(model.config)
@@ -49,11 +54,11 @@ def test_logits_shape_dtype_and_whole_model_causality():
     model = _small()
     params = _init(model)
     tokens = _tokens(1)
-    logits = model.apply({"params": params}, tokens)
+    logits = _apply(model)({"params": params}, tokens)
     assert logits.shape == (2, 16, 257) and logits.dtype == jnp.float32
     cut = 9
     changed = tokens.at[:, cut:].set(_tokens(2)[:, cut:])
-    logits_changed = model.apply({"params": params}, changed)
+    logits_changed = _apply(model)({"params": params}, changed)
     np.testing.assert_allclose(logits[:, :cut], logits_changed[:, :cut], atol=1e-6)
     assert not np.allclose(logits[:, cut:], logits_changed[:, cut:])
 
@@ -62,18 +67,19 @@ def test_dropout_off_is_deterministic_and_on_uses_rng():
     model = _small(dropout_rate=0.1)
     params = _init(model)
     tokens = _tokens(3)
-    eval_a = model.apply({"params": params}, tokens)
-    eval_b = model.apply({"params": params}, tokens, train=False)
+    forward = _apply(model)
+    eval_a = forward({"params": params}, tokens)
+    eval_b = forward({"params": params}, tokens, train=False)
     np.testing.assert_array_equal(eval_a, eval_b)
-    train_a = model.apply({"params": params}, tokens, train=True, rngs={"dropout": jax.random.key(1)})
-    train_b = model.apply({"params": params}, tokens, train=True, rngs={"dropout": jax.random.key(1)})
-    train_c = model.apply({"params": params}, tokens, train=True, rngs={"dropout": jax.random.key(2)})
+    train_a = forward({"params": params}, tokens, train=True, rngs={"dropout": jax.random.key(1)})
+    train_b = forward({"params": params}, tokens, train=True, rngs={"dropout": jax.random.key(1)})
+    train_c = forward({"params": params}, tokens, train=True, rngs={"dropout": jax.random.key(2)})
     np.testing.assert_array_equal(train_a, train_b)
     assert not np.allclose(train_a, train_c)
     # With rate 0, train mode needs no rng and equals eval.
     no_dropout = _small()
     np.testing.assert_array_equal(
-        no_dropout.apply({"params": params}, tokens, train=True), eval_a
+        _apply(no_dropout)({"params": params}, tokens, train=True), eval_a
     )
 
 
@@ -84,9 +90,12 @@ def test_remat_and_xla_attention_compute_the_same_function():
     def loss(model, p):
         return jnp.mean(model.apply({"params": p}, tokens) ** 2)
 
-    ref_loss, ref_grads = jax.value_and_grad(lambda p: loss(_small(), p))(params)
+    def value_and_grad(model):
+        return jax.jit(jax.value_and_grad(lambda p: loss(model, p)))(params)
+
+    ref_loss, ref_grads = value_and_grad(_small())
     for overrides in (dict(remat=True), dict(attention_impl="xla")):
-        value, grads = jax.value_and_grad(lambda p, o=overrides: loss(_small(**o), p))(params)
+        value, grads = value_and_grad(_small(**overrides))
         np.testing.assert_allclose(value, ref_loss, rtol=1e-6)
         for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
             np.testing.assert_allclose(a, b, atol=1e-6)
@@ -96,9 +105,9 @@ def test_bfloat16_compute_keeps_float32_params_and_logits():
     model = _small(dtype="bfloat16")
     params = _init(model)
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(nn.unbox(params)))
-    logits = model.apply({"params": params}, _tokens(5))
+    logits = _apply(model)({"params": params}, _tokens(5))
     assert logits.dtype == jnp.float32
-    reference = _small().apply({"params": params}, _tokens(5))
+    reference = _apply(_small())({"params": params}, _tokens(5))
     np.testing.assert_allclose(logits, reference, atol=5e-2)
 
 

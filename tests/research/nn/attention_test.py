@@ -70,7 +70,9 @@ def test_causal_outputs_ignore_future_tokens():
     q, k, v = _qkv(2, t=6, s=6)
     q2, k2, v2 = _qkv(3, t=6, s=6)
     cut = 3  # replace everything from position 3 on
-    mixed = [jnp.concatenate([a[:, :cut], b[:, cut:]], axis=1) for a, b in ((q, q2), (k, k2), (v, v2))]
+    mixed = [
+        jnp.concatenate([a[:, :cut], b[:, cut:]], axis=1) for a, b in ((q, q2), (k, k2), (v, v2))
+    ]
     out = dot_product_attention(q, k, v, causal=True)
     out_mixed = dot_product_attention(*mixed, causal=True)
     np.testing.assert_array_equal(out[:, :cut], out_mixed[:, :cut])

@@ -1,0 +1,103 @@
+"""The training loop: resume equals an uninterrupted run, bad states are refused, losses are kept."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from research.train import loop
+from research.train.checkpoint import CheckpointMismatchError
+from research.train.metrics import read_metrics
+from tests.research.train.conftest import Crash, toy_config, toy_task
+
+
+def _losses(workdir) -> dict[int, float]:
+    return {r["step"]: r["train/loss"] for r in read_metrics(workdir / "metrics.jsonl") if "train/loss" in r}
+
+
+def _one_device():
+    return jax.devices()[:1]
+
+
+def test_trains_and_writes_self_describing_workdir(tmp_path, config):
+    result = loop.train(config, tmp_path, toy_task(config), devices=_one_device())
+    assert result.step == 12 and not result.preempted
+    losses = _losses(tmp_path)
+    assert sorted(losses) == list(range(1, 13))
+    assert losses[12] < losses[1]  # it learns
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    evals = [r for r in records if "eval/loss" in r]
+    assert [r["step"] for r in evals] == [6, 12]
+    assert 0.0 <= evals[-1]["eval/accuracy"] <= 1.0
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["12", "4", "8"]
+    assert json.loads((tmp_path / "config.json").read_text())["num_train_steps"] == 12
+    launch = json.loads((tmp_path / "launches.jsonl").read_text().splitlines()[0])
+    assert {"argv", "git", "packages", "config", "devices"} <= set(launch)
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
+
+
+def test_resume_after_crash_matches_uninterrupted_run_bit_for_bit(tmp_path, config):
+    loop.train(config, tmp_path / "full", toy_task(config), devices=_one_device())
+    part = tmp_path / "part"
+    # Dies when drawing batch 11: checkpoints 4 and 8 exist, steps 9-10 were logged and are lost.
+    with pytest.raises(Crash):
+        loop.train(config, part, toy_task(config, crash_at_batch=11), devices=_one_device())
+    assert max(_losses(part)) == 9  # batch 11 is drawn while step 10 runs; 10 never logged
+    result = loop.train(config, part, toy_task(config), devices=_one_device())
+    assert result.step == 12
+    assert _losses(part) == _losses(tmp_path / "full")  # exact float equality, every step
+
+
+def test_checkpoint_with_other_shapes_is_refused_and_kept(tmp_path, config):
+    loop.train(config, tmp_path, toy_task(config), devices=_one_device())
+    before = sorted(os.listdir(tmp_path / "checkpoints"))
+    with pytest.raises(CheckpointMismatchError, match=r"params/wi/bias.*\(32,\).*\(48,\)"):
+        loop.train(config, tmp_path, toy_task(config, hidden=48), devices=_one_device())
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == before
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, config, caplog):
+    loop.train(toy_config(num_train_steps=8), tmp_path, toy_task(config), devices=_one_device())
+    # Damage every data file of the newest checkpoint's state.
+    state_dir = tmp_path / "checkpoints" / "8" / "state"
+    damaged = 0
+    for root, _, files in os.walk(state_dir):
+        for name in files:
+            if name.startswith(("ocdbt", "d")) or root.endswith("/d"):
+                path = os.path.join(root, name)
+                with open(path, "r+b") as f:
+                    f.truncate(max(os.path.getsize(path) // 3, 1))
+                damaged += 1
+    assert damaged
+    result = loop.train(toy_config(num_train_steps=8), tmp_path, toy_task(config), devices=_one_device())
+    assert result.step == 8
+    names = os.listdir(tmp_path / "checkpoints")
+    assert any(n.startswith("corrupt-8-") for n in names)  # kept for inspection, out of the way
+    assert "8" in names  # re-trained from step 4 and saved again
+    full = tmp_path / "full"
+    loop.train(toy_config(num_train_steps=8), full, toy_task(config), devices=_one_device())
+    assert _losses(tmp_path) == _losses(full)
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, config):
+    with pytest.raises(loop.NonFiniteLossError, match="non-finite at step 7.*step 4"):
+        loop.train(config, tmp_path, toy_task(config, nan_at_step=7), devices=_one_device())
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4"]
+
+
+def test_nonfinite_updates_can_be_skipped(tmp_path):
+    config = toy_config(skip_nonfinite_updates=True, num_train_steps=8)
+    result = loop.train(config, tmp_path, toy_task(config, nan_at_step=7), devices=_one_device())
+    assert result.step == 8
+    records = {r["step"]: r for r in read_metrics(tmp_path / "metrics.jsonl") if "train/finite" in r}
+    assert records[7]["train/finite"] == 0.0 and records[8]["train/finite"] == 1.0
+    assert np.isfinite(records[8]["train/loss"])
+
+
+def test_unwritable_workdir_is_one_clear_sentence(tmp_path, config):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ValueError, match=r"Cannot write to --workdir=.*choose a directory"):
+        loop.train(config, blocker / "sub", toy_task(config), devices=_one_device())
