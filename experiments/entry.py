@@ -5,6 +5,7 @@ workdir)` does the work. Errors about the user's input (ValueError and friends) 
 line and exit with status 1 instead of a traceback; preemption exits 0 after its checkpoint is saved.
 """
 
+import logging as std_logging
 import pathlib
 import sys
 
@@ -29,8 +30,24 @@ def _raised_by_project(error: BaseException) -> bool:
     return tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PROJECT_DIRS)
 
 
+class _LibraryInfoFilter:
+    """Hides INFO lines from Orbax and TFDS so the progress lines stay readable (warnings pass)."""
+
+    NOISY = ("/orbax/", "/tensorflow_datasets/", "/jax/_src/xla_bridge.py")
+
+    def filter(self, record) -> bool:
+        noisy = any(part in record.pathname for part in self.NOISY)
+        return record.levelno >= std_logging.WARNING or not noisy
+
+
 def run(main, config_flag) -> None:
     def _main(argv):
+        quiet = _LibraryInfoFilter()
+        for handler in [
+            *std_logging.getLogger().handlers,
+            logging.get_absl_handler().python_handler,
+        ]:
+            handler.addFilter(quiet)
         if len(argv) > 1:
             raise app.UsageError(f"Unexpected arguments {argv[1:]}; use --config.<key>=<value>.")
         distributed.maybe_initialize()

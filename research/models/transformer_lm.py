@@ -130,8 +130,12 @@ class Model(nn.Module):
             f"sequence length {length} exceeds max_len={cfg.max_len}; crop the input or build the "
             "model with a larger max_len."
         )
-        if not isinstance(tokens, jax.core.Tracer) and tokens.size:
-            low, high = int(np.min(tokens)), int(np.max(tokens))
+        try:  # np, not jnp: under a trace even a concrete array's jnp.min is a tracer
+            host = np.asarray(tokens)
+        except jax.errors.TracerArrayConversionError:
+            host = None  # traced ids (inside jit) cannot be checked here
+        if host is not None and host.size:
+            low, high = int(host.min()), int(host.max())
             assert low >= 0 and high < cfg.vocab_size, (
                 f"token ids must lie in [0, {cfg.vocab_size}), got ids in [{low}, {high}]; "
                 "check the tokenizer against the model's vocab_size."

@@ -37,7 +37,8 @@ def dot_product_attention(q, k, v, *, causal: bool, mask=None, implementation: s
         Combined with the causal mask by logical and.
       implementation: None for the einsum reference path below (readable, any dtype, any device);
         'xla' or 'cudnn' to call `jax.nn.dot_product_attention`. 'cudnn' is the fast fused path on
-        NVIDIA GPUs and needs bfloat16 or float16 inputs.
+        NVIDIA GPUs and needs bfloat16 or float16 inputs and lengths its flash kernel supports
+        (T = 1023 is refused, T = 1024 works; feed training windows of 1025 tokens, not 1024).
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(
@@ -70,6 +71,41 @@ def dot_product_attention(q, k, v, *, causal: bool, mask=None, implementation: s
     return jnp.einsum("BNTS,BSNH->BTNH", probs, v)
 
 
+class EinsumDense(nn.Module):
+    """`einsum(equation, x, kernel) + bias` with `kernel` created at its true rank.
+
+    Shapes: kernel `kernel_shape`, bias the trailing `len(bias_axes)` dims of it. flax's
+    `DenseGeneral` initializes a flattened 2-D kernel, so a 3-name logical annotation on it fails
+    as soon as a mesh is active; creating the kernel at full rank keeps the names honest.
+    """
+
+    equation: str
+    kernel_shape: tuple[int, ...]
+    kernel_axes: tuple[str, ...]
+    bias_axes: tuple[str, ...]
+    kernel_init: nn.initializers.Initializer
+    dtype: jnp.dtype = jnp.float32
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param(
+            "kernel",
+            nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
+            self.kernel_shape,
+            self.param_dtype,
+        )
+        bias_shape = self.kernel_shape[len(self.kernel_shape) - len(self.bias_axes) :]
+        bias = self.param(
+            "bias",
+            nn.with_logical_partitioning(nn.initializers.zeros, self.bias_axes),
+            bias_shape,
+            self.param_dtype,
+        )
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        return jnp.einsum(self.equation, x, kernel) + bias
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention: project to N heads of width H, attend, project back to D.
 
@@ -96,15 +132,14 @@ class MultiHeadAttention(nn.Module):
         features = x.shape[-1]
 
         def project(name):
-            return nn.DenseGeneral(
-                features=(self.num_heads, self.head_dim),
-                axis=-1,
+            return EinsumDense(
+                "BTD,DNH->BTNH",
+                kernel_shape=(features, self.num_heads, self.head_dim),
+                kernel_axes=("embed", "heads", "kv"),
+                bias_axes=("heads", "kv"),
+                kernel_init=self.kernel_init,
                 dtype=self.dtype,
                 param_dtype=self.param_dtype,
-                kernel_init=nn.with_logical_partitioning(
-                    self.kernel_init, ("embed", "heads", "kv")
-                ),
-                bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("heads", "kv")),
                 name=name,
             )(x)
 
@@ -116,15 +151,14 @@ class MultiHeadAttention(nn.Module):
             q, k, v, causal=causal, mask=mask, implementation=self.implementation
         )
         y = nn.with_logical_constraint(y, qkv_axes)
-        out = nn.DenseGeneral(
-            features=features,
-            axis=(-2, -1),
+        out = EinsumDense(
+            "BTNH,NHD->BTD",
+            kernel_shape=(self.num_heads, self.head_dim, features),
+            kernel_axes=("heads", "kv", "embed"),
+            bias_axes=("embed",),
+            kernel_init=self.out_kernel_init,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
-            kernel_init=nn.with_logical_partitioning(
-                self.out_kernel_init, ("heads", "kv", "embed")
-            ),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
             name="out",
         )(y)  # [B,T,D]
         out = nn.Dropout(self.dropout_rate, deterministic=not train)(out)

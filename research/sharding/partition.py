@@ -29,7 +29,9 @@ def strip_boxes(tree):
     (`nn.unbox` constrains each value to its logical sharding, which only works on traced arrays.)
     """
     is_box = lambda x: isinstance(x, nn.meta.AxisMetadata)  # noqa: E731
-    return jax.tree.map(lambda x: x.unbox(apply_constraint=False) if is_box(x) else x, tree, is_leaf=is_box)
+    return jax.tree.map(
+        lambda x: x.unbox(apply_constraint=False) if is_box(x) else x, tree, is_leaf=is_box
+    )
 
 
 def batch_sharding(mesh: Mesh, rules: Sequence = RULES) -> NamedSharding:

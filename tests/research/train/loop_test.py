@@ -10,11 +10,15 @@ import pytest
 from research.train import loop
 from research.train.checkpoint import CheckpointMismatchError
 from research.train.metrics import read_metrics
-from tests.research.train.conftest import Crash, toy_config, toy_task
+from tests.research.train.toy_task import Crash, toy_config, toy_task
 
 
 def _losses(workdir) -> dict[int, float]:
-    return {r["step"]: r["train/loss"] for r in read_metrics(workdir / "metrics.jsonl") if "train/loss" in r}
+    return {
+        r["step"]: r["train/loss"]
+        for r in read_metrics(workdir / "metrics.jsonl")
+        if "train/loss" in r
+    }
 
 
 def _one_device():
@@ -71,7 +75,9 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, config, capl
                     f.truncate(max(os.path.getsize(path) // 3, 1))
                 damaged += 1
     assert damaged
-    result = loop.train(toy_config(num_train_steps=8), tmp_path, toy_task(config), devices=_one_device())
+    result = loop.train(
+        toy_config(num_train_steps=8), tmp_path, toy_task(config), devices=_one_device()
+    )
     assert result.step == 8
     names = os.listdir(tmp_path / "checkpoints")
     assert any(n.startswith("corrupt-8-") for n in names)  # kept for inspection, out of the way
@@ -91,7 +97,9 @@ def test_nonfinite_updates_can_be_skipped(tmp_path):
     config = toy_config(skip_nonfinite_updates=True, num_train_steps=8)
     result = loop.train(config, tmp_path, toy_task(config, nan_at_step=7), devices=_one_device())
     assert result.step == 8
-    records = {r["step"]: r for r in read_metrics(tmp_path / "metrics.jsonl") if "train/finite" in r}
+    records = {
+        r["step"]: r for r in read_metrics(tmp_path / "metrics.jsonl") if "train/finite" in r
+    }
     assert records[7]["train/finite"] == 0.0 and records[8]["train/finite"] == 1.0
     assert np.isfinite(records[8]["train/loss"])
 

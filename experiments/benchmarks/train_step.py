@@ -1,0 +1,346 @@
+"""Benchmark: one full GPT training step (forward, backward, clipped AdamW) in JAX and in PyTorch.
+
+  python -m experiments.benchmarks.train_step                  # 'gpu' preset on a GPU, else 'cpu'
+  python -m experiments.benchmarks.train_step --preset=cpu --json_out=/tmp/train_step.json
+
+(a) our model (`research.models.transformer_lm`) with our step (`research.train.step`, the
+    framework's optimizer, `jax.jit(..., donate_argnums=0)`, one device, no mesh), against
+(b) the same model in PyTorch (`experiments.benchmarks.torch_gpt`, loaded with the same weights),
+    trained with `torch.optim.AdamW` (fused on CUDA) and `clip_grad_norm_`; eager on CPU,
+    `torch.compile` and bf16 autocast on GPU.
+
+Both see the same token batch, so their first-step losses must agree (printed as a sanity check).
+For each side it prints: the first step's time (compilation included), the median of --steps
+timed steps after --warmup untimed ones (each step synchronized), tokens/s, model FLOPs
+utilization against the bf16 dense peak where the device is known, and finally the JAX/PyTorch
+tokens/s ratio. Lines are flushed as they come, so a timeout keeps what was measured.
+
+Presets: 'cpu' is the 'tiny' model (4 layers, width 256, seq 256, batch 16, float32), JAX with
+both the einsum attention and 'xla' (the faster is the headline); 'gpu' is GPT-2 small (vocab padded
+to 50304, seq 1024, batch 16, bf16 compute with fp32 params, cuDNN attention, falling back to
+'xla'); 'smoke' is a 2-layer model for tests.
+
+Measured (2-core CPU, jax 0.10.2, torch 2.13): see the report in the issue for this benchmark.
+"""
+
+import dataclasses
+import gc
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import types
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+import torch.nn.functional as F
+from absl import app, flags
+
+from experiments.benchmarks import torch_gpt
+from research.models import transformer_lm
+from research.train.losses import softmax_cross_entropy
+from research.train.optimizer import make_optimizer
+from research.train.state import TrainState
+from research.train.step import make_train_step
+
+# Both sides use these: constant learning rate (a schedule is a few scalar ops per step).
+OPTIMIZER = types.SimpleNamespace(
+    learning_rate=6e-4,
+    warmup_steps=0,
+    decay="constant",
+    end_learning_rate_ratio=1.0,
+    b1=0.9,
+    b2=0.95,
+    eps=1e-8,
+    weight_decay=0.1,
+    grad_clip_norm=1.0,
+)
+
+# bf16 dense tensor-core peaks (FLOP/s), matched against the device name in this order.
+PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    variant: str | None  # a transformer_lm.VARIANTS key, or None for the Config defaults
+    overrides: dict  # transformer_lm Config fields on top of the variant
+    batch: int
+    seq_len: int
+    dtype: str  # compute dtype; params stay float32
+    attention_impls: tuple  # JAX attention implementations to measure; the fastest is the headline
+    torch_compile: bool
+    steps: int
+    warmup: int
+
+
+PRESETS = {
+    "cpu": Settings("tiny", {}, 16, 256, "float32", (None, "xla"), False, steps=10, warmup=2),
+    "gpu": Settings(
+        "gpt2_small", {"vocab_size": 50304}, 16, 1024, "bfloat16", ("cudnn",), True, 20, 10
+    ),
+    "smoke": Settings(
+        None,
+        dict(num_layers=2, embed_dim=64, num_heads=4, mlp_dim=256, max_len=32),
+        batch=2,
+        seq_len=32,
+        dtype="float32",
+        attention_impls=(None, "xla"),
+        torch_compile=False,
+        steps=2,
+        warmup=0,
+    ),
+}
+
+_PRESET = flags.DEFINE_enum("preset", None, list(PRESETS), "Default: gpu on a GPU, else cpu.")
+_STEPS = flags.DEFINE_integer("steps", None, "Timed steps (default: the preset's).")
+_WARMUP = flags.DEFINE_integer("warmup", None, "Untimed steps after the first one.")
+_BATCH = flags.DEFINE_integer("batch", None, "Sequences per step.")
+_SEQ_LEN = flags.DEFINE_integer("seq_len", None, "Tokens per sequence.")
+_DTYPE = flags.DEFINE_enum("dtype", None, ["float32", "bfloat16"], "Compute dtype.")
+_ATTENTION = flags.DEFINE_enum(
+    "attention_impl", None, ["none", "xla", "cudnn"], "JAX attention ('none': einsum path)."
+)
+_TORCH_COMPILE = flags.DEFINE_boolean("torch_compile", None, "Wrap the PyTorch step in compile.")
+_JSON_OUT = flags.DEFINE_string("json_out", None, "Write all results as JSON to this path.")
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def peak_flops(device_name: str, dtype: str) -> float | None:
+    """The device's bf16 dense peak in FLOP/s; None on CPU, unknown devices or float32 compute."""
+    if dtype == "float32":
+        return None
+    return next((peak for key, peak in PEAK_BF16 if key in device_name), None)
+
+
+def time_steps(step, sync, *, steps: int, warmup: int):
+    """Runs `step` (returning the loss) 1 + warmup + steps times, `sync` after each.
+
+    Returns (first loss, first step's seconds, list of timed steps' seconds).
+    """
+    start = time.perf_counter()
+    loss = step()
+    sync()
+    first_s = time.perf_counter() - start
+    first_loss = float(loss)
+    for _ in range(warmup):
+        step()
+        sync()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    return first_loss, first_s, times
+
+
+def summarize(name, timing, *, tokens_per_step, flops_per_token, peak) -> dict:
+    first_loss, first_s, times = timing
+    median = statistics.median(times)
+    tokens_per_s = tokens_per_step / median
+    mfu = tokens_per_s * flops_per_token / peak if peak else None
+    say(
+        f"{name:<30} first step {first_s:7.2f} s   median step {median * 1e3:9.2f} ms   "
+        f"{tokens_per_s:>11,.0f} tokens/s   MFU {'n/a' if mfu is None else f'{mfu:.1%}'}   "
+        f"first loss {first_loss:.4f}"
+    )
+    return dict(
+        name=name,
+        compile_s=first_s,
+        median_step_s=median,
+        step_times_s=times,
+        tokens_per_s=tokens_per_s,
+        mfu=mfu,
+        first_loss=first_loss,
+    )
+
+
+def bench_jax(config, host_params, tokens, s: Settings, **report) -> dict:
+    """Our model and train step on JAX's default device, from `host_params` (numpy)."""
+    model = transformer_lm.Model(config)
+    tx = make_optimizer(OPTIMIZER, s.warmup + s.steps + 1)
+
+    def loss_fn(params, batch, rng, train):
+        logits = model.apply(
+            {"params": params}, batch["inputs"], train=train, rngs={"dropout": rng}
+        )  # [B,T,V] float32
+        total, count = softmax_cross_entropy(logits, batch["targets"])
+        return total / count, {"loss": (total, count)}
+
+    train_step = jax.jit(make_train_step(loss_fn, tx, 0, False), donate_argnums=0)
+    batch = {"inputs": jnp.asarray(tokens[:, :-1]), "targets": jnp.asarray(tokens[:, 1:])}
+    holder = {"state": TrainState.create(jax.device_put(host_params), tx)}
+
+    def step():
+        holder["state"], metrics = train_step(holder["state"], batch)
+        total, count = metrics["loss"]
+        return total / count
+
+    timing = time_steps(
+        step, lambda: jax.block_until_ready(holder["state"]), steps=s.steps, warmup=s.warmup
+    )
+    name = f"jax attention={config.attention_impl or 'einsum'}"
+    return dict(summarize(name, timing, **report), attention_impl=config.attention_impl)
+
+
+def bench_torch(config, host_params, tokens, s: Settings, **report) -> dict:
+    """The PyTorch peer from the same weights and tokens; CUDA when available."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32, like XLA's default on GPUs
+    model = torch_gpt.load_from_jax(torch_gpt.GPT(config), host_params).to(device)
+    opt = torch.optim.AdamW(
+        torch_gpt.decay_groups(model, OPTIMIZER.weight_decay),
+        lr=OPTIMIZER.learning_rate,
+        betas=(OPTIMIZER.b1, OPTIMIZER.b2),
+        eps=OPTIMIZER.eps,
+        fused=device == "cuda",
+    )
+
+    def lm_loss(inputs, targets):  # [B,T], [B,T] -> mean cross-entropy, float32
+        logits = model(inputs)
+        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+
+    compiled = torch.compile(lm_loss) if s.torch_compile else lm_loss
+    autocast_dtype = torch.bfloat16 if s.dtype == "bfloat16" else torch.float32
+    data = torch.from_numpy(tokens).long().to(device)
+    inputs, targets = data[:, :-1], data[:, 1:]
+
+    def step():
+        with torch.autocast(device, dtype=autocast_dtype, enabled=s.dtype != "float32"):
+            loss = compiled(inputs, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), OPTIMIZER.grad_clip_norm)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
+    name = f"torch {'compile' if s.torch_compile else 'eager'} on {device}"
+    try:
+        timing = time_steps(step, sync, steps=s.steps, warmup=s.warmup)
+    except Exception as error:  # a compiler failure should not cost the eager number
+        if not s.torch_compile:
+            raise
+        say(f"torch.compile failed ({type(error).__name__}: {str(error)[:300]}); eager instead.")
+        compiled = lm_loss
+        name = f"torch eager on {device}"
+        timing = time_steps(step, sync, steps=s.steps, warmup=s.warmup)
+    return summarize(name, timing, **report)
+
+
+def run(s: Settings, json_out: str | None = None) -> dict:
+    """Measures both sides, prints as it goes, and returns (and optionally writes) the results."""
+    config = transformer_lm.make(s.variant, **s.overrides, dtype=s.dtype).config
+    device_name = jax.devices()[0].device_kind
+    torch_device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    versions = {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": importlib.metadata.version("jaxlib"),
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "torch": torch.__version__,
+    }
+    flops = transformer_lm.flops_per_token(config, s.seq_len)
+    report = dict(
+        tokens_per_step=s.batch * s.seq_len,
+        flops_per_token=flops,
+        peak=peak_flops(device_name, s.dtype),
+    )
+    say(" ".join(f"{k} {v}" for k, v in versions.items()))
+    say(f"JAX device: {device_name} ({jax.default_backend()}); torch device: {torch_device}")
+    say(f"torch threads {torch.get_num_threads()}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    say(f"settings: {s}")
+    say(
+        f"model: {transformer_lm.num_params(config):,} params, {flops / 1e6:.1f} MFLOP/token, "
+        f"batch {s.batch} x {s.seq_len} tokens"
+    )
+
+    tokens = np.random.default_rng(0).integers(0, config.vocab_size, (s.batch, s.seq_len + 1))
+    tokens = tokens.astype(np.int32)
+    init_inputs = jnp.zeros((1, s.seq_len), jnp.int32)
+    init = jax.jit(lambda rng, x: nn.meta.unbox(transformer_lm.Model(config).init(rng, x)))
+    host_params = jax.device_get(init(jax.random.key(0), init_inputs)["params"])
+
+    # PyTorch first: its caching allocator hands memory back (empty_cache), XLA's does not.
+    torch_result = bench_torch(config, host_params, tokens, s, **report)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+    jax_runs, impls = [], list(s.attention_impls)
+    while impls:
+        impl = impls.pop(0)
+        try:
+            cfg = dataclasses.replace(config, attention_impl=impl)
+            jax_runs.append(bench_jax(cfg, host_params, tokens, s, **report))
+        except Exception as error:  # e.g. cuDNN attention unavailable for this GPU or version
+            say(f"jax attention={impl!r} failed: {type(error).__name__}: {str(error)[:300]}")
+            if not jax_runs and not impls and impl != "xla":
+                say("falling back to attention_impl='xla'")
+                impls.append("xla")
+    if not jax_runs:
+        raise RuntimeError("every JAX attention implementation failed; see the messages above.")
+    headline = max(jax_runs, key=lambda r: r["tokens_per_s"])
+    ratio = headline["tokens_per_s"] / torch_result["tokens_per_s"]
+    say(f"JAX ({headline['name']}) / PyTorch tokens/s: {ratio:.3f}")
+
+    results = dict(
+        settings=dataclasses.asdict(s),
+        versions=versions,
+        device=device_name,
+        torch_device=torch_device,
+        flops_per_token=flops,
+        jax=headline,
+        jax_runs=jax_runs,
+        torch=torch_result,
+        ratio_jax_over_torch=ratio,
+    )
+    if json_out:
+        with open(json_out, "w") as f:
+            json.dump(results, f, indent=2)
+        say(f"wrote {json_out}")
+    return results
+
+
+def settings_from_flags() -> Settings:
+    preset = _PRESET.value or ("gpu" if jax.default_backend() == "gpu" else "cpu")
+    changes = dict(
+        steps=_STEPS.value,
+        warmup=_WARMUP.value,
+        batch=_BATCH.value,
+        seq_len=_SEQ_LEN.value,
+        dtype=_DTYPE.value,
+        torch_compile=_TORCH_COMPILE.value,
+    )
+    if _ATTENTION.value is not None:
+        changes["attention_impls"] = (None if _ATTENTION.value == "none" else _ATTENTION.value,)
+    s = dataclasses.replace(PRESETS[preset], **{k: v for k, v in changes.items() if v is not None})
+    max_len = transformer_lm.make(s.variant, **s.overrides).config.max_len
+    if s.seq_len > max_len:
+        raise app.UsageError(f"--seq_len={s.seq_len} exceeds the model's max_len={max_len}.")
+    return s
+
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments {argv[1:]}; see --help.")
+    run(settings_from_flags(), _JSON_OUT.value)
+
+
+if __name__ == "__main__":
+    # XLA would otherwise grab 75% of the GPU at start-up and starve PyTorch's step.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    sys.exit(app.run(main))

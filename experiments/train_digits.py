@@ -1,0 +1,66 @@
+"""Train an image classifier on the embedded digits set: the training loop's second kind of task.
+
+  python -m experiments.train_digits --config=experiments/configs/digits/mlp.py --workdir=runs/digits
+
+Same loop, checkpoints, resume and metrics as the language model; only the model, loss and data
+differ.
+"""
+
+import importlib
+
+import numpy as np
+from ml_collections import config_flags
+
+from experiments import entry
+from research.data import array_pipeline, digits
+from research.train import loop
+from research.train.losses import accuracy, softmax_cross_entropy
+from research.train.task import Task
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file.", lock_config=True
+)
+
+
+def build_task(config) -> Task:
+    model = importlib.import_module(f"research.models.{config.model_name}").make(
+        **config.model.to_dict()
+    )
+    train = digits.load_arrays("train", config.data.data_dir)
+    test = digits.load_arrays(config.data.eval_split, config.data.data_dir)
+    eval_batches = array_pipeline.eval_batches(test, batch_size=config.data.batch_size)
+
+    def loss_fn(params, batch, rng, train):
+        logits = model.apply({"params": params}, batch["image"], train=train, rngs={"dropout": rng})
+        weights = batch.get("weights")
+        loss_sum, count = softmax_cross_entropy(logits, batch["label"], weights)
+        return loss_sum / count, {
+            "loss": (loss_sum, count),
+            "accuracy": accuracy(logits, batch["label"], weights),
+        }
+
+    def train_iterator(process_index, process_count):
+        return array_pipeline.train_iterator(
+            train,
+            global_batch_size=config.data.batch_size,
+            seed=config.seed,
+            process_index=process_index,
+            process_count=process_count,
+        )
+
+    return Task(
+        model=model,
+        init_inputs=(np.zeros((1, train["image"].shape[1]), np.float32),),
+        loss_fn=loss_fn,
+        train_iterator=train_iterator,
+        eval_batches=lambda: eval_batches,
+        items_name="examples",
+    )
+
+
+def main(config, workdir) -> loop.Result:
+    return loop.train(config, workdir, build_task(config))
+
+
+if __name__ == "__main__":
+    entry.run(main, _CONFIG)

@@ -1,0 +1,146 @@
+"""The main job end to end at smoke size: trains, resumes exactly after SIGKILL, saves on SIGTERM,
+shards over 8 devices like it runs on one, runs a forked model, and refuses bad input clearly."""
+
+import json
+import math
+import shutil
+import signal
+
+import jax
+import pytest
+
+from experiments import train_lm
+from experiments.configs.lm import gpt_tiny
+from research.train import loop
+from research.train.metrics import read_metrics
+from tests.experiments import run_experiment as rx
+
+CONFIG = "experiments/configs/lm/gpt_tiny.py:smoke"
+MODULE = "experiments.train_lm"
+
+
+def _train_losses(workdir) -> dict[int, float]:
+    return {
+        r["step"]: r["train/loss"]
+        for r in read_metrics(workdir / "metrics.jsonl")
+        if "train/loss" in r
+    }
+
+
+def smoke_config(**overrides):
+    config = gpt_tiny.get_config("smoke")
+    config.data.data_dir = None
+    for key, value in overrides.items():
+        node = config
+        *path, leaf = key.split(".")
+        for part in path:
+            node = node[part]
+        node[leaf] = value
+    return config
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """One uninterrupted smoke run in a subprocess, every step logged, checkpoints every 5."""
+    workdir = tmp_path_factory.mktemp("reference")
+    flags = ("--config.log_every_steps=1", "--config.checkpoint_every_steps=5")
+    done = rx.run(rx.command(MODULE, CONFIG, workdir, *flags))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return workdir, flags, done.stderr
+
+
+def test_smoke_run_reports_ngram_baseline_and_sample(reference_run):
+    workdir, _, stderr = reference_run
+    records = read_metrics(workdir / "metrics.jsonl")
+    evals = [r for r in records if "eval/loss" in r]
+    assert [r["step"] for r in evals] == [10, 20]
+    # The baseline is the best n-gram on the same split: 1.604 nats/byte at order 4, k=0.01.
+    assert evals[-1]["eval/ngram_loss"] == pytest.approx(1.604, abs=2e-3)
+    assert evals[-1]["eval/loss"] < math.log(257)  # learned something in 20 steps
+    assert "Best n-gram baseline" in stderr and "Sample from 'The '" in stderr
+    assert "tokens/s" in stderr and "ETA" in stderr
+    train = [r for r in records if "train/loss" in r]
+    assert all(r["train/tokens_per_second"] > 0 for r in train)
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir())[-3:] == ["10", "15", "20"]
+
+
+def test_sigkill_then_rerun_logs_the_same_losses_bit_for_bit(reference_run, tmp_path):
+    reference, flags, _ = reference_run
+    cmd = rx.command(MODULE, CONFIG, tmp_path, *flags)
+    code, _ = rx.run_until(cmd, rx.step_logged(tmp_path / "metrics.jsonl", 12), signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert max(_train_losses(tmp_path)) < 20  # it really was interrupted
+    done = rx.run(cmd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Resumed from the checkpoint of step" in done.stderr
+    assert _train_losses(tmp_path) == _train_losses(reference)
+
+
+def test_sigterm_saves_at_the_next_step_and_exits_zero(reference_run, tmp_path):
+    reference, flags, _ = reference_run
+    cmd = rx.command(MODULE, CONFIG, tmp_path, *flags)
+    code, stderr = rx.run_until(cmd, rx.step_logged(tmp_path / "metrics.jsonl", 7), signal.SIGTERM)
+    assert code == 0, stderr[-3000:]
+    assert "Preempted: saved the checkpoint of step" in stderr
+    saved = max(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert 7 <= saved < 20
+    done = rx.run(cmd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _train_losses(tmp_path) == _train_losses(reference)
+
+
+def test_unknown_config_key_names_it_and_fails(tmp_path):
+    done = rx.run(rx.command(MODULE, CONFIG, tmp_path, "--config.modle.num_layers=2"))
+    assert done.returncode != 0
+    assert "modle" in done.stderr
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_bad_input_is_one_sentence_and_exit_1(tmp_path):
+    done = rx.run(rx.command(MODULE, CONFIG, tmp_path, "--config.data.batch_size=100000"))
+    assert done.returncode == 1
+    assert "error: " in done.stderr and "global_batch_size=100000" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_vocabulary_too_small_for_the_tokens_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="vocab_size=200.*--config.model.vocab_size=257"):
+        train_lm.build_task(smoke_config(**{"model.vocab_size": 200}))
+
+
+def test_sharded_over_8_devices_matches_one_device(tmp_path):
+    devices = jax.devices()
+    assert len(devices) == 8
+    one = loop.train(
+        smoke_config(**{"mesh.data": 1}),
+        tmp_path / "one",
+        train_lm.build_task(smoke_config()),
+        devices=devices[:1],
+    )
+    sharded_config = smoke_config(**{"mesh.data": -1, "mesh.fsdp": 2, "mesh.tensor": 2})
+    sharded = loop.train(sharded_config, tmp_path / "eight", train_lm.build_task(sharded_config))
+    a, b = one.metrics["train/loss"], sharded.metrics["train/loss"]
+    assert abs(a - b) / a < 1e-3, (a, b)
+    specs = {str(x.sharding.spec) for x in jax.tree.leaves(sharded.state.params)}
+    assert any("tensor" in s for s in specs) and any("fsdp" in s for s in specs)
+
+
+def test_forked_model_file_trains(tmp_path, monkeypatch):
+    import research.models.proj as proj
+
+    fork = tmp_path / "alice"
+    fork.mkdir()
+    (fork / "__init__.py").write_text("")
+    shutil.copy(
+        train_lm.__file__.replace("experiments/train_lm.py", "research/models/transformer_lm.py"),
+        fork,
+    )
+    monkeypatch.setattr(proj, "__path__", [*proj.__path__, str(tmp_path)])
+    config = smoke_config(**{"model_name": "proj.alice.transformer_lm", "num_train_steps": 2})
+    result = train_lm.main(config, tmp_path / "run")
+    assert result.step == 2
+    model = train_lm.build_task(config).model
+    assert type(model).__module__ == "research.models.proj.alice.transformer_lm"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model_name"] == (
+        "proj.alice.transformer_lm"
+    )

@@ -1,0 +1,153 @@
+"""A toy task for the training-loop tests: a two-layer MLP classifier on synthetic blobs.
+
+Small enough that a test trains it for a few dozen steps in seconds, with logical axis names on its
+parameters so sharded runs exercise real partitioning.
+"""
+
+import flax.linen as nn
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from experiments.configs.common import base_config
+from research.data import array_pipeline, synthetic
+from research.train.losses import accuracy, softmax_cross_entropy
+from research.train.task import Task
+
+DIM, CLASSES, HIDDEN = 16, 4, 32
+
+
+class ToyMlp(nn.Module):
+    hidden: int = HIDDEN
+
+    @nn.compact
+    def __call__(self, x):  # [B, DIM] -> [B, CLASSES]
+        init = nn.initializers.lecun_normal()
+        h = nn.Dense(
+            self.hidden,
+            kernel_init=nn.with_logical_partitioning(init, ("embed", "mlp")),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("mlp",)),
+            name="wi",
+        )(x)
+        h = nn.with_logical_constraint(nn.gelu(h), ("batch", "mlp"))
+        return nn.Dense(
+            CLASSES,
+            kernel_init=nn.with_logical_partitioning(init, ("mlp", "vocab")),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("vocab",)),
+            name="wo",
+        )(h)
+
+
+def toy_config(**overrides) -> ml_collections.ConfigDict:
+    config = base_config()
+    config.num_train_steps = 12
+    config.log_every_steps = 1
+    config.eval_every_steps = 6
+    config.checkpoint_every_steps = 4
+    config.optimizer.warmup_steps = 2
+    config.optimizer.learning_rate = 0.05
+    config.mesh.data = 1
+    config.batch_size = 16
+    for key, value in overrides.items():
+        node = config
+        *path, leaf = key.split(".")
+        for part in path:
+            node = node[part]
+        node[leaf] = value
+    return config
+
+
+def toy_task(
+    config,
+    *,
+    hidden: int = HIDDEN,
+    nan_at_step: int | None = None,
+    crash_at_batch: int | None = None,
+) -> Task:
+    """A Task over 256 blobs.
+
+    `nan_at_step` makes the loss NaN when the 1-based step equals it; `crash_at_batch` makes the
+    data iterator raise when asked for that (1-based) batch, like a machine dying mid-run.
+    """
+    data = synthetic.gaussian_blobs(256, DIM, CLASSES, seed=0)
+    model = ToyMlp(hidden)
+
+    def loss_fn(params, batch, rng, train):
+        del rng, train
+        logits = model.apply({"params": params}, batch["image"])
+        weights = batch.get("weights")
+        loss_sum, count = softmax_cross_entropy(logits, batch["label"], weights)
+        if nan_at_step is not None and "step_marker" in batch:
+            # Steps are 1-based in logs; a marker column in the data tells which step this is.
+            loss_sum = jnp.where(batch["step_marker"][0] == nan_at_step, jnp.nan, loss_sum)
+        return loss_sum / count, {
+            "loss": (loss_sum, count),
+            "accuracy": accuracy(logits, batch["label"], weights),
+        }
+
+    def train_iterator(process_index, process_count):
+        it = array_pipeline.train_iterator(
+            data,
+            global_batch_size=config.batch_size,
+            seed=config.seed,
+            process_index=process_index,
+            process_count=process_count,
+        )
+        if crash_at_batch is not None:
+            it = _CrashAt(it, crash_at_batch)
+        return _StepMarked(it) if nan_at_step is not None else it
+
+    return Task(
+        model=model,
+        init_inputs=(np.zeros((1, DIM), np.float32),),
+        loss_fn=loss_fn,
+        train_iterator=train_iterator,
+        eval_batches=lambda: array_pipeline.eval_batches(data, batch_size=64),
+    )
+
+
+class Crash(RuntimeError):
+    pass
+
+
+class _CrashAt:
+    def __init__(self, it, batch: int):
+        self._it, self._left = it, batch
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self._left -= 1
+        if self._left == 0:
+            raise Crash("simulated machine failure")
+        return next(self._it)
+
+    def get_state(self):
+        return self._it.get_state()
+
+    def set_state(self, state):
+        self._it.set_state(state)
+
+
+class _StepMarked:
+    """Adds 'step_marker' = 1-based step number to every batch (for the NaN-at-step test)."""
+
+    def __init__(self, it):
+        self._it, self._count = it, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self._it)
+        self._count += 1
+        n = len(batch["label"])
+        return {**batch, "step_marker": np.full((n,), self._count, np.int32)}
+
+    def get_state(self):
+        return {"inner": self._it.get_state(), "count": self._count}
+
+    def set_state(self, state):
+        self._it.set_state(state["inner"])
+        self._count = state["count"]
