@@ -26,9 +26,14 @@ from research.nn.mlp import MlpBlock
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Model hyperparameters. Defaults are the 'tiny' variant (3,290,880 parameters)."""
+    """Model hyperparameters. Defaults are the 'tiny' variant (3,307,008 parameters,
+    of which 16,128 are vocabulary padding)."""
 
     vocab_size: int = 257  # 256 bytes + one end-of-text token
+    # The embedding table has vocab_size rounded up to this multiple: shardable over `tensor` and
+    # friendlier to matrix units. Logits of the padding rows are sliced off, so the model is
+    # exactly a vocab_size-way classifier; those rows only ever receive weight decay.
+    vocab_pad_multiple: int = 64
     max_len: int = 256
     num_layers: int = 4
     embed_dim: int = 256
@@ -47,6 +52,10 @@ class Config:
                 f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}; "
                 "choose num_heads that divides embed_dim."
             )
+
+    @property
+    def padded_vocab_size(self) -> int:
+        return -(-self.vocab_size // self.vocab_pad_multiple) * self.vocab_pad_multiple
 
     @property
     def head_dim(self) -> int:
@@ -142,7 +151,7 @@ class Model(nn.Module):
             )
 
         embed = Embed(
-            cfg.vocab_size, cfg.embed_dim, dtype=dtype, param_dtype=param_dtype, name="embed"
+            cfg.padded_vocab_size, cfg.embed_dim, dtype=dtype, param_dtype=param_dtype, name="embed"
         )
         pos_embed = Embed(
             cfg.max_len,
@@ -169,7 +178,7 @@ class Model(nn.Module):
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
             name="ln_f",
         )(x)
-        logits = embed.attend(x)  # [B,T,V] float32
+        logits = embed.attend(x)[..., : cfg.vocab_size]  # [B,T,V] float32, padding dropped
         return nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
 
 
@@ -198,7 +207,7 @@ def num_params(config: Config, *, include_position_embedding: bool = True) -> in
         + (d * f + f)
         + (f * d + d)  # wi, wo
     )
-    total = config.vocab_size * d + n_layers * per_block + 2 * d  # + ln_f
+    total = config.padded_vocab_size * d + n_layers * per_block + 2 * d  # + ln_f
     if include_position_embedding:
         total += config.max_len * d
     return total
@@ -215,6 +224,12 @@ def flops_per_token(config: Config, seq_len: int) -> float:
     """
     n = num_params(config, include_position_embedding=False)
     return 6.0 * n + 12.0 * config.num_layers * config.embed_dim * seq_len
+
+
+def _pad_rows(embedding: np.ndarray, config: Config) -> np.ndarray:
+    """[V, D] -> [padded V, D] with zero rows (never read: their logits are sliced off)."""
+    pad = config.padded_vocab_size - embedding.shape[0]
+    return np.pad(embedding, ((0, pad), (0, 0)))
 
 
 def from_hf_gpt2_state_dict(state_dict, config: Config) -> dict:
@@ -252,7 +267,7 @@ def from_hf_gpt2_state_dict(state_dict, config: Config) -> dict:
         return {"scale": get(f"{prefix}.weight", (d,)), "bias": get(f"{prefix}.bias", (d,))}
 
     params = {
-        "embed": {"embedding": get("wte.weight", (config.vocab_size, d))},
+        "embed": {"embedding": _pad_rows(get("wte.weight", (config.vocab_size, d)), config)},
         "pos_embed": {"embedding": get("wpe.weight", (config.max_len, d))},
         "ln_f": layer_norm("ln_f"),
     }

@@ -1,5 +1,6 @@
 """The PyTorch GPT computes our transformer_lm's function and takes the same optimizer steps."""
 
+import functools
 import types
 
 import flax.linen as nn
@@ -35,15 +36,22 @@ OPTIMIZER = types.SimpleNamespace(
 )
 
 
+@functools.cache
 def _params():
     """Our initial params with every leaf perturbed: zero biases and unit scales would hide
-    a bias or LayerNorm wired to the wrong place."""
-    model = transformer_lm.Model(CONFIG)
-    params = nn.meta.unbox(model.init(jax.random.key(0), jnp.zeros((1, 8), jnp.int32)))["params"]
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(1), len(leaves))
-    noisy = [p + 0.05 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys, strict=True)]
-    return jax.tree.unflatten(treedef, noisy)
+    a bias or LayerNorm wired to the wrong place. Numpy leaves, shared between tests: read only."""
+
+    @jax.jit
+    def init(tokens):
+        params = transformer_lm.Model(CONFIG).init(jax.random.key(0), tokens)["params"]
+        leaves, treedef = jax.tree.flatten(nn.meta.unbox(params))
+        keys = jax.random.split(jax.random.key(1), len(leaves))
+        noisy = [
+            p + 0.05 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys, strict=True)
+        ]
+        return jax.tree.unflatten(treedef, noisy)
+
+    return jax.device_get(init(jnp.zeros((1, 8), jnp.int32)))
 
 
 def _tokens(batch=3, length=32):
@@ -53,8 +61,8 @@ def _tokens(batch=3, length=32):
 def test_logits_match_jax():
     params = _params()
     tokens = _tokens()[:, :-1]
-    ours = transformer_lm.Model(CONFIG).apply({"params": params}, jnp.asarray(tokens))
-    model = torch_gpt.load_from_jax(torch_gpt.GPT(CONFIG), jax.device_get(params))
+    ours = jax.jit(transformer_lm.Model(CONFIG).apply)({"params": params}, jnp.asarray(tokens))
+    model = torch_gpt.load_from_jax(torch_gpt.GPT(CONFIG), params)
     with torch.no_grad():
         theirs = model(torch.from_numpy(tokens).long()).numpy()
     assert theirs.shape == (3, 32, CONFIG.vocab_size)
@@ -83,7 +91,7 @@ def test_adamw_steps_match_our_train_step():
         grad_norms.append(float(metrics["grad_norm"][0]))
     assert grad_norms[0] > OPTIMIZER.grad_clip_norm
 
-    torch_model = torch_gpt.load_from_jax(torch_gpt.GPT(CONFIG), jax.device_get(params))
+    torch_model = torch_gpt.load_from_jax(torch_gpt.GPT(CONFIG), params)
     opt = torch.optim.AdamW(
         torch_gpt.decay_groups(torch_model, OPTIMIZER.weight_decay),
         lr=OPTIMIZER.learning_rate,
@@ -131,4 +139,4 @@ def test_load_refuses_mismatched_shapes():
         vocab_size=300, max_len=32, num_layers=2, embed_dim=64, num_heads=4, mlp_dim=256
     )
     with pytest.raises(ValueError, match="embed/embedding"):
-        torch_gpt.load_from_jax(torch_gpt.GPT(other), jax.device_get(_params()))
+        torch_gpt.load_from_jax(torch_gpt.GPT(other), _params())
