@@ -2,7 +2,8 @@
 
 Token + position embedding -> pre-LayerNorm blocks (causal self-attention through
 `F.scaled_dot_product_attention(is_causal=True)`, GELU-tanh MLP) -> final LayerNorm -> output layer
-tied to the token embedding. Built from our `transformer_lm.Config`; `load_from_jax` copies our
+tied to the token embedding, whose rows are padded to `padded_vocab_size` as in our model (the
+padding's logits are sliced off). Built from our `transformer_lm.Config`; `load_from_jax` copies our
 parameter tree in, so the two implementations compute the same function (the parity test checks it)
 and benchmarks compare them from identical weights.
 
@@ -81,7 +82,7 @@ class GPT(nn.Module):
                 "build the Config with dropout_rate=0."
             )
         self.config = config
-        self.wte = nn.Embedding(config.vocab_size, config.embed_dim)
+        self.wte = nn.Embedding(config.padded_vocab_size, config.embed_dim)  # as ours: padded
         self.wpe = nn.Embedding(config.max_len, config.embed_dim)
         self.h = nn.ModuleList(Block(config) for _ in range(config.num_layers))
         self.ln_f = nn.LayerNorm(config.embed_dim, eps=config.layer_norm_epsilon)
@@ -107,7 +108,8 @@ class GPT(nn.Module):
         x = self.wte(tokens) + self.wpe(pos)[None]  # [B,T,D]
         for block in self.h:
             x = block(x)
-        return F.linear(self.ln_f(x), self.wte.weight)  # tied output layer [B,T,V]
+        logits = F.linear(self.ln_f(x), self.wte.weight)  # tied output layer [B,T,padded V]
+        return logits[..., : self.config.vocab_size]
 
 
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:

@@ -1,8 +1,9 @@
 """Preemption: on SIGTERM, save at the next step boundary and exit cleanly.
 
-Single process: a SIGTERM handler sets a flag that the loop polls at every step. Multi-host (after
-`jax.distributed.initialize`): JAX's preemption notifier catches the signal and Orbax's
-`reached_preemption(step)` makes all hosts agree on the same step to save at.
+Without JAX's distributed runtime: a SIGTERM handler sets a flag that the loop polls at every step.
+With it (after `jax.distributed.initialize`, as the launch scripts do, one host or many): JAX's
+preemption notifier catches the signal and Orbax's `reached_preemption(step)` makes all hosts
+agree on the same step to save at.
 """
 
 import signal
@@ -17,8 +18,8 @@ class PreemptionWatcher:
         self._checkpointer = checkpointer
         self._event = threading.Event()
         self._previous = None
-        self.multihost = jax.process_count() > 1
-        if not self.multihost and threading.current_thread() is threading.main_thread():
+        self.distributed = jax.distributed.is_initialized()
+        if not self.distributed and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _on_sigterm(self, signum, frame):
@@ -26,7 +27,7 @@ class PreemptionWatcher:
         self._event.set()
 
     def reached(self, step: int) -> bool:
-        if self.multihost:
+        if self.distributed:
             return self._checkpointer.reached_preemption(step)
         return self._event.is_set()
 

@@ -136,7 +136,7 @@ def test_decay_groups_mirror_our_decay_mask():
 
 def test_load_refuses_mismatched_shapes():
     other = transformer_lm.Config(
-        vocab_size=300, max_len=32, num_layers=2, embed_dim=64, num_heads=4, mlp_dim=256
+        vocab_size=400, max_len=32, num_layers=2, embed_dim=64, num_heads=4, mlp_dim=256
     )
     with pytest.raises(ValueError, match="embed/embedding"):
         torch_gpt.load_from_jax(torch_gpt.GPT(other), _params())
