@@ -14,7 +14,7 @@ from ml_collections import config_flags
 from experiments import entry
 from research.data import array_pipeline, digits
 from research.train import loop
-from research.train.losses import accuracy, softmax_cross_entropy
+from research.train.losses import classification_loss
 from research.train.task import Task
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -32,12 +32,7 @@ def build_task(config) -> Task:
 
     def loss_fn(params, batch, rng, train):
         logits = model.apply({"params": params}, batch["image"], train=train, rngs={"dropout": rng})
-        weights = batch.get("weights")
-        loss_sum, count = softmax_cross_entropy(logits, batch["label"], weights)
-        return loss_sum / count, {
-            "loss": (loss_sum, count),
-            "accuracy": accuracy(logits, batch["label"], weights),
-        }
+        return classification_loss(logits, batch["label"], batch.get("weights"))
 
     def train_iterator(process_index, process_count):
         return array_pipeline.train_iterator(

@@ -23,7 +23,7 @@ from research.generate.sampling import sample
 from research.text.byte_tokenizer import ByteTokenizer
 from research.text.ngram import best_ngram
 from research.train import loop
-from research.train.losses import accuracy, softmax_cross_entropy
+from research.train.losses import classification_loss
 from research.train.task import Task
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -70,12 +70,7 @@ def build_task(config) -> Task:
         logits = model.apply(
             {"params": params}, batch["inputs"], train=train, rngs={"dropout": rng}
         )  # [B,T,V]
-        weights = batch.get("weights")
-        loss_sum, count = softmax_cross_entropy(logits, batch["targets"], weights)
-        return loss_sum / count, {
-            "loss": (loss_sum, count),
-            "accuracy": accuracy(logits, batch["targets"], weights),
-        }
+        return classification_loss(logits, batch["targets"], batch.get("weights"))
 
     def train_iterator(process_index, process_count):
         return lm_pipeline.train_iterator(

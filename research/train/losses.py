@@ -44,3 +44,15 @@ def squared_error(predictions, targets, weights=None) -> tuple[jax.Array, jax.Ar
         weights = jnp.ones_like(per_example)
     weights = weights.astype(jnp.float32)
     return jnp.sum(per_example * weights), jnp.sum(weights)
+
+
+def classification_loss(logits, targets, weights=None) -> tuple[jax.Array, dict]:
+    """Mean cross-entropy to minimise, with 'loss' and 'accuracy' metric pairs: a `Task.loss_fn` tail.
+
+    Shapes: logits [..., V], targets int [...], weights [...] or None.
+    """
+    loss_sum, count = softmax_cross_entropy(logits, targets, weights)
+    return loss_sum / count, {
+        "loss": (loss_sum, count),
+        "accuracy": accuracy(logits, targets, weights),
+    }

@@ -1,0 +1,68 @@
+"""Tests for research/train/losses.py: (sum, weight) pairs against hand values and scikit-learn."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn.metrics import log_loss
+
+from research.train.losses import accuracy, softmax_cross_entropy, squared_error
+
+
+def test_cross_entropy_hand_values():
+    # p = softmax(log [1, 3]) = [1/4, 3/4]; softmax(0, 0, 0) = 1/3 each.
+    logits = jnp.array([[np.log(1.0), np.log(3.0), -np.inf], [0.0, 0.0, 0.0]])
+    total, count = softmax_cross_entropy(logits, jnp.array([1, 2]))
+    assert float(count) == 2.0
+    assert float(total) == pytest.approx(np.log(4 / 3) + np.log(3.0), rel=1e-6)
+
+
+def test_cross_entropy_matches_sklearn_log_loss_with_weights():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 5, 7)).astype(np.float32) * 3
+    targets = rng.integers(0, 7, size=(2, 5))
+    weights = rng.uniform(size=(2, 5)).astype(np.float32)
+    weights[0, :2] = 0.0  # padding rows count for nothing
+    total, count = softmax_cross_entropy(jnp.asarray(logits), jnp.asarray(targets), weights)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    want = log_loss(
+        targets.ravel(), probs.reshape(-1, 7), sample_weight=weights.ravel(), labels=range(7)
+    )
+    assert float(count) == pytest.approx(weights.sum(), rel=1e-6)
+    assert float(total) / float(count) == pytest.approx(want, rel=1e-5)
+    nll = -np.log(probs[np.arange(2)[:, None], np.arange(5)[None, :], targets])
+    assert float(total) == pytest.approx(float(np.sum(nll * weights)), rel=1e-5)
+
+
+def test_cross_entropy_computes_bfloat16_logits_in_float32():
+    rng = np.random.default_rng(1)
+    logits = jnp.asarray(rng.normal(size=(4, 300)) * 10, jnp.bfloat16)
+    targets = jnp.asarray(rng.integers(0, 300, size=4))
+    total, count = softmax_cross_entropy(logits, targets)
+    assert total.dtype == jnp.float32 and count.dtype == jnp.float32
+    exact, _ = softmax_cross_entropy(logits.astype(jnp.float32), targets)
+    assert float(total) == float(exact)  # same float32 arithmetic, not bfloat16 arithmetic
+    in_bf16 = jnp.sum(
+        jnp.log(jnp.sum(jnp.exp(logits), -1)) - jnp.take_along_axis(logits, targets[:, None], -1)[:, 0]
+    )
+    assert float(in_bf16) != float(total)  # bfloat16 would have given another number
+
+
+def test_accuracy_counts_weighted_hits():
+    logits = jnp.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    targets = jnp.array([1, 1, 1, 0])  # hits: yes, no, yes, yes
+    total, count = accuracy(logits, targets)
+    assert (float(total), float(count)) == (3.0, 4.0)
+    total, count = accuracy(logits, targets, jnp.array([1.0, 1.0, 0.0, 0.5]))
+    assert (float(total), float(count)) == (1.5, 2.5)
+
+
+def test_squared_error_sums_features_per_example():
+    predictions = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+    targets = jnp.array([[0.0, 0.0], [1.0, 1.0]])  # per example: 1 + 4 = 5, 4 + 9 = 13
+    assert tuple(map(float, squared_error(predictions, targets))) == (18.0, 2.0)
+    weighted = squared_error(predictions, targets, jnp.array([1.0, 0.5]))
+    assert tuple(map(float, weighted)) == (11.5, 1.5)
+    cube = jnp.arange(8.0).reshape(2, 2, 2)  # [B, ...] with more than one feature axis
+    total, count = squared_error(cube, jnp.zeros_like(cube))
+    assert (float(total), float(count)) == (float(np.sum(np.arange(8.0) ** 2)), 2.0)

@@ -1,0 +1,66 @@
+"""Tests for research/train/workdir.py: writability check, config.json and the launch log."""
+
+import json
+import re
+import sys
+
+import jax
+import ml_collections
+import pytest
+
+from research.train.workdir import check_writable, git_commit, package_versions, prepare_workdir
+
+
+def _config():
+    config = ml_collections.ConfigDict()
+    config.seed = 3
+    config.optimizer = ml_collections.ConfigDict({"learning_rate": 0.5, "decay": "cosine"})
+    config.data = ml_collections.ConfigDict({"data_dir": None})
+    return config
+
+
+def test_check_writable_creates_missing_directories(tmp_path):
+    path = check_writable(tmp_path / "a" / "b")
+    assert path.is_dir() and list(path.iterdir()) == []  # the probe file is gone
+
+
+def test_check_writable_refuses_a_path_under_a_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match=r"^Cannot write to --workdir=.*/file/sub \(.*\); choose"):
+        check_writable(blocker / "sub")
+
+
+def test_prepare_writes_the_config_and_one_launch_record_per_call(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["train.py", "--config.seed=3"])
+    config = _config()
+    prepare_workdir(tmp_path, config)
+    config.seed = 4
+    prepare_workdir(tmp_path, config)
+    assert json.loads((tmp_path / "config.json").read_text()) == {
+        "seed": 4,  # the latest launch's config
+        "optimizer": {"decay": "cosine", "learning_rate": 0.5},
+        "data": {"data_dir": None},
+    }
+    records = [json.loads(line) for line in (tmp_path / "launches.jsonl").read_text().splitlines()]
+    assert [r["config"]["seed"] for r in records] == [3, 4]
+    record = records[0]
+    assert {"time", "argv", "config", "git", "python", "packages", "devices"} <= set(record)
+    assert record["argv"] == ["train.py", "--config.seed=3"]
+    assert record["packages"]["jax"] == jax.__version__
+    assert record["python"] == sys.version.split()[0]
+    assert len(record["devices"]) == jax.device_count()
+    assert set(record["git"]) == {"commit", "dirty"}
+
+
+def test_git_commit_names_this_checkout():
+    info = git_commit()
+    if info["commit"] is None:
+        pytest.skip("not a git checkout, or git is missing")
+    assert re.fullmatch(r"[0-9a-f]{40}", info["commit"]) and isinstance(info["dirty"], bool)
+
+
+def test_package_versions_are_strings_or_none():
+    versions = package_versions()
+    assert versions["numpy"] == __import__("numpy").__version__
+    assert all(v is None or isinstance(v, str) for v in versions.values())
