@@ -8,13 +8,16 @@ import numpy as np
 import optax
 import pytest
 
-from research.train.checkpoint import CheckpointMismatchError, Checkpointer, check_shapes
+from research.train.checkpoint import Checkpointer, CheckpointMismatchError, check_shapes
 from research.train.state import TrainState
 
 
 def _state(scale: float = 1.0, width: int = 3) -> TrainState:
     params = {
-        "dense": {"kernel": scale * jnp.arange(2.0 * width).reshape(2, width), "bias": jnp.ones(width)},
+        "dense": {
+            "kernel": scale * jnp.arange(2.0 * width).reshape(2, width),
+            "bias": jnp.ones(width),
+        },
     }
     state = TrainState.create(params, optax.adam(0.1))
     grads = jax.tree.map(lambda p: p * 0.5 + scale, params)  # non-zero moments, so they are checked
@@ -27,7 +30,9 @@ def _state(scale: float = 1.0, width: int = 3) -> TrainState:
 
 
 def _abstract(state):
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state
+    )
 
 
 def _assert_equal(a, b):
@@ -75,7 +80,9 @@ def test_synchronous_saves_work_too(tmp_path):
 
 
 def test_empty_directory_restores_nothing(tmp_path):
-    assert Checkpointer(tmp_path / "none", max_to_keep=2).restore_latest(_abstract(_state())) is None
+    assert (
+        Checkpointer(tmp_path / "none", max_to_keep=2).restore_latest(_abstract(_state())) is None
+    )
 
 
 def test_unfinished_save_is_ignored(tmp_path):
@@ -130,7 +137,9 @@ def test_checkpoint_without_state_metadata_is_set_aside(tmp_path):
 def test_other_shapes_are_refused_and_the_files_kept(tmp_path):
     _save(tmp_path, [1])
     before = sorted(os.listdir(tmp_path))
-    with pytest.raises(CheckpointMismatchError, match=r"'params/dense/bias' of shape \(3,\).*\(4,\)"):
+    with pytest.raises(
+        CheckpointMismatchError, match=r"'params/dense/bias' of shape \(3,\).*\(4,\)"
+    ):
         Checkpointer(tmp_path, max_to_keep=3).restore_latest(_abstract(_state(width=4)))
     assert sorted(os.listdir(tmp_path)) == before
 
@@ -146,12 +155,16 @@ def test_check_shapes_names_missing_extra_and_different_leaves():
     with pytest.raises(CheckpointMismatchError, match=r"here has no parameter 'params/b'"):
         check_shapes(missing, wanted, "here")
     extra = {**wanted, "params": {**wanted["params"], "c": _sds(1)}}
-    with pytest.raises(CheckpointMismatchError, match=r"has a parameter 'params/c' that the config"):
+    with pytest.raises(
+        CheckpointMismatchError, match=r"has a parameter 'params/c' that the config"
+    ):
         check_shapes(extra, wanted, "here")
     # Both the parameter and its optimizer moment differ; the parameter is named although
     # 'opt_state/...' sorts first.
     other = {"params": {"a": _sds(2), "b": _sds(5)}, "opt_state": {"a": _sds(7), "b": _sds(5)}}
-    with pytest.raises(CheckpointMismatchError, match=r"'params/b' of shape \(5,\) but the config builds \(3,\)"):
+    with pytest.raises(
+        CheckpointMismatchError, match=r"'params/b' of shape \(5,\) but the config builds \(3,\)"
+    ):
         check_shapes(other, wanted, "here")
     with pytest.raises(CheckpointMismatchError, match="use a new --workdir"):
         check_shapes(other, wanted, "here")

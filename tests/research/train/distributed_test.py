@@ -46,7 +46,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-_CLUSTER_VARS = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID")
+_CLUSTER_VARS = (
+    "SLURM_JOB_ID",
+    "SLURM_STEP_NODELIST",
+    "SLURM_NTASKS",
+    "SLURM_PROCID",
+    "SLURM_LOCALID",
+)
 
 
 @pytest.mark.xfail(
@@ -98,7 +104,7 @@ def test_sigterm_under_the_distributed_runtime_saves_through_orbax(tmp_path, mon
     cmd = rx.command("experiments.train_digits", CONFIG, workdir, *flags)
     code, stderr = rx.run_until(cmd, rx.step_logged(workdir / "metrics.jsonl", 3), signal.SIGTERM)
     assert code == 0, stderr[-3000:]
-    assert "JAX distributed" in stderr or "Connecting to JAX distributed service" in stderr
+    assert "Connecting to JAX distributed service" in stderr
     assert "SIGTERM caught" in stderr  # JAX's notifier, not the single-process handler
     assert "Reached preemption sync point" in stderr  # Orbax's multi-host agreement
     saved = [int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]

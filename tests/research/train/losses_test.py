@@ -43,7 +43,8 @@ def test_cross_entropy_computes_bfloat16_logits_in_float32():
     exact, _ = softmax_cross_entropy(logits.astype(jnp.float32), targets)
     assert float(total) == float(exact)  # same float32 arithmetic, not bfloat16 arithmetic
     in_bf16 = jnp.sum(
-        jnp.log(jnp.sum(jnp.exp(logits), -1)) - jnp.take_along_axis(logits, targets[:, None], -1)[:, 0]
+        jnp.log(jnp.sum(jnp.exp(logits), -1))
+        - jnp.take_along_axis(logits, targets[:, None], -1)[:, 0]
     )
     assert float(in_bf16) != float(total)  # bfloat16 would have given another number
 

@@ -139,17 +139,20 @@ def test_updates_equal_numpy_adamw_with_clipping(clip):
         updates, state = update(g, state, p)
         p = jax.tree.map(lambda a, u: a + u, p, updates)
     schedule = learning_rate_schedule(cfg, total)
-    lrs = [_expected_lr(s, peak=0.1, warmup=2, total=total, decay="cosine", end_ratio=0.1) for s in range(4)]
+    lrs = [
+        _expected_lr(s, peak=0.1, warmup=2, total=total, decay="cosine", end_ratio=0.1)
+        for s in range(4)
+    ]
     assert [float(schedule(s)) for s in range(4)] == pytest.approx(lrs)
     want = _numpy_adamw(params, grads, lrs=lrs, b1=0.9, b2=0.95, eps=1e-8, wd=0.3, clip=clip)
     for k in params:
         np.testing.assert_allclose(p[k], want[k], rtol=2e-6, atol=2e-6, err_msg=k)
 
 
-def test_clipping_changes_the_result():
+def test_clipping_scales_the_gradient_by_its_global_norm():
     base = dict(warmup_steps=0, decay="constant", learning_rate=0.1, weight_decay=0.0)
     params = {"w": jnp.zeros((2,))}
-    grads = {"w": jnp.array([30.0, -40.0])}  # norm 50; Adam's first step is sign-like anyway
+    grads = {"w": jnp.array([30.0, -40.0])}  # global norm 50, clipped to 1: [0.6, -0.8]
     sgd_like = []
     for clip in (1.0, 0.0):
         tx = make_optimizer(_cfg(**base, grad_clip_norm=clip, b1=0.0, b2=0.0, eps=10.0), 10)
@@ -157,8 +160,12 @@ def test_clipping_changes_the_result():
         sgd_like.append(np.asarray(updates["w"]))
     # With b1 = b2 = 0 and a large eps the update is -lr * g / (|g| + eps): clipping shrinks g.
     clipped_g = np.array([0.6, -0.8])
-    np.testing.assert_allclose(sgd_like[0], -0.1 * clipped_g / (np.abs(clipped_g) + 10.0), rtol=1e-6)
-    np.testing.assert_allclose(sgd_like[1], -0.1 * np.array([30.0, -40.0]) / (np.array([30.0, 40.0]) + 10.0), rtol=1e-6)
+    np.testing.assert_allclose(
+        sgd_like[0], -0.1 * clipped_g / (np.abs(clipped_g) + 10.0), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        sgd_like[1], -0.1 * np.array([30.0, -40.0]) / (np.array([30.0, 40.0]) + 10.0), rtol=1e-6
+    )
 
 
 def test_weight_decay_shrinks_kernels_but_not_biases():

@@ -54,7 +54,7 @@ def test_watcher_built_off_the_main_thread_installs_no_handler():
 # back to an old step; the sync point then lands on a step the loop has already passed.
 _SYNC_SCRIPT = textwrap.dedent(
     """
-    import os, signal, socket, sys, time
+    import os, signal, socket, sys, threading, time
     s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
     import jax, jax.numpy as jnp
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=1, process_id=0)
@@ -65,11 +65,17 @@ _SYNC_SCRIPT = textwrap.dedent(
     assert watcher.distributed
     for step in range(1, 11):
         assert not watcher.reached(step)
+    # A big checkpoint finalizes while training goes on; hold the finalizer until step 12 so the
+    # order is the same in every run.
+    training_went_on = threading.Event()
+    finalize = ckpt._manager._finalize_checkpoint
+    ckpt._manager._finalize_checkpoint = lambda step: (training_went_on.wait(), finalize(step))
     if sys.argv[2] == "save":
         ckpt.save(10, {"w": jnp.arange(4.0)}, {"i": 10})  # as the loop does at a checkpoint step
     for step in (11, 12):
         assert not watcher.reached(step)
-    ckpt.wait()  # the save is finalized in the background while training goes on
+    training_went_on.set()
+    ckpt.wait()
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(2.0)  # the sync protocol runs on JAX's thread
     hit = next((step for step in range(13, 40) if watcher.reached(step)), None)

@@ -51,7 +51,9 @@ def test_rng_is_fold_in_of_the_seed_and_the_step():
     for _ in range(3):
         state, metrics = step(state, _batch())
         draws.append(float(metrics["draw"][0]))
-    want = [float(jax.random.uniform(jax.random.fold_in(jax.random.key(SEED), s))) for s in range(3)]
+    want = [
+        float(jax.random.uniform(jax.random.fold_in(jax.random.key(SEED), s))) for s in range(3)
+    ]
     assert draws == want
     assert len(set(draws)) == 3
     # A state restored at step 2 draws what the uninterrupted run drew at step 2.

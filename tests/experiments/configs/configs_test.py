@@ -1,0 +1,78 @@
+"""Every experiment config loads, in full and smoke mode, with the keys the training loop reads, and
+its model section builds the model it names."""
+
+import dataclasses
+import importlib
+import json
+
+import pytest
+
+from tests.experiments.run_experiment import ROOT
+
+CONFIG_DIR = ROOT / "experiments" / "configs"
+FILES = sorted(
+    p.relative_to(ROOT).as_posix() for p in CONFIG_DIR.rglob("[!_]*.py") if p.name != "common.py"
+)
+LOOP_KEYS = (
+    "seed", "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
+    "keep_checkpoints", "skip_nonfinite_updates", "model_name", "model", "data", "optimizer",
+)  # fmt: skip
+OPTIMIZER_KEYS = (
+    "learning_rate", "warmup_steps", "decay", "end_learning_rate_ratio", "b1", "b2", "eps",
+    "weight_decay", "grad_clip_norm",
+)  # fmt: skip
+
+
+def _module(path: str):
+    return importlib.import_module(path.removesuffix(".py").replace("/", "."))
+
+
+def test_the_known_configs_are_found():
+    assert {"experiments/configs/digits/mlp.py", "experiments/configs/lm/gpt_tiny.py"} <= set(FILES)
+
+
+@pytest.mark.parametrize("path", FILES)
+@pytest.mark.parametrize("arg", [None, "smoke"])
+def test_config_has_the_standard_keys(path, arg):
+    config = _module(path).get_config(arg)
+    for key in LOOP_KEYS:
+        assert key in config, key
+    assert set(OPTIMIZER_KEYS) <= set(config.optimizer)
+    assert set(config.mesh) == {"data", "fsdp", "tensor"}
+    assert config.num_train_steps > 0 and config.log_every_steps > 0
+    assert "data_dir" in config.data
+    json.loads(config.to_json_best_effort())  # the workdir stores it as config.json
+
+
+@pytest.mark.parametrize("path", FILES)
+def test_smoke_mode_is_small(path):
+    full, smoke = _module(path).get_config(), _module(path).get_config("smoke")
+    assert smoke.num_train_steps <= 50 < full.num_train_steps
+    assert smoke.eval_every_steps <= smoke.num_train_steps
+    assert smoke.checkpoint_every_steps <= smoke.num_train_steps
+
+
+@pytest.mark.parametrize("path", FILES)
+def test_unknown_argument_is_refused(path):
+    with pytest.raises(
+        ValueError, match=r"Unknown config argument 'smok'; use ':smoke' or nothing"
+    ):
+        _module(path).get_config("smok")
+
+
+@pytest.mark.parametrize("path", FILES)
+@pytest.mark.parametrize("arg", [None, "smoke"])
+def test_model_section_builds_the_named_model(path, arg):
+    config = _module(path).get_config(arg)
+    family = importlib.import_module(f"research.models.{config.model_name}")
+    model = family.make(**config.model.to_dict())
+    assert isinstance(model, family.Model)
+    # The preset is expanded: every Config field is an explicit, overridable key.
+    assert dataclasses.asdict(model.config) == config.model.to_dict()
+
+
+@pytest.mark.parametrize("path", FILES)
+def test_docstring_is_the_runbook(path):
+    doc = _module(path).__doc__
+    assert f"--config={path}" in doc  # the command that runs this very file
+    assert "smoke" in doc

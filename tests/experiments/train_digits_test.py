@@ -1,0 +1,155 @@
+"""The image experiment end to end: smoke run, exact resume after a crash, and the default config
+reaching its documented accuracy."""
+
+import dataclasses
+import importlib
+import subprocess
+import sys
+
+import jax
+import pytest
+from absl import flags
+
+from experiments.configs.digits import mlp
+from research.train import loop
+from research.train.metrics import read_metrics
+from tests.experiments import run_experiment as rx
+
+
+def _import_train_digits():
+    """experiments.train_digits without clashing with experiments.train_lm's --config flag.
+
+    Both scripts define --config when imported, so the second import in one process raises
+    DuplicateFlagError (see the xfail below); this hides whichever flag is there while importing,
+    then restores it, in either order of test files.
+    """
+    if "experiments.train_digits" in sys.modules:
+        return sys.modules["experiments.train_digits"]
+    held = None
+    if "config" in flags.FLAGS:
+        held = flags.FLAGS["config"]
+        delattr(flags.FLAGS, "config")
+    try:
+        module = importlib.import_module("experiments.train_digits")
+    finally:
+        if "config" in flags.FLAGS:
+            delattr(flags.FLAGS, "config")
+        if held is not None:
+            flags.FLAGS["config"] = held
+    return module
+
+
+train_digits = _import_train_digits()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="experiments.train_lm and experiments.train_digits both define the absl flag --config at "
+    "import time, so importing both in one process raises DuplicateFlagError",
+)
+def test_entry_scripts_can_be_imported_together():
+    code = "import experiments.train_lm, experiments.train_digits"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=rx.ROOT, env=rx.env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-1500:]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def _config(data_dir, arg="smoke", **overrides):
+    config = mlp.get_config(arg)
+    config.data.data_dir = data_dir
+    for key, value in overrides.items():
+        node = config
+        *path, leaf = key.split(".")
+        for part in path:
+            node = node[part]
+        node[leaf] = value
+    return config
+
+
+def _losses(workdir) -> dict[int, float]:
+    return {
+        r["step"]: r["train/loss"]
+        for r in read_metrics(workdir / "metrics.jsonl")
+        if "train/loss" in r
+    }
+
+
+def test_smoke_run_on_8_devices_logs_accuracy(tmp_path, data_dir):
+    result = train_digits.main(_config(data_dir), tmp_path)
+    assert jax.device_count() == 8
+    assert result.step == 20 and not result.preempted
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    evals = [r for r in records if "eval/loss" in r]
+    assert [r["step"] for r in evals] == [10, 20]
+    assert all(0.0 <= r["eval/accuracy"] <= 1.0 for r in evals)
+    assert evals[-1]["eval/accuracy"] > 0.3  # chance is 0.1; 20 steps measured 0.48
+    train = [r for r in records if "train/loss" in r]
+    assert [r["step"] for r in train] == [5, 10, 15, 20]
+    assert all("train/accuracy" in r and r["train/examples_per_second"] > 0 for r in train)
+    assert train[-1]["train/loss"] < train[0]["train/loss"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["10", "20"]
+    params = jax.tree.leaves(result.state.params)
+    assert all(len(p.sharding.device_set) == 8 for p in params)
+
+
+class _Crash(RuntimeError):
+    pass
+
+
+class _CrashAt:
+    """Raises when batch `n` (1-based) is drawn, like a machine dying mid-run."""
+
+    def __init__(self, it, n: int):
+        self._it, self._left = it, n
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self._left -= 1
+        if self._left == 0:
+            raise _Crash("simulated machine failure")
+        return next(self._it)
+
+    def get_state(self):
+        return self._it.get_state()
+
+    def set_state(self, state):
+        self._it.set_state(state)
+
+
+def test_resume_after_a_crash_matches_the_uninterrupted_run_bit_for_bit(tmp_path, data_dir):
+    overrides = {"num_train_steps": 12, "log_every_steps": 1, "checkpoint_every_steps": 4}
+    config = _config(data_dir, **overrides, **{"eval_every_steps": 6, "mesh.data": 1})
+    one = jax.devices()[:1]
+    full = loop.train(config, tmp_path / "full", train_digits.build_task(config), devices=one)
+    task = train_digits.build_task(config)
+    crashing = dataclasses.replace(
+        task, train_iterator=lambda i, n: _CrashAt(task.train_iterator(i, n), 11)
+    )
+    with pytest.raises(_Crash):
+        loop.train(config, tmp_path / "part", crashing, devices=one)
+    assert max(_losses(tmp_path / "part")) == 9  # batch 11 is drawn while step 10 runs
+    resumed = loop.train(config, tmp_path / "part", train_digits.build_task(config), devices=one)
+    assert resumed.step == 12
+    assert _losses(tmp_path / "part") == _losses(tmp_path / "full")  # exact, every step
+    assert resumed.metrics["eval/loss"] == full.metrics["eval/loss"]
+    assert resumed.metrics["eval/accuracy"] == full.metrics["eval/accuracy"]
+
+
+def test_default_config_reaches_its_accuracy(tmp_path, data_dir):
+    config = _config(data_dir, arg=None, **{"mesh.data": 1})
+    assert config.num_train_steps == 600
+    result = loop.train(
+        config, tmp_path, train_digits.build_task(config), devices=jax.devices()[:1]
+    )
+    assert result.step == 600
+    assert result.metrics["eval/accuracy"] >= 0.95  # measured 0.989 on CPU
+    evals = [r for r in read_metrics(tmp_path / "metrics.jsonl") if "eval/loss" in r]
+    assert [r["step"] for r in evals] == [200, 400, 600]
