@@ -1,8 +1,11 @@
-"""What every entry script shares: the `--workdir` flag, multi-host start, and errors as sentences.
+"""What every entry script shares: its two flags, multi-host start, and errors as sentences.
 
-An entry script defines `--config` (a config file) and calls `run(main, config_flag)`; `main(config,
-workdir)` does the work. Errors about the user's input (ValueError and friends) are printed as one
-line and exit with status 1 instead of a traceback; preemption exits 0 after its checkpoint is saved.
+An entry script is `main(config, workdir)` plus `entry.run(main)` under `if __name__ == "__main__"`.
+`run` defines the only two flags, `--config` (an ml_collections config file, locked so a mistyped
+`--config.<key>` is an error naming it) and `--workdir`; defining them there, not at import, lets
+tests and notebooks import every experiment in one process. Errors about the user's input (a
+ValueError raised by the project's own checks) are printed as one line and exit with status 1;
+errors from inside libraries keep their traceback. Preemption exits 0 after its checkpoint is saved.
 """
 
 import logging as std_logging
@@ -10,16 +13,14 @@ import pathlib
 import sys
 
 from absl import app, flags, logging
+from ml_collections import config_flags
 
 from research.train import distributed
 from research.train.loop import NonFiniteLossError
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and logs.")
-flags.mark_flag_as_required("workdir")
-_PACKAGES = ("research", "experiments")
-
-
-_PROJECT_DIRS = tuple(str(pathlib.Path(__file__).resolve().parents[1] / d) for d in _PACKAGES)
+_PROJECT_DIRS = tuple(
+    pathlib.Path(__file__).resolve().parents[1] / d for d in ("research", "experiments")
+)
 
 
 def _raised_by_project(error: BaseException) -> bool:
@@ -27,7 +28,10 @@ def _raised_by_project(error: BaseException) -> bool:
     tb = error.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PROJECT_DIRS)
+    if tb is None:
+        return False
+    filename = pathlib.Path(tb.tb_frame.f_code.co_filename)
+    return any(filename.is_relative_to(d) for d in _PROJECT_DIRS)
 
 
 class _LibraryInfoFilter:
@@ -40,7 +44,16 @@ class _LibraryInfoFilter:
         return record.levelno >= std_logging.WARNING or not noisy
 
 
-def run(main, config_flag) -> None:
+def run(main) -> None:
+    """Parses `--config` and `--workdir` and calls `main(config, workdir)` (see the module doc)."""
+    config_flag = config_flags.DEFINE_config_file(
+        "config", None, "Experiment config file, optionally with ':arg'.", lock_config=True
+    )
+    workdir_flag = flags.DEFINE_string(
+        "workdir", None, "Directory for checkpoints, metrics and logs."
+    )
+    flags.mark_flags_as_required(["config", "workdir"])
+
     def _main(argv):
         quiet = _LibraryInfoFilter()
         for handler in [
@@ -52,7 +65,7 @@ def run(main, config_flag) -> None:
             raise app.UsageError(f"Unexpected arguments {argv[1:]}; use --config.<key>=<value>.")
         distributed.maybe_initialize()
         try:
-            result = main(config_flag.value, _WORKDIR.value)
+            result = main(config_flag.value, workdir_flag.value)
         except (ValueError, NonFiniteLossError) as e:
             if not _raised_by_project(e):
                 raise  # a bug, not bad input: keep the traceback

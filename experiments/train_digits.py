@@ -9,17 +9,12 @@ differ.
 import importlib
 
 import numpy as np
-from ml_collections import config_flags
 
 from experiments import entry
 from research.data import array_pipeline, digits
 from research.train import loop
 from research.train.losses import classification_loss
 from research.train.task import Task
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file.", lock_config=True
-)
 
 
 def build_task(config) -> Task:
@@ -58,4 +53,4 @@ def main(config, workdir) -> loop.Result:
 
 
 if __name__ == "__main__":
-    entry.run(main, _CONFIG)
+    entry.run(main)

@@ -15,7 +15,6 @@ import importlib
 import jax
 import numpy as np
 from absl import logging
-from ml_collections import config_flags
 
 from experiments import entry
 from research.data import lm_pipeline, text_corpus
@@ -25,10 +24,6 @@ from research.text.ngram import best_ngram
 from research.train import loop
 from research.train.losses import classification_loss
 from research.train.task import Task
-
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file.", lock_config=True
-)
 
 
 def build_task(config) -> Task:
@@ -116,4 +111,4 @@ def main(config, workdir) -> loop.Result:
 
 
 if __name__ == "__main__":
-    entry.run(main, _CONFIG)
+    entry.run(main)

@@ -115,12 +115,11 @@ class GPT(nn.Module):
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """AdamW parameter groups that decay exactly what our optimizer's `decay_mask` decays.
 
-    That mask decays every tensor with ndim >= 2 in our layout, where the query/key/value biases
-    are [N,H]: so their concatenation here, `c_attn.bias`, is decayed along with the matrices.
+    That mask decays matrices and embeddings but no bias; every bias here is 1-D.
     """
     decayed, kept = [], []
-    for name, p in model.named_parameters():
-        (decayed if p.ndim >= 2 or name.endswith("attn.c_attn.bias") else kept).append(p)
+    for p in model.parameters():
+        (decayed if p.ndim >= 2 else kept).append(p)
     return [
         {"params": decayed, "weight_decay": weight_decay},
         {"params": kept, "weight_decay": 0.0},

@@ -20,9 +20,11 @@ def load_texts(name: str, split: str, *, data_dir: str | None, text_key: str = "
     try:
         builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
     except Exception as e:  # noqa: BLE001 - TFDS raises several types for unknown names
+        # TFDS's own message lists every registered name (hundreds of lines): keep only its kind.
         raise ValueError(
-            f"TFDS dataset {name!r} could not be opened in data_dir={data_dir!r} ({e}); pass a "
-            f"prepared dataset's name and --config.data.data_dir, or use one of {sorted(EMBEDDED)}."
+            f"TFDS dataset {name!r} could not be opened in data_dir={data_dir!r} "
+            f"({type(e).__name__}); pass a prepared dataset's name and --config.data.data_dir, or "
+            f"use one of {sorted(EMBEDDED)}."
         ) from e
     if not builder.is_prepared():
         raise ValueError(

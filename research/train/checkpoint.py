@@ -16,6 +16,7 @@ import dataclasses
 import time
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
@@ -61,6 +62,26 @@ def check_shapes(saved_tree, abstract_state, where: str) -> None:
                 f"The checkpoint {where} has {name!r} of shape {have} but the config builds "
                 f"{want}; {advice}"
             )
+        have_dtype, want_dtype = getattr(saved[name], "dtype", None), wanted[name].dtype
+        if have_dtype is not None and jnp.dtype(have_dtype) != jnp.dtype(want_dtype):
+            raise CheckpointMismatchError(
+                f"The checkpoint {where} has {name!r} of dtype {jnp.dtype(have_dtype).name} but "
+                f"the config builds {jnp.dtype(want_dtype).name}; {advice}"
+            )
+
+
+class _LoopDrivenManager(ocp.CheckpointManager):
+    """A CheckpointManager that leaves preemption to the training loop.
+
+    Orbax's own `reached_preemption` calls JAX's sync point with the step of every save, also from
+    its async finalize thread; JAX remembers the last step it was asked about, so a save finishing
+    late rewinds that record and a SIGTERM arriving afterwards names a step the loop already
+    passed, and is missed. The loop's `PreemptionWatcher` is the only caller of the sync point.
+    """
+
+    def reached_preemption(self, step: int) -> bool:
+        del step
+        return False
 
 
 class Checkpointer:
@@ -76,7 +97,7 @@ class Checkpointer:
     def _open(self) -> ocp.CheckpointManager:
         # Naming the handlers lets a fresh manager read metadata of checkpoints it did not write.
         handlers = {"state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler()}
-        return ocp.CheckpointManager(self.directory, options=self._options, item_handlers=handlers)
+        return _LoopDrivenManager(self.directory, options=self._options, item_handlers=handlers)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -89,10 +110,6 @@ class Checkpointer:
             state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)
         )
         return self._manager.save(step, args=args, force=force)
-
-    def reached_preemption(self, step: int) -> bool:
-        """Orbax's multi-host preemption sync point (needs `jax.distributed.initialize`)."""
-        return self._manager.reached_preemption(step)
 
     def restore_latest(self, abstract_state) -> Restored | None:
         """Restores the newest checkpoint that loads, or returns None when there is none.

@@ -1,8 +1,9 @@
 """Multi-host start: JAX's own runtime, switched on by the launch scripts.
 
-`RESEARCH_DISTRIBUTED=1` makes entry scripts call `jax.distributed.initialize()`, which finds the
-coordinator by itself on Cloud TPU VMs and under SLURM; elsewhere set `JAX_COORDINATOR_ADDRESS`,
-`JAX_NUM_PROCESSES` and `JAX_PROCESS_ID` as documented by JAX.
+`RESEARCH_DISTRIBUTED=1` makes entry scripts call `jax.distributed.initialize()`. On Cloud TPU VMs
+and under SLURM it finds the coordinator and the process layout by itself. Elsewhere set
+`JAX_COORDINATOR_ADDRESS` (host:port of process 0), `JAX_NUM_PROCESSES` and `JAX_PROCESS_ID`; the
+last two are passed on explicitly because `initialize()` itself reads only the address.
 """
 
 import os
@@ -16,5 +17,10 @@ def maybe_initialize() -> bool:
     """Initializes the multi-host runtime when `RESEARCH_DISTRIBUTED` is set to 1 / true."""
     if os.environ.get(ENV_VAR, "").lower() not in ("1", "true", "yes"):
         return False
-    jax.distributed.initialize()
+    kwargs = {}
+    if "JAX_NUM_PROCESSES" in os.environ:
+        kwargs["num_processes"] = int(os.environ["JAX_NUM_PROCESSES"])
+    if "JAX_PROCESS_ID" in os.environ:
+        kwargs["process_id"] = int(os.environ["JAX_PROCESS_ID"])
+    jax.distributed.initialize(**kwargs)
     return True

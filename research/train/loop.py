@@ -128,7 +128,7 @@ def train(config, workdir, task: Task, devices=None) -> Result:
             donate_argnums=(0,),
         )
         eval_step = jax.jit(make_eval_step(task.loss_fn), in_shardings=(shardings.params, None))
-        watcher = PreemptionWatcher(checkpointer)
+        watcher = PreemptionWatcher()
         try:
             loop = _Loop(config, task, mesh, train_step, eval_step, checkpointer, writer, watcher)
             result = loop.run(state, start_step, train_iter)

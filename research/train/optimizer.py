@@ -40,8 +40,14 @@ def learning_rate_schedule(cfg, num_train_steps: int) -> optax.Schedule:
 
 
 def decay_mask(params):
-    """True for matrices and embeddings (ndim >= 2); biases and normalization scales are not decayed."""
-    return jax.tree.map(lambda p: p.ndim >= 2, params)
+    """True for matrices and embeddings (ndim >= 2) except biases, which keep their values free even
+    when multi-dimensional (attention biases are [N, H]); normalization scales are 1-D."""
+
+    def decayed(path, p) -> bool:
+        name = getattr(path[-1], "key", None) if path else None
+        return p.ndim >= 2 and name != "bias"
+
+    return jax.tree_util.tree_map_with_path(decayed, params)
 
 
 def make_optimizer(cfg, num_train_steps: int) -> optax.GradientTransformation:

@@ -2,8 +2,9 @@
 
 Without JAX's distributed runtime: a SIGTERM handler sets a flag that the loop polls at every step.
 With it (after `jax.distributed.initialize`, as the launch scripts do, one host or many): JAX's
-preemption notifier catches the signal and Orbax's `reached_preemption(step)` makes all hosts
-agree on the same step to save at.
+preemption notifier catches the signal, and `multihost_utils.reached_preemption_sync_point(step)`
+(the sync point Orbax's preemption support is built on) makes every host agree on the same step.
+The watcher is its only caller, at every step (see `checkpoint._LoopDrivenManager` for why).
 """
 
 import signal
@@ -11,11 +12,11 @@ import threading
 
 import jax
 from absl import logging
+from jax.experimental import multihost_utils
 
 
 class PreemptionWatcher:
-    def __init__(self, checkpointer):
-        self._checkpointer = checkpointer
+    def __init__(self):
         self._event = threading.Event()
         self._previous = None
         self.distributed = jax.distributed.is_initialized()
@@ -27,8 +28,9 @@ class PreemptionWatcher:
         self._event.set()
 
     def reached(self, step: int) -> bool:
+        """Whether to save and stop after `step`; called once per step, in increasing order."""
         if self.distributed:
-            return self._checkpointer.reached_preemption(step)
+            return multihost_utils.reached_preemption_sync_point(step)
         return self._event.is_set()
 
     def close(self) -> None:

@@ -41,11 +41,6 @@ def test_an_error_raised_in_a_library_is_not_the_projects(tmp_path):
     assert not entry._raised_by_project(ValueError("never raised, so no traceback"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_raised_by_project compares path prefixes without a separator, so a sibling folder "
-    "such as 'research_old/' counts as project code",
-)
 def test_a_sibling_folder_with_a_similar_name_is_not_the_project(tmp_path, monkeypatch):
     monkeypatch.setattr(entry, "_PROJECT_DIRS", (str(tmp_path / "research"),))
     inside = _function_in(tmp_path / "research" / "mod.py", "raise ValueError('input')")

@@ -2,51 +2,19 @@
 reaching its documented accuracy."""
 
 import dataclasses
-import importlib
 import subprocess
 import sys
 
 import jax
 import pytest
-from absl import flags
 
+from experiments import train_digits
 from experiments.configs.digits import mlp
 from research.train import loop
 from research.train.metrics import read_metrics
 from tests.experiments import run_experiment as rx
 
 
-def _import_train_digits():
-    """experiments.train_digits without clashing with experiments.train_lm's --config flag.
-
-    Both scripts define --config when imported, so the second import in one process raises
-    DuplicateFlagError (see the xfail below); this hides whichever flag is there while importing,
-    then restores it, in either order of test files.
-    """
-    if "experiments.train_digits" in sys.modules:
-        return sys.modules["experiments.train_digits"]
-    held = None
-    if "config" in flags.FLAGS:
-        held = flags.FLAGS["config"]
-        delattr(flags.FLAGS, "config")
-    try:
-        module = importlib.import_module("experiments.train_digits")
-    finally:
-        if "config" in flags.FLAGS:
-            delattr(flags.FLAGS, "config")
-        if held is not None:
-            flags.FLAGS["config"] = held
-    return module
-
-
-train_digits = _import_train_digits()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="experiments.train_lm and experiments.train_digits both define the absl flag --config at "
-    "import time, so importing both in one process raises DuplicateFlagError",
-)
 def test_entry_scripts_can_be_imported_together():
     code = "import experiments.train_lm, experiments.train_digits"
     done = subprocess.run(

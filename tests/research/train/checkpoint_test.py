@@ -170,10 +170,6 @@ def test_check_shapes_names_missing_extra_and_different_leaves():
         check_shapes(other, wanted, "here")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_shapes' docstring promises to refuse a differing dtype, but it compares shapes only",
-)
 def test_check_shapes_refuses_a_different_dtype():
     wanted = {"params": {"a": _sds(2)}}
     with pytest.raises(CheckpointMismatchError, match="params/a"):

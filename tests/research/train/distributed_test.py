@@ -55,12 +55,6 @@ _CLUSTER_VARS = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jax.distributed.initialize() reads JAX_COORDINATOR_ADDRESS but not JAX_NUM_PROCESSES / "
-    "JAX_PROCESS_ID, which distributed.py's docstring says to set ('Number of processes must be "
-    "defined')",
-)
 def test_the_documented_variables_start_a_single_process_runtime():
     environment = {k: v for k, v in rx.env().items() if k not in _CLUSTER_VARS}
     environment.update(
@@ -85,8 +79,7 @@ def test_the_documented_variables_start_a_single_process_runtime():
 
 
 def test_sigterm_under_the_distributed_runtime_saves_through_orbax(tmp_path, monkeypatch):
-    # JAX auto-detects a SLURM job from these variables (it reads no JAX_NUM_PROCESSES, see the
-    # xfail above); the coordinator is this machine.
+    # JAX auto-detects a SLURM job from these variables; the coordinator is this machine.
     monkeypatch.setenv(distributed.ENV_VAR, "1")
     monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", f"127.0.0.1:{_free_port()}")
     for name, value in zip(_CLUSTER_VARS, ("1", "127.0.0.1", "1", "0", "0"), strict=True):
@@ -96,9 +89,9 @@ def test_sigterm_under_the_distributed_runtime_saves_through_orbax(tmp_path, mon
         f"--config.data.data_dir={tmp_path / 'data'}",
         "--config.num_train_steps=2000",
         "--config.log_every_steps=1",
-        # No periodic saves or evaluations: Orbax's async save finalizer moves JAX's preemption
-        # counter back (see preemption_test), which would make this test flaky.
-        "--config.checkpoint_every_steps=100000",
+        # Periodic async saves on: a stock Orbax manager's finalizer would rewind JAX's
+        # preemption counter and make the SIGTERM go unheard (see preemption_test).
+        "--config.checkpoint_every_steps=2",
         "--config.eval_every_steps=100000",
     )
     cmd = rx.command("experiments.train_digits", CONFIG, workdir, *flags)
@@ -106,9 +99,8 @@ def test_sigterm_under_the_distributed_runtime_saves_through_orbax(tmp_path, mon
     assert code == 0, stderr[-3000:]
     assert "Connecting to JAX distributed service" in stderr
     assert "SIGTERM caught" in stderr  # JAX's notifier, not the single-process handler
-    assert "Reached preemption sync point" in stderr  # Orbax's multi-host agreement
-    saved = [int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]
-    assert len(saved) == 1 and 3 < saved[0] < 2000, saved
-    assert f"Preempted: saved the checkpoint of step {saved[0]}" in stderr
+    saved = max(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    assert 3 < saved < 2000, saved
+    assert f"Preempted: saved the checkpoint of step {saved}" in stderr  # at JAX's sync point
     logged = max(r["step"] for r in read_metrics(workdir / "metrics.jsonl"))
-    assert logged == saved[0]  # it stopped at the step it saved
+    assert logged == saved  # it stopped at the step it saved

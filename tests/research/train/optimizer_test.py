@@ -71,6 +71,7 @@ def test_unknown_decay_is_refused_with_the_choices():
 def test_decay_mask_selects_matrices_only():
     params = {
         "dense": {"kernel": jnp.ones((3, 2)), "bias": jnp.ones((2,))},
+        "heads": {"kernel": jnp.ones((3, 2, 2)), "bias": jnp.ones((2, 2))},
         "norm": {"scale": jnp.ones((2,))},
         "embedding": jnp.ones((5, 2)),
         "conv": jnp.ones((3, 3, 2)),
@@ -78,6 +79,7 @@ def test_decay_mask_selects_matrices_only():
     }
     assert decay_mask(params) == {
         "dense": {"kernel": True, "bias": False},
+        "heads": {"kernel": True, "bias": False},
         "norm": {"scale": False},
         "embedding": True,
         "conv": True,

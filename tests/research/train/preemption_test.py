@@ -8,21 +8,15 @@ import textwrap
 import threading
 
 import jax
-import pytest
 
 from research.train.preemption import PreemptionWatcher
 from tests.experiments.run_experiment import ROOT, env
 
 
-class _NeverPreempted:
-    def reached_preemption(self, step):
-        raise AssertionError("single-process runs must not ask Orbax")
-
-
 def test_sigterm_sets_the_flag_and_close_restores_the_handler():
     assert not jax.distributed.is_initialized()
     before = signal.getsignal(signal.SIGTERM)
-    watcher = PreemptionWatcher(_NeverPreempted())
+    watcher = PreemptionWatcher()
     try:
         assert not watcher.distributed
         assert signal.getsignal(signal.SIGTERM) is not before
@@ -39,7 +33,7 @@ def test_sigterm_sets_the_flag_and_close_restores_the_handler():
 def test_watcher_built_off_the_main_thread_installs_no_handler():
     before = signal.getsignal(signal.SIGTERM)
     built = []
-    thread = threading.Thread(target=lambda: built.append(PreemptionWatcher(_NeverPreempted())))
+    thread = threading.Thread(target=lambda: built.append(PreemptionWatcher()))
     thread.start()
     thread.join()
     assert signal.getsignal(signal.SIGTERM) is before
@@ -49,9 +43,9 @@ def test_watcher_built_off_the_main_thread_installs_no_handler():
 
 
 # After `jax.distributed.initialize`, JAX's preemption notifier owns SIGTERM, and the sync point is
-# "the last step passed to reached_preemption_sync_point, plus one". Orbax's own threads call that
-# function too (its async save finalizer passes the checkpoint's step), which can move the counter
-# back to an old step; the sync point then lands on a step the loop has already passed.
+# "the last step passed to reached_preemption_sync_point, plus one". A stock Orbax manager calls
+# that function from its async save finalizer with the checkpoint's step, moving the counter back;
+# the Checkpointer's manager must not, or the sync point lands on a step the loop already passed.
 _SYNC_SCRIPT = textwrap.dedent(
     """
     import os, signal, socket, sys, threading, time
@@ -61,7 +55,7 @@ _SYNC_SCRIPT = textwrap.dedent(
     from research.train.checkpoint import Checkpointer
     from research.train.preemption import PreemptionWatcher
     ckpt = Checkpointer(sys.argv[1], max_to_keep=3, async_save=True)
-    watcher = PreemptionWatcher(ckpt)
+    watcher = PreemptionWatcher()
     assert watcher.distributed
     for step in range(1, 11):
         assert not watcher.reached(step)
@@ -104,10 +98,5 @@ def test_distributed_sigterm_reaches_the_sync_point_at_the_next_step(tmp_path):
     assert _preempted_at(tmp_path, "no-save") == "13"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Orbax's save finalizer calls reached_preemption(saved step) on its own thread, moving "
-    "JAX's preemption counter back; a SIGTERM after that is never acted on (see report)",
-)
 def test_distributed_sigterm_after_an_async_save_is_still_acted_on(tmp_path):
     assert _preempted_at(tmp_path, "save") == "13"
