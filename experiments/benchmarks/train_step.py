@@ -110,6 +110,9 @@ _ATTENTION = flags.DEFINE_enum(
     "attention_impl", None, ["none", "xla", "cudnn"], "JAX attention ('none': einsum path)."
 )
 _TORCH_COMPILE = flags.DEFINE_boolean("torch_compile", None, "Wrap the PyTorch step in compile.")
+_SKIP_TORCH = flags.DEFINE_boolean(
+    "skip_torch", False, "Measure only the JAX side (e.g. to compare XLA_FLAGS settings)."
+)
 _JSON_OUT = flags.DEFINE_string("json_out", None, "Write all results as JSON to this path.")
 
 
@@ -241,7 +244,7 @@ def bench_torch(config, host_params, tokens, s: Settings, **report) -> dict:
     return summarize(name, timing, **report)
 
 
-def run(s: Settings, json_out: str | None = None) -> dict:
+def run(s: Settings, json_out: str | None = None, skip_torch: bool = False) -> dict:
     """Measures both sides, prints as it goes, and returns (and optionally writes) the results."""
     config = transformer_lm.make(s.variant, **s.overrides, dtype=s.dtype).config
     device_name = jax.devices()[0].device_kind
@@ -276,7 +279,7 @@ def run(s: Settings, json_out: str | None = None) -> dict:
     host_params = jax.device_get(init(jax.random.key(0), init_inputs)["params"])
 
     # PyTorch first: its caching allocator hands memory back (empty_cache), XLA's does not.
-    torch_result = bench_torch(config, host_params, tokens, s, **report)
+    torch_result = None if skip_torch else bench_torch(config, host_params, tokens, s, **report)
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -295,8 +298,10 @@ def run(s: Settings, json_out: str | None = None) -> dict:
     if not jax_runs:
         raise RuntimeError("every JAX attention implementation failed; see the messages above.")
     headline = max(jax_runs, key=lambda r: r["tokens_per_s"])
-    ratio = headline["tokens_per_s"] / torch_result["tokens_per_s"]
-    say(f"JAX ({headline['name']}) / PyTorch tokens/s: {ratio:.3f}")
+    ratio = None
+    if torch_result is not None:
+        ratio = headline["tokens_per_s"] / torch_result["tokens_per_s"]
+        say(f"JAX ({headline['name']}) / PyTorch tokens/s: {ratio:.3f}")
 
     results = dict(
         settings=dataclasses.asdict(s),
@@ -338,7 +343,7 @@ def settings_from_flags() -> Settings:
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments {argv[1:]}; see --help.")
-    run(settings_from_flags(), _JSON_OUT.value)
+    run(settings_from_flags(), _JSON_OUT.value, skip_torch=_SKIP_TORCH.value)
 
 
 if __name__ == "__main__":

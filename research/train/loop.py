@@ -31,7 +31,7 @@ from research.train.progress import Progress
 from research.train.state import TrainState
 from research.train.step import make_eval_step, make_train_step
 from research.train.task import Task
-from research.train.workdir import prepare_workdir
+from research.train.workdir import check_writable, record_launch
 
 
 class NonFiniteLossError(RuntimeError):
@@ -80,7 +80,7 @@ def train(config, workdir, task: Task, devices=None) -> Result:
 
     `devices`: the devices of the mesh (default: all of them).
     """
-    workdir = prepare_workdir(workdir, config)
+    workdir = check_writable(workdir)
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor, devices=devices)
     logging.info("Mesh: %s", dict(mesh.shape))
     tx = make_optimizer(config.optimizer, config.num_train_steps)
@@ -106,7 +106,8 @@ def train(config, workdir, task: Task, devices=None) -> Result:
         checkpointer = Checkpointer(
             workdir / "checkpoints", max_to_keep=config.keep_checkpoints, async_save=True
         )
-        restored = checkpointer.restore_latest(abstract)
+        restored = checkpointer.restore_latest(abstract)  # refuses a checkpoint of other shapes
+        record_launch(workdir, config)  # only now: a refused launch must not overwrite config.json
         train_iter = task.train_iterator(jax.process_index(), jax.process_count())
         if restored is None:
             state = jax.jit(lambda r: nn.unbox(init_state(r)), out_shardings=shardings)(rng)
@@ -202,17 +203,17 @@ class _Loop:
                 logging.info("%s", progress.line(step, means["loss"], timing))
 
             if task.eval_batches and (step % config.eval_every_steps == 0 or step == total):
-                eval_metrics = evaluate(self.eval_step, state.params, task, self.mesh)
+                with progress.paused():
+                    eval_metrics = evaluate(self.eval_step, state.params, task, self.mesh)
                 self.writer.write(step, eval_metrics)
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(eval_metrics.items()))
                 logging.info("eval at step %d: %s", step, shown)
                 last = {**last, **eval_metrics}
-                progress.pause()
 
             preempted = self.watcher.reached(step)
             if step % config.checkpoint_every_steps == 0 or step == total or preempted:
-                self.checkpointer.save(step, state, step_data_state, force=preempted)
-                progress.pause()
+                with progress.paused():
+                    self.checkpointer.save(step, state, step_data_state, force=preempted)
             if preempted:
                 logging.warning("Preempted: saved the checkpoint of step %d; exiting.", step)
                 self.checkpointer.wait()

@@ -1,5 +1,6 @@
 """The progress line: step, loss, throughput and ETA, printed at every log step."""
 
+import contextlib
 import time
 
 
@@ -40,9 +41,14 @@ class Progress:
             f"{self.items_name}_per_second": self.items_per_step / seconds_per_step,
         }
 
-    def pause(self) -> None:
-        """Restart the interval clock (after evaluation or checkpointing, which are not training)."""
-        self._mark_time = time.perf_counter()
+    @contextlib.contextmanager
+    def paused(self):
+        """Time spent inside (evaluation, checkpointing) is not counted as training time."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._mark_time += time.perf_counter() - start
 
     def line(self, step: int, loss: float, timing: dict[str, float]) -> str:
         rate = timing[f"{self.items_name}_per_second"]

@@ -1,8 +1,10 @@
 """Making a workdir self-describing: config, command line, git commit and package versions.
 
-`prepare_workdir` checks the directory can be written before any work starts, then writes
-`config.json` (the config of the latest launch) and appends one record per launch to
-`launches.jsonl` (time, argv, config, git commit, package versions, devices).
+`check_writable` proves the directory can be written before any work starts; `record_launch`
+writes `config.json` (the config of the latest launch) and appends one record per launch to
+`launches.jsonl` (time, argv, config, git commit, package versions, devices). The loop records a
+launch only after the workdir's checkpoint was found compatible, so a refused launch leaves the
+config that wrote the checkpoint in place.
 """
 
 import datetime
@@ -48,8 +50,12 @@ def git_commit() -> dict[str, str | bool | None]:
 
 
 def check_writable(workdir) -> epath.Path:
-    """Creates `workdir` if needed and proves it is writable, or raises ValueError saying so."""
-    path = epath.Path(workdir)
+    """Creates `workdir` if needed and proves it is writable, or raises ValueError saying so.
+
+    Returns the path made absolute (Orbax refuses relative checkpoint paths); URIs such as
+    gs://bucket/dir are kept as they are.
+    """
+    path = epath.Path(workdir if "://" in str(workdir) else os.path.abspath(workdir))
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{os.getpid()}"
@@ -63,10 +69,11 @@ def check_writable(workdir) -> epath.Path:
     return path
 
 
-def prepare_workdir(workdir, config) -> epath.Path:
-    path = check_writable(workdir)
+def record_launch(workdir, config) -> None:
+    """Writes config.json and appends this launch to launches.jsonl (process 0 only)."""
+    path = epath.Path(workdir)
     if jax.process_index() != 0:
-        return path
+        return
     config_json = json.loads(config.to_json_best_effort())
     (path / "config.json").write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n")
     record = {
@@ -81,4 +88,10 @@ def prepare_workdir(workdir, config) -> epath.Path:
     }
     with (path / "launches.jsonl").open("a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def prepare_workdir(workdir, config) -> epath.Path:
+    """`check_writable`, then `record_launch`."""
+    path = check_writable(workdir)
+    record_launch(path, config)
     return path

@@ -20,7 +20,8 @@ from experiments.configs.common import base_config, model_section
 def get_config(arg: str | None = None):
     config = base_config()
     config.model_name = "transformer_lm"
-    config.model = model_section("transformer_lm", "tiny")
+    # The 'tiny' preset (4 layers, width 256, 4 heads, MLP 1024) with a 128-token context.
+    config.model = model_section("transformer_lm", "tiny", max_len=128)
 
     config.data = dict(
         name="pydoc_topics",  # the embedded corpus; any TFDS text dataset in data_dir works too
@@ -28,15 +29,15 @@ def get_config(arg: str | None = None):
         text_key="text",
         train_split="train",
         eval_split="validation",
-        seq_len=256,
-        batch_size=16,
+        seq_len=128,
+        batch_size=32,
     )
     config.sample = dict(prompt="The ", num_tokens=200, temperature=0.8, top_k=0)
 
-    config.num_train_steps = 1500
-    config.log_every_steps = 50
-    config.eval_every_steps = 500
-    config.checkpoint_every_steps = 500
+    config.num_train_steps = 500
+    config.log_every_steps = 25
+    config.eval_every_steps = 100
+    config.checkpoint_every_steps = 100
     config.optimizer.learning_rate = 2e-3
     config.optimizer.warmup_steps = 100
 

@@ -57,9 +57,12 @@ def test_resume_after_crash_matches_uninterrupted_run_bit_for_bit(tmp_path, conf
 def test_checkpoint_with_other_shapes_is_refused_and_kept(tmp_path, config):
     loop.train(config, tmp_path, toy_task(config), devices=_one_device())
     before = sorted(os.listdir(tmp_path / "checkpoints"))
+    config_before = (tmp_path / "config.json").read_text()
     with pytest.raises(CheckpointMismatchError, match=r"params/wi/bias.*\(32,\).*\(48,\)"):
-        loop.train(config, tmp_path, toy_task(config, hidden=48), devices=_one_device())
+        other = toy_config(seed=1)  # a different config, whose config.json must not be written
+        loop.train(other, tmp_path, toy_task(other, hidden=48), devices=_one_device())
     assert sorted(os.listdir(tmp_path / "checkpoints")) == before
+    assert (tmp_path / "config.json").read_text() == config_before  # still names the writer
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, config, caplog):
@@ -109,3 +112,10 @@ def test_unwritable_workdir_is_one_clear_sentence(tmp_path, config):
     blocker.write_text("not a directory")
     with pytest.raises(ValueError, match=r"Cannot write to --workdir=.*choose a directory"):
         loop.train(config, blocker / "sub", toy_task(config), devices=_one_device())
+
+
+def test_relative_workdir_is_made_absolute(tmp_path, config, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = loop.train(config, "runs/rel", toy_task(config), devices=_one_device())
+    assert result.step == 12
+    assert sorted(os.listdir(tmp_path / "runs" / "rel" / "checkpoints")) == ["12", "4", "8"]

@@ -47,13 +47,14 @@ def test_tick_measures_steps_and_items_per_second(monkeypatch):
     p = Progress(start_step=10, total_steps=100, items_per_step=64, items_name="examples")
     clock.t = 102.0
     assert p.tick(20) == {"seconds_per_step": 0.2, "examples_per_second": 320.0}
-    clock.t = 105.0
-    p.pause()  # evaluation time is not training time
-    clock.t = 106.0
-    timing = p.tick(30)
-    assert timing["seconds_per_step"] == pytest.approx(0.1)
-    assert timing["examples_per_second"] == pytest.approx(640.0)
-    clock.t = 107.0
+    clock.t = 104.0
+    with p.paused():  # evaluation time is not training time
+        clock.t = 107.0
+    clock.t = 108.0
+    timing = p.tick(30)  # 10 steps in 6 s, of which 3 s were paused
+    assert timing["seconds_per_step"] == pytest.approx(0.3)
+    assert timing["examples_per_second"] == pytest.approx(64 / 0.3)
+    clock.t = 109.0
     assert p.tick(30)["seconds_per_step"] == pytest.approx(1.0)  # no step since: counted as one
 
 
