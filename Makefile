@@ -33,7 +33,7 @@ format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format .
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-test
 	$(PY) -m experiments.benchmarks.train_step

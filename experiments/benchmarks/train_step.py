@@ -85,7 +85,10 @@ class Settings:
 
 
 PRESETS = {
-    "cpu": Settings("tiny", {}, 16, 256, "float32", (None, "xla"), False, steps=10, warmup=2),
+    # The main job's shapes (experiments/configs/lm/gpt_tiny.py): 'tiny' at 32 x 128 tokens.
+    "cpu": Settings(
+        "tiny", dict(max_len=128), 32, 128, "float32", (None, "xla"), False, steps=10, warmup=2
+    ),
     "gpu": Settings("gpt2_small", {}, 16, 1024, "bfloat16", ("cudnn",), True, 20, 10),
     "smoke": Settings(
         None,

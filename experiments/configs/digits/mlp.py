@@ -6,7 +6,8 @@ Smoke mode: append `:smoke`.
 
 Data: 1797 images of 64 pixels in [0, 1], split 90/10 (1617 train / 180 test).
 
-Expected result: MEASURED_RESULT
+Expected result (measured on a 2-core AMD EPYC CPU): test accuracy 0.989 and test loss 0.034
+after 600 steps, about 8 s in all (0.978 at step 200).
 """
 
 from ml_collections.config_dict import placeholder
