@@ -12,7 +12,9 @@ from experiments import train_digits
 from experiments.configs.digits import mlp
 from research.train import loop
 from research.train.metrics import read_metrics
+from tests.config_overrides import with_overrides
 from tests.experiments import run_experiment as rx
+from tests.research.train.toy_task import Crash, CrashAt
 
 
 def test_entry_scripts_can_be_imported_together():
@@ -31,12 +33,7 @@ def data_dir(tmp_path_factory):
 def _config(data_dir, arg="smoke", **overrides):
     config = mlp.get_config(arg)
     config.data.data_dir = data_dir
-    for key, value in overrides.items():
-        node = config
-        *path, leaf = key.split(".")
-        for part in path:
-            node = node[part]
-        node[leaf] = value
+    with_overrides(config, **overrides)
     return config
 
 
@@ -66,32 +63,6 @@ def test_smoke_run_on_8_devices_logs_accuracy(tmp_path, data_dir):
     assert all(len(p.sharding.device_set) == 8 for p in params)
 
 
-class _Crash(RuntimeError):
-    pass
-
-
-class _CrashAt:
-    """Raises when batch `n` (1-based) is drawn, like a machine dying mid-run."""
-
-    def __init__(self, it, n: int):
-        self._it, self._left = it, n
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self._left -= 1
-        if self._left == 0:
-            raise _Crash("simulated machine failure")
-        return next(self._it)
-
-    def get_state(self):
-        return self._it.get_state()
-
-    def set_state(self, state):
-        self._it.set_state(state)
-
-
 def test_resume_after_a_crash_matches_the_uninterrupted_run_bit_for_bit(tmp_path, data_dir):
     overrides = {"num_train_steps": 12, "log_every_steps": 1, "checkpoint_every_steps": 4}
     config = _config(data_dir, **overrides, **{"eval_every_steps": 6, "mesh.data": 1})
@@ -99,9 +70,9 @@ def test_resume_after_a_crash_matches_the_uninterrupted_run_bit_for_bit(tmp_path
     full = loop.train(config, tmp_path / "full", train_digits.build_task(config), devices=one)
     task = train_digits.build_task(config)
     crashing = dataclasses.replace(
-        task, train_iterator=lambda i, n: _CrashAt(task.train_iterator(i, n), 11)
+        task, train_iterator=lambda i, n: CrashAt(task.train_iterator(i, n), 11)
     )
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         loop.train(config, tmp_path / "part", crashing, devices=one)
     assert max(_losses(tmp_path / "part")) == 9  # batch 11 is drawn while step 10 runs
     resumed = loop.train(config, tmp_path / "part", train_digits.build_task(config), devices=one)

@@ -13,6 +13,7 @@ from experiments import train_lm
 from experiments.configs.lm import gpt_tiny
 from research.train import loop
 from research.train.metrics import read_metrics
+from tests.config_overrides import with_overrides
 from tests.experiments import run_experiment as rx
 
 CONFIG = "experiments/configs/lm/gpt_tiny.py:smoke"
@@ -30,12 +31,7 @@ def _train_losses(workdir) -> dict[int, float]:
 def smoke_config(**overrides):
     config = gpt_tiny.get_config("smoke")
     config.data.data_dir = None
-    for key, value in overrides.items():
-        node = config
-        *path, leaf = key.split(".")
-        for part in path:
-            node = node[part]
-        node[leaf] = value
+    with_overrides(config, **overrides)
     return config
 
 

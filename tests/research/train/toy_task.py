@@ -13,6 +13,7 @@ from experiments.configs.common import base_config
 from research.data import array_pipeline, synthetic
 from research.train.losses import accuracy, softmax_cross_entropy
 from research.train.task import Task
+from tests.config_overrides import with_overrides
 
 DIM, CLASSES, HIDDEN = 16, 4, 32
 
@@ -48,12 +49,7 @@ def toy_config(**overrides) -> ml_collections.ConfigDict:
     config.optimizer.learning_rate = 0.05
     config.mesh.data = 1
     config.batch_size = 16
-    for key, value in overrides.items():
-        node = config
-        *path, leaf = key.split(".")
-        for part in path:
-            node = node[part]
-        node[leaf] = value
+    with_overrides(config, **overrides)
     return config
 
 
@@ -94,7 +90,7 @@ def toy_task(
             process_count=process_count,
         )
         if crash_at_batch is not None:
-            it = _CrashAt(it, crash_at_batch)
+            it = CrashAt(it, crash_at_batch)
         return _StepMarked(it) if nan_at_step is not None else it
 
     return Task(
@@ -107,10 +103,14 @@ def toy_task(
 
 
 class Crash(RuntimeError):
+    """The simulated machine failure raised by `CrashAt`."""
+
     pass
 
 
-class _CrashAt:
+class CrashAt:
+    """Wraps a data iterator; raises `Crash` when batch `batch` (1-based) is drawn."""
+
     def __init__(self, it, batch: int):
         self._it, self._left = it, batch
 
