@@ -133,9 +133,10 @@ def train(config, workdir, task: Task, devices=None) -> Result:
         try:
             loop = _Loop(config, task, mesh, train_step, eval_step, checkpointer, writer, watcher)
             result = loop.run(state, start_step, train_iter)
-            if not result.preempted and task.after_training and jax.process_index() == 0:
+            if not result.preempted and task.after_training:
+                # Every process calls it: the params are sharded across all of them.
                 text = task.after_training(result.state.params)
-                if text:
+                if text and jax.process_index() == 0:
                     logging.info("%s", text)
                     writer.write_text(result.step, "sample", text)
         finally:

@@ -49,8 +49,8 @@ class Task:
     items_name: unit of throughput, logged as `train/<items_name>_per_second`.
     flops_per_item: training FLOPs per item for model FLOPs utilization (None when unknown).
     eval_reference: constants logged with every evaluation (for example `eval/ngram_loss`).
-    after_training: called with the final params on process 0 (for example to print a sample);
-      returns extra text to log, or None.
+    after_training: called with the final params on every process (they are sharded across all
+      of them), for example to generate a sample; returns text that process 0 logs, or None.
     """
 
     model: nn.Module
