@@ -8,6 +8,7 @@ import signal
 
 import jax
 import pytest
+from jax.sharding import PartitionSpec as P
 
 from experiments import train_lm
 from experiments.configs.lm import gpt_tiny
@@ -109,21 +110,31 @@ def test_vocabulary_too_small_for_the_tokens_is_refused(tmp_path):
         train_lm.build_task(smoke_config(**{"model.vocab_size": 200}))
 
 
-def test_sharded_over_8_devices_matches_one_device(tmp_path):
+def test_main_config_sharded_over_8_devices_matches_one_device(tmp_path):
+    """The main job's own model and batch (not the smoke sizes), data x fsdp x tensor = 2 x 2 x 2."""
     devices = jax.devices()
     assert len(devices) == 8
-    one = loop.train(
-        smoke_config(**{"mesh.data": 1}),
-        tmp_path / "one",
-        train_lm.build_task(smoke_config()),
-        devices=devices[:1],
-    )
-    sharded_config = smoke_config(**{"mesh.data": -1, "mesh.fsdp": 2, "mesh.tensor": 2})
+
+    def main_config(**mesh):
+        config = gpt_tiny.get_config()
+        config.data.data_dir = None
+        short = {"num_train_steps": 20, "log_every_steps": 1, "checkpoint_every_steps": 20}
+        return with_overrides(config, **short, **{"sample.num_tokens": 1}, **mesh)
+
+    one_config = main_config(**{"mesh.data": 1})
+    one = loop.train(one_config, tmp_path / "one", train_lm.build_task(one_config), devices[:1])
+    sharded_config = main_config(**{"mesh.data": -1, "mesh.fsdp": 2, "mesh.tensor": 2})
     sharded = loop.train(sharded_config, tmp_path / "eight", train_lm.build_task(sharded_config))
-    a, b = one.metrics["train/loss"], sharded.metrics["train/loss"]
+    a, b = one.metrics["train/loss"], sharded.metrics["train/loss"]  # the loss of step 20
     assert abs(a - b) / a < 1e-3, (a, b)
-    specs = {str(x.sharding.spec) for x in jax.tree.leaves(sharded.state.params)}
-    assert any("tensor" in s for s in specs) and any("fsdp" in s for s in specs)
+    assert one.metrics["eval/loss"] == pytest.approx(sharded.metrics["eval/loss"], rel=1e-3)
+    specs = {
+        "/".join(k.key for k in path): x.sharding.spec
+        for path, x in jax.tree_util.tree_leaves_with_path(sharded.state.params)
+    }
+    assert specs["embed/embedding"] == P("tensor", "fsdp")  # vocab 320 over tensor, embed over fsdp
+    assert specs["block_0/attn/query/kernel"] == P("fsdp", "tensor", None)
+    assert specs["block_0/mlp/wo/kernel"] == P("tensor", "fsdp")
 
 
 def test_forked_model_file_trains(tmp_path, monkeypatch):
