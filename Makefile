@@ -5,8 +5,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 WORKDIR ?= runs/gpt_tiny
-# The CPU build of PyTorch for the parity tests and benchmark peers; override for another build.
-TORCH_SPEC ?= torch==2.13.0
+# pip arguments that install PyTorch for the parity tests and benchmark peers (before the
+# `reference` extra, which then finds it satisfied). The default matches the CPU wheel this
+# project's CI machines carry; elsewhere, for a small CPU-only build:
+#   make test TORCH_PIP_ARGS="torch --index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?= torch==2.13.0
 
 .PHONY: run test lint format bench clean-venv
 
@@ -17,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS)
 	$(PY) -m pip install --quiet -e ".[test,reference]"
 	touch $@
 
