@@ -1,5 +1,8 @@
 """Config sections shared by every experiment: the loop's standard keys, optimizer and mesh."""
 
+import dataclasses
+import importlib
+
 import ml_collections
 
 
@@ -35,8 +38,5 @@ def base_config() -> ml_collections.ConfigDict:
 
 def model_section(model_name: str, variant: str, **overrides) -> ml_collections.ConfigDict:
     """A model preset expanded into explicit keys, so every field can be set with --config.model.*."""
-    import dataclasses
-    import importlib
-
     module = importlib.import_module(f"research.models.{model_name}")
     return ml_collections.ConfigDict(dataclasses.asdict(module.make(variant, **overrides).config))

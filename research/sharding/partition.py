@@ -28,7 +28,7 @@ def strip_boxes(tree):
 
     (`nn.unbox` constrains each value to its logical sharding, which only works on traced arrays.)
     """
-    is_box = lambda x: isinstance(x, nn.meta.AxisMetadata)  # noqa: E731
+    is_box = lambda x: isinstance(x, nn.meta.AxisMetadata)
     return jax.tree.map(
         lambda x: x.unbox(apply_constraint=False) if is_box(x) else x, tree, is_leaf=is_box
     )

@@ -26,7 +26,7 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, seed: int
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         if skip_nonfinite:
-            keep_old = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
+            keep_old = lambda new, old: jnp.where(finite, new, old)
             params = jax.tree.map(keep_old, params, state.params)
             opt_state = jax.tree.map(keep_old, opt_state, state.opt_state)
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)

@@ -88,10 +88,3 @@ def record_launch(workdir, config) -> None:
     }
     with (path / "launches.jsonl").open("a") as f:
         f.write(json.dumps(record) + "\n")
-
-
-def prepare_workdir(workdir, config) -> epath.Path:
-    """`check_writable`, then `record_launch`."""
-    path = check_writable(workdir)
-    record_launch(path, config)
-    return path

@@ -8,7 +8,7 @@ import jax
 import ml_collections
 import pytest
 
-from research.train.workdir import check_writable, git_commit, package_versions, prepare_workdir
+from research.train.workdir import check_writable, git_commit, package_versions, record_launch
 
 
 def _config():
@@ -34,9 +34,9 @@ def test_check_writable_refuses_a_path_under_a_file(tmp_path):
 def test_prepare_writes_the_config_and_one_launch_record_per_call(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["train.py", "--config.seed=3"])
     config = _config()
-    prepare_workdir(tmp_path, config)
+    record_launch(check_writable(tmp_path), config)
     config.seed = 4
-    prepare_workdir(tmp_path, config)
+    record_launch(check_writable(tmp_path), config)
     assert json.loads((tmp_path / "config.json").read_text()) == {
         "seed": 4,  # the latest launch's config
         "optimizer": {"decay": "cosine", "learning_rate": 0.5},
