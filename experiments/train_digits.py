@@ -25,9 +25,12 @@ def build_task(config) -> Task:
     test = digits.load_arrays(config.data.eval_split, config.data.data_dir)
     eval_batches = array_pipeline.eval_batches(test, batch_size=config.data.batch_size)
 
-    def loss_fn(params, batch, rng, train):
-        logits = model.apply({"params": params}, batch["image"], train=train, rngs={"dropout": rng})
-        return classification_loss(logits, batch["label"], batch.get("weights"))
+    def loss_fn(params, model_state, batch, rng, train):
+        logits = model.apply(
+            {"params": params, **model_state}, batch["image"], train=train, rngs={"dropout": rng}
+        )
+        loss, metrics = classification_loss(logits, batch["label"], batch.get("weights"))
+        return loss, metrics, model_state  # stateless: the model state passes through
 
     def train_iterator(process_index, process_count):
         return array_pipeline.train_iterator(

@@ -61,11 +61,12 @@ def build_task(config) -> Task:
         data.eval_split, ngram.loss, ngram.order, ngram.k,
     )  # fmt: skip
 
-    def loss_fn(params, batch, rng, train):
+    def loss_fn(params, model_state, batch, rng, train):
         logits = model.apply(
-            {"params": params}, batch["inputs"], train=train, rngs={"dropout": rng}
+            {"params": params, **model_state}, batch["inputs"], train=train, rngs={"dropout": rng}
         )  # [B,T,V]
-        return classification_loss(logits, batch["targets"], batch.get("weights"))
+        loss, metrics = classification_loss(logits, batch["targets"], batch.get("weights"))
+        return loss, metrics, model_state  # stateless: the model state passes through
 
     def train_iterator(process_index, process_count):
         return lm_pipeline.train_iterator(
@@ -78,7 +79,8 @@ def build_task(config) -> Task:
             process_count=process_count,
         )
 
-    def after_training(params) -> str:
+    def after_training(params, model_state) -> str:
+        del model_state  # the model is stateless
         prompt = tokenizer.encode(config.sample.prompt)
         tokens = sample(
             model,

@@ -178,12 +178,12 @@ def bench_jax(config, host_params, tokens, s: Settings, **report) -> dict:
     model = transformer_lm.Model(config)
     tx = make_optimizer(OPTIMIZER, s.warmup + s.steps + 1)
 
-    def loss_fn(params, batch, rng, train):
+    def loss_fn(params, model_state, batch, rng, train):
         logits = model.apply(
-            {"params": params}, batch["inputs"], train=train, rngs={"dropout": rng}
+            {"params": params, **model_state}, batch["inputs"], train=train, rngs={"dropout": rng}
         )  # [B,T,V] float32
         total, count = softmax_cross_entropy(logits, batch["targets"])
-        return total / count, {"loss": (total, count)}
+        return total / count, {"loss": (total, count)}, model_state
 
     train_step = jax.jit(make_train_step(loss_fn, tx, 0, False), donate_argnums=0)
     batch = {"inputs": jnp.asarray(tokens[:, :-1]), "targets": jnp.asarray(tokens[:, 1:])}

@@ -38,10 +38,21 @@ def _path_str(path) -> str:
     return "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
 
 
+def _leaves_by_path(tree) -> dict:
+    # Empty dicts count as leaves: a stateless model's `model_state` is `{}`, and a checkpoint
+    # written without that entry must be refused here, not fail in Orbax and be set aside as corrupt.
+    empty = lambda x: isinstance(x, dict) and not x
+    leaves = jax.tree_util.tree_leaves_with_path(tree, is_leaf=empty)
+    return {_path_str(p): x for p, x in leaves}
+
+
+def _shape(x) -> tuple | str:
+    return tuple(x.shape) if hasattr(x, "shape") else "{}"
+
+
 def check_shapes(saved_tree, abstract_state, where: str) -> None:
     """Raises CheckpointMismatchError naming the first leaf whose structure, shape or dtype differs."""
-    saved = {_path_str(p): m for p, m in jax.tree_util.tree_leaves_with_path(saved_tree)}
-    wanted = {_path_str(p): a for p, a in jax.tree_util.tree_leaves_with_path(abstract_state)}
+    saved, wanted = _leaves_by_path(saved_tree), _leaves_by_path(abstract_state)
     advice = (
         "use a new --workdir, or run with the config that wrote it (saved as config.json in the "
         "workdir); the checkpoint was left untouched."
@@ -56,7 +67,9 @@ def check_shapes(saved_tree, abstract_state, where: str) -> None:
         )
     # Parameters first: the optimizer's moments mirror them and would name the same problem twice.
     for name in sorted(wanted, key=lambda n: (not n.startswith("params/"), n)):
-        have, want = tuple(saved[name].shape), tuple(wanted[name].shape)
+        have, want = _shape(saved[name]), _shape(wanted[name])
+        if have == want == "{}":
+            continue  # an empty collection on both sides
         if have != want:
             raise CheckpointMismatchError(
                 f"The checkpoint {where} has {name!r} of shape {have} but the config builds "

@@ -3,6 +3,11 @@
 `train(config, workdir, task)` owns the mesh, sharded init, the jitted step, evaluation, checkpoint
 and resume, preemption, metrics and progress; the `Task` supplies the model, loss and data.
 
+Init: `variables = task.model.init({'params': rng}, *task.init_inputs)`; `variables['params']` are
+the parameters and every other collection (batch statistics, EMA weights, calibration) the
+`model_state`, which the loss receives and returns (see `task.LossFn`) and which is checkpointed and
+sharded with the parameters.
+
 Config keys read here (every experiment config has them): seed, num_train_steps, log_every_steps,
 eval_every_steps, checkpoint_every_steps, keep_checkpoints, skip_nonfinite_updates, optimizer.*,
 mesh.{data,fsdp,tensor}.
@@ -66,12 +71,14 @@ def _process_rows(batch, mesh_batch_size: int):
     return jax.tree.map(lambda x: np.asarray(x)[i * rows : (i + 1) * rows], batch)
 
 
-def evaluate(eval_step, params, task: Task, mesh) -> dict[str, float]:
+def evaluate(eval_step, state: TrainState, task: Task, mesh) -> dict[str, float]:
+    """Exact means of the loss's metric pairs over `task.eval_batches()`, named `eval/<metric>`."""
     acc = {}
     for batch in task.eval_batches():
         size = len(next(iter(batch.values())))
         sharded = partition.global_batch(_process_rows(batch, size), mesh)
-        acc = _accumulate(acc, jax.device_get(eval_step(params, sharded)))
+        metrics = eval_step(state.params, state.model_state, sharded)
+        acc = _accumulate(acc, jax.device_get(metrics))
     return {f"eval/{k}": v for k, v in _mean(acc).items()} | dict(task.eval_reference)
 
 
@@ -86,8 +93,9 @@ def train(config, workdir, task: Task, devices=None) -> Result:
     tx = make_optimizer(config.optimizer, config.num_train_steps)
 
     def init_state(rng):
-        params = task.model.init({"params": rng}, *task.init_inputs)["params"]
-        return TrainState.create(params, tx)
+        variables = dict(task.model.init({"params": rng}, *task.init_inputs))
+        params = variables.pop("params")
+        return TrainState.create(params, tx, model_state=variables)
 
     with jax.set_mesh(mesh), nn.logical_axis_rules(list(RULES)):
         # Parameters are born sharded: shapes and logical axes first, then a jitted init that
@@ -128,14 +136,17 @@ def train(config, workdir, task: Task, devices=None) -> Result:
             out_shardings=(shardings, None),
             donate_argnums=(0,),
         )
-        eval_step = jax.jit(make_eval_step(task.loss_fn), in_shardings=(shardings.params, None))
+        eval_step = jax.jit(
+            make_eval_step(task.loss_fn),
+            in_shardings=(shardings.params, shardings.model_state, None),
+        )
         watcher = PreemptionWatcher()
         try:
             loop = _Loop(config, task, mesh, train_step, eval_step, checkpointer, writer, watcher)
             result = loop.run(state, start_step, train_iter)
             if not result.preempted and task.after_training:
                 # Every process calls it: the params are sharded across all of them.
-                text = task.after_training(result.state.params)
+                text = task.after_training(result.state.params, result.state.model_state)
                 if text and jax.process_index() == 0:
                     logging.info("%s", text)
                     writer.write_text(result.step, "sample", text)
@@ -174,8 +185,9 @@ class _Loop:
             if step < total:  # load the next batch while the device computes this step
                 batch = partition.global_batch(next(train_iter), self.mesh)
                 data_state = train_iter.get_state()
-            # Wait for the step: the loss must be known to be finite before anything is saved, and
-            # blocking every step avoids the CPU collective deadlock noted in DESIGN.md.
+            # Wait for the step: the loss must be known to be finite before anything is saved.
+            # Blocking every step also matters on CPU: with many fake devices on few cores, jitted
+            # steps with collectives dispatched back to back can deadlock.
             pairs = jax.device_get(pairs)
             if not pairs["finite"][0] and not config.skip_nonfinite_updates:
                 raise NonFiniteLossError(
@@ -205,7 +217,7 @@ class _Loop:
 
             if task.eval_batches and (step % config.eval_every_steps == 0 or step == total):
                 with progress.paused():
-                    eval_metrics = evaluate(self.eval_step, state.params, task, self.mesh)
+                    eval_metrics = evaluate(self.eval_step, state, task, self.mesh)
                 self.writer.write(step, eval_metrics)
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(eval_metrics.items()))
                 logging.info("eval at step %d: %s", step, shown)

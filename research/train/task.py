@@ -6,6 +6,19 @@ metrics and progress) is the loop's job.
 
 Metrics are `(total, count)` pairs (see `research.train.losses`): the loop averages them exactly over
 log intervals and evaluation sets.
+
+Model state: the loop initializes `variables = model.init({'params': rng}, *init_inputs)` and keeps
+`variables['params']` as the parameters and every other collection as `model_state` (`{}` for a
+stateless model). The loss receives both and returns the model state the step produced; a stateless
+loss applies `{'params': params, **model_state}` and returns `model_state` unchanged:
+
+    def loss_fn(params, model_state, batch, rng, train):
+        logits, new_state = model.apply(
+            {"params": params, **model_state}, batch["x"], train=train,
+            rngs={"dropout": rng}, mutable=list(model_state),
+        )
+        loss, metrics = classification_loss(logits, batch["label"], batch.get("weights"))
+        return loss, metrics, new_state
 """
 
 import dataclasses
@@ -19,11 +32,19 @@ Batch = Mapping[str, Any]  # name -> array [B, ...]; every leaf's leading axis i
 MetricPairs = Mapping[str, tuple[jax.Array, jax.Array]]
 
 
+ModelState = Mapping[str, Any]  # collection name -> variables, e.g. {'batch_stats': {...}}
+
+
 class LossFn(Protocol):
     def __call__(
-        self, params, batch: Batch, rng: jax.Array, train: bool
-    ) -> tuple[jax.Array, MetricPairs]:
-        """Returns the scalar to minimise and metric pairs (must include 'loss')."""
+        self, params, model_state: ModelState, batch: Batch, rng: jax.Array, train: bool
+    ) -> tuple[jax.Array, MetricPairs, ModelState]:
+        """Returns the scalar to minimise, metric pairs (must include 'loss') and the new model state.
+
+        The new model state must have the structure of `model_state` (the same collections and
+        shapes). Training keeps it (unless the step is non-finite and skipped); evaluation
+        (`train=False`) ignores it.
+        """
 
 
 class CheckpointableIterator(Iterator, Protocol):
@@ -38,9 +59,11 @@ class CheckpointableIterator(Iterator, Protocol):
 class Task:
     """What an experiment supplies.
 
-    model: a Linen module; `model.init({'params': rng}, *init_inputs)` creates its parameters.
+    model: a Linen module; `model.init({'params': rng}, *init_inputs)` creates its parameters
+      ('params') and its model state (every other collection).
     init_inputs: example inputs for `init` (shapes matter, values do not).
-    loss_fn: `(params, batch, rng, train) -> (loss, metric pairs)`; jitted by the loop.
+    loss_fn: `(params, model_state, batch, rng, train) -> (loss, metric pairs, new model_state)`
+      (see `LossFn`); jitted by the loop.
     train_iterator: `(process_index, process_count) -> iterator` of this process's rows of each
       global batch (numpy), checkpointable, infinite.
     eval_batches: `() -> iterable of global batches` (numpy) covering the evaluation set once; padded
@@ -49,8 +72,9 @@ class Task:
     items_name: unit of throughput, logged as `train/<items_name>_per_second`.
     flops_per_item: training FLOPs per item for model FLOPs utilization (None when unknown).
     eval_reference: constants logged with every evaluation (for example `eval/ngram_loss`).
-    after_training: called with the final params on every process (they are sharded across all
-      of them), for example to generate a sample; returns text that process 0 logs, or None.
+    after_training: `(params, model_state) -> str | None`, called with the final state on every
+      process (it is sharded across all of them), for example to generate a sample; returns text
+      that process 0 logs, or None.
     """
 
     model: nn.Module
@@ -62,4 +86,4 @@ class Task:
     items_name: str = "examples"
     flops_per_item: float | None = None
     eval_reference: Mapping[str, float] = dataclasses.field(default_factory=dict)
-    after_training: Callable[[Any], str | None] | None = None
+    after_training: Callable[[Any, ModelState], str | None] | None = None

@@ -19,7 +19,8 @@ def _state(scale: float = 1.0, width: int = 3) -> TrainState:
             "bias": jnp.ones(width),
         },
     }
-    state = TrainState.create(params, optax.adam(0.1))
+    model_state = {"batch_stats": {"mean": scale * jnp.arange(1.0, width + 1)}}
+    state = TrainState.create(params, optax.adam(0.1), model_state=model_state)
     grads = jax.tree.map(lambda p: p * 0.5 + scale, params)  # non-zero moments, so they are checked
     updates, opt_state = optax.adam(0.1).update(grads, state.opt_state, params)
     return state.replace(
@@ -142,6 +143,29 @@ def test_other_shapes_are_refused_and_the_files_kept(tmp_path):
     ):
         Checkpointer(tmp_path, max_to_keep=3).restore_latest(_abstract(_state(width=4)))
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_a_checkpoint_written_without_model_state_is_refused_and_kept(tmp_path):
+    # The layout before TrainState had `model_state`: Orbax cannot restore it into the new
+    # structure, so without the check it would be moved aside as corrupt and training restarted.
+    old = _state(1)
+    ckpt = Checkpointer(tmp_path, max_to_keep=3)
+    ckpt.save(1, {"step": old.step, "params": old.params, "opt_state": old.opt_state}, {})
+    ckpt.wait()
+    ckpt.close()
+    stateless = _state(1).replace(model_state={})
+    with pytest.raises(CheckpointMismatchError, match=r"has no parameter 'model_state' that"):
+        Checkpointer(tmp_path, max_to_keep=3).restore_latest(_abstract(stateless))
+    assert sorted(os.listdir(tmp_path)) == ["1"]
+
+
+def test_model_state_of_other_shapes_is_refused(tmp_path):
+    _save(tmp_path, [1])
+    other = _state(1).replace(model_state={"batch_stats": {"mean": jnp.zeros(5)}})
+    with pytest.raises(
+        CheckpointMismatchError, match=r"'model_state/batch_stats/mean' of shape \(3,\).*\(5,\)"
+    ):
+        Checkpointer(tmp_path, max_to_keep=3).restore_latest(_abstract(other))
 
 
 def _sds(*shape, dtype=jnp.float32):

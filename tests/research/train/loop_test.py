@@ -6,11 +6,12 @@ import os
 import jax
 import numpy as np
 import pytest
+from jax.sharding import PartitionSpec as P
 
 from research.train import loop
 from research.train.checkpoint import CheckpointMismatchError
 from research.train.metrics import read_metrics
-from tests.research.train.toy_task import Crash, toy_config, toy_task
+from tests.research.train.toy_task import HIDDEN, Crash, toy_config, toy_task
 
 
 def _losses(workdir) -> dict[int, float]:
@@ -119,3 +120,54 @@ def test_relative_workdir_is_made_absolute(tmp_path, config, monkeypatch):
     result = loop.train(config, "runs/rel", toy_task(config), devices=_one_device())
     assert result.step == 12
     assert sorted(os.listdir(tmp_path / "runs" / "rel" / "checkpoints")) == ["12", "4", "8"]
+
+
+def _assert_trees_equal(a, b):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_model_state_changes_and_resumes_bit_for_bit_after_a_crash(tmp_path, config):
+    full = loop.train(config, tmp_path / "full", toy_task(config, stateful=True), _one_device())
+    moments = full.state.model_state["moments"]
+    assert int(moments["count"]) == 12  # one update per training step, none in evaluation
+    assert np.all(np.asarray(moments["hidden_mean"]) != 0.0)
+    stats = full.state.model_state["batch_stats"]["norm"]
+    assert np.all(np.asarray(stats["mean"]) != 0.0) and np.all(np.asarray(stats["var"]) != 1.0)
+    part = tmp_path / "part"
+    with pytest.raises(Crash):  # dies drawing batch 11, after the checkpoint of step 8
+        loop.train(config, part, toy_task(config, stateful=True, crash_at_batch=11), _one_device())
+    resumed = loop.train(config, part, toy_task(config, stateful=True), _one_device())
+    # Restarting the model state from init instead of the checkpoint would count 4, not 12.
+    _assert_trees_equal(resumed.state.model_state, full.state.model_state)
+    _assert_trees_equal(resumed.state.params, full.state.params)
+    assert resumed.metrics["eval/loss"] == full.metrics["eval/loss"]  # uses the running averages
+
+
+def test_a_skipped_nonfinite_step_leaves_the_model_state_unchanged(tmp_path):
+    # With a constant schedule, 6 good steps and a 7th skipped one must equal 6 good steps.
+    overrides = {"skip_nonfinite_updates": True, "optimizer.decay": "constant"}
+    six = toy_config(num_train_steps=6, **overrides)
+    want = loop.train(six, tmp_path / "six", toy_task(six, stateful=True), _one_device())
+    seven = toy_config(num_train_steps=7, **overrides)
+    task = toy_task(seven, stateful=True, nan_at_step=7)
+    got = loop.train(seven, tmp_path / "seven", task, _one_device())
+    assert got.step == 7 and got.metrics["train/finite"] == 0.0
+    assert int(got.state.model_state["moments"]["count"]) == 6
+    _assert_trees_equal(got.state.model_state, want.state.model_state)
+    _assert_trees_equal(got.state.params, want.state.params)
+    _assert_trees_equal(got.state.opt_state, want.state.opt_state)
+
+
+def test_model_state_is_sharded_by_its_logical_axes(tmp_path):
+    config = toy_config(num_train_steps=2, **{"mesh.data": 2, "mesh.fsdp": 2, "mesh.tensor": 2})
+    result = loop.train(config, tmp_path, toy_task(config, stateful=True))
+    hidden_mean = result.state.model_state["moments"]["hidden_mean"]
+    assert hidden_mean.sharding.spec == P("tensor")  # ('mlp',) -> tensor
+    assert {s.data.shape for s in hidden_mean.addressable_shards} == {(HIDDEN // 2,)}
+    # BatchNorm's statistics carry no logical axes: replicated on all 8 devices.
+    var = result.state.model_state["batch_stats"]["norm"]["var"]
+    assert var.sharding.spec == P() and len(var.sharding.device_set) == 8
+    assert result.state.params["wi"]["kernel"].sharding.spec == P("fsdp", "tensor")

@@ -14,10 +14,22 @@ def test_create_starts_at_step_zero_with_the_optimizer_initialized():
     state = TrainState.create(params, tx)
     assert state.step.shape == () and state.step.dtype == jnp.int32 and int(state.step) == 0
     assert state.params is params
+    assert state.model_state == {}  # a stateless model's
     want = tx.init(params)
     assert jax.tree.structure(state.opt_state) == jax.tree.structure(want)
     for a, b in zip(jax.tree.leaves(state.opt_state), jax.tree.leaves(want), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_model_state_is_kept_beside_the_params_and_left_out_of_the_optimizer():
+    params = {"w": jnp.arange(3.0)}
+    model_state = {"batch_stats": {"mean": jnp.ones(3)}}
+    state = TrainState.create(params, optax.adam(0.1), model_state=model_state)
+    assert state.model_state == model_state
+    # Adam's moments mirror the params only: batch statistics are not trained by gradients.
+    assert jax.tree.structure(state.opt_state) == jax.tree.structure(optax.adam(0.1).init(params))
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(state)]
+    assert ".model_state['batch_stats']['mean']" in paths  # checkpointed with the state
 
 
 def test_is_a_pytree_that_jit_can_carry():

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from research.train.state import TrainState
 from research.train.step import make_eval_step, make_train_step
@@ -11,24 +12,35 @@ from research.train.step import make_eval_step, make_train_step
 SEED = 42
 
 
-def loss_fn(params, batch, rng, train):
-    """Quadratic loss; the metrics expose the rng and the train flag the step passed in."""
+def loss_fn(params, model_state, batch, rng, train):
+    """Quadratic loss; the metrics expose the rng and the train flag the step passed in.
+
+    Model state (when there is one): 'seen' counts the calls, 'last_x' keeps the last batch's x.
+    """
     residual = params["w"] * batch["x"] - batch["y"]
     loss = jnp.sum(residual**2) * batch["scale"]
     one = jnp.ones((), jnp.float32)
-    return loss, {
+    metrics = {
         "loss": (loss, one),
         "draw": (jax.random.uniform(rng), one),
         "train": (jnp.asarray(train, jnp.float32), one),
     }
+    if model_state:
+        stats = model_state["stats"]
+        model_state = {"stats": {"seen": stats["seen"] + 1, "last_x": batch["x"] * 1.0}}
+    return loss, metrics, model_state
 
 
 def _batch(scale=1.0):
     return {"x": jnp.array([1.0, 2.0]), "y": jnp.array([0.0, 1.0]), "scale": jnp.asarray(scale)}
 
 
-def _state(tx):
-    return TrainState.create({"w": jnp.array([1.0, -1.0])}, tx)
+def _state(tx, model_state=None):
+    return TrainState.create({"w": jnp.array([1.0, -1.0])}, tx, model_state=model_state)
+
+
+def _stats(seen=0, last_x=(0.0, 0.0)):
+    return {"stats": {"seen": jnp.asarray(seen, jnp.int32), "last_x": jnp.array(last_x)}}
 
 
 def test_one_step_is_plain_gradient_descent_by_hand():
@@ -76,6 +88,38 @@ def test_nonfinite_loss_is_skipped_when_asked():
     assert not np.array_equal(good.params["w"], state.params["w"])  # finite steps still apply
 
 
+def test_the_model_state_the_loss_returns_is_kept():
+    tx = optax.sgd(0.1)
+    step = jax.jit(make_train_step(loss_fn, tx, SEED, skip_nonfinite=False))
+    new, _ = step(_state(tx, _stats()), _batch())
+    assert int(new.model_state["stats"]["seen"]) == 1  # a step that dropped it would leave 0
+    np.testing.assert_array_equal(new.model_state["stats"]["last_x"], [1.0, 2.0])
+    assert int(step(new, _batch())[0].model_state["stats"]["seen"]) == 2
+
+
+def test_nonfinite_step_keeps_the_old_model_state_when_skipping():
+    tx = optax.adam(0.1)
+    step = jax.jit(make_train_step(loss_fn, tx, SEED, skip_nonfinite=True))
+    state, _ = step(_state(tx, _stats()), _batch())
+    nan_batch = {**_batch(scale=jnp.nan), "x": jnp.array([5.0, 6.0])}
+    new, metrics = step(state, nan_batch)
+    assert float(metrics["finite"][0]) == 0.0
+    assert int(new.model_state["stats"]["seen"]) == 1  # not 2: the skipped step changed nothing
+    np.testing.assert_array_equal(new.model_state["stats"]["last_x"], [1.0, 2.0])  # not [5, 6]
+
+
+def test_a_loss_that_drops_a_collection_is_refused_with_one_sentence():
+    tx = optax.sgd(0.1)
+
+    def forgetful(params, model_state, batch, rng, train):
+        loss, metrics, _ = loss_fn(params, model_state, batch, rng, train)
+        return loss, metrics, {}
+
+    step = jax.jit(make_train_step(forgetful, tx, SEED, skip_nonfinite=False))
+    with pytest.raises(ValueError, match=r"^loss_fn returned a model state with collections \[\]"):
+        step(_state(tx, _stats()), _batch())
+
+
 def test_nonfinite_loss_is_applied_when_not_skipping():
     tx = optax.adam(0.1)
     step = jax.jit(make_train_step(loss_fn, tx, SEED, skip_nonfinite=False))
@@ -87,7 +131,7 @@ def test_nonfinite_loss_is_applied_when_not_skipping():
 def test_eval_step_uses_train_false_and_a_fixed_key():
     tx = optax.sgd(0.1)
     params = _state(tx).params
-    metrics = jax.jit(make_eval_step(loss_fn))(params, _batch())
+    metrics = jax.jit(make_eval_step(loss_fn))(params, {}, _batch())
     assert float(metrics["train"][0]) == 0.0
     assert float(metrics["loss"][0]) == 10.0
     assert float(metrics["draw"][0]) == float(jax.random.uniform(jax.random.key(0)))

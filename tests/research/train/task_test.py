@@ -33,8 +33,8 @@ def test_loop_uses_items_eval_reference_and_after_training(tmp_path):
     config = toy_config(num_train_steps=2, log_every_steps=1, eval_every_steps=2)
     seen = []
 
-    def after_training(params):
-        seen.append(params)
+    def after_training(params, model_state):
+        seen.append((params, model_state))
         return "sample text"
 
     task = dataclasses.replace(
@@ -46,8 +46,10 @@ def test_loop_uses_items_eval_reference_and_after_training(tmp_path):
     )
     result = loop.train(config, tmp_path, task, devices=jax.devices()[:1])
     assert len(seen) == 1
-    for a, b in zip(jax.tree.leaves(seen[0]), jax.tree.leaves(result.state.params), strict=True):
+    params, model_state = seen[0]
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(result.state.params), strict=True):
         np.testing.assert_array_equal(a, b)  # called with the final parameters
+    assert model_state == {}  # and the (empty) model state of the stateless toy model
     records = read_metrics(tmp_path / "metrics.jsonl")
     train = [r for r in records if "train/loss" in r]
     assert all("train/tokens_per_second" in r for r in train)

@@ -1,7 +1,8 @@
 """A toy task for the training-loop tests: a two-layer MLP classifier on synthetic blobs.
 
 Small enough that a test trains it for a few dozen steps in seconds, with logical axis names on its
-parameters so sharded runs exercise real partitioning.
+parameters so sharded runs exercise real partitioning. `ToyStatefulMlp` adds model state (batch
+normalization statistics and a running mean with logical axes) for the model-state tests.
 """
 
 import flax.linen as nn
@@ -22,7 +23,8 @@ class ToyMlp(nn.Module):
     hidden: int = HIDDEN
 
     @nn.compact
-    def __call__(self, x):  # [B, DIM] -> [B, CLASSES]
+    def __call__(self, x, train: bool = False):  # [B, DIM] -> [B, CLASSES]
+        del train  # no dropout or normalization
         init = nn.initializers.lecun_normal()
         h = nn.Dense(
             self.hidden,
@@ -30,6 +32,46 @@ class ToyMlp(nn.Module):
             bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("mlp",)),
             name="wi",
         )(x)
+        h = nn.with_logical_constraint(nn.gelu(h), ("batch", "mlp"))
+        return nn.Dense(
+            CLASSES,
+            kernel_init=nn.with_logical_partitioning(init, ("mlp", "vocab")),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("vocab",)),
+            name="wo",
+        )(h)
+
+
+class ToyStatefulMlp(nn.Module):
+    """ToyMlp with model state in two collections.
+
+    'batch_stats': `nn.BatchNorm` of the hidden layer (running mean and variance, unboxed, so
+    replicated). 'moments': `count` (int32, training steps seen) and `hidden_mean` [HIDDEN], the
+    exact running mean of the hidden layer's batch means, with logical axes ('mlp',). Both change at
+    every training step and are left alone in evaluation.
+    """
+
+    hidden: int = HIDDEN
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):  # [B, DIM] -> [B, CLASSES]
+        init = nn.initializers.lecun_normal()
+        h = nn.Dense(
+            self.hidden,
+            kernel_init=nn.with_logical_partitioning(init, ("embed", "mlp")),
+            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("mlp",)),
+            name="wi",
+        )(x)
+        h = nn.BatchNorm(use_running_average=not train, momentum=0.5, name="norm")(h)
+        count = self.variable("moments", "count", jnp.zeros, (), jnp.int32)
+        mean = self.variable(
+            "moments",
+            "hidden_mean",
+            nn.with_logical_partitioning(lambda shape: jnp.zeros(shape, jnp.float32), ("mlp",)),
+            (self.hidden,),
+        )
+        if train and not self.is_initializing():
+            count.value = count.value + 1
+            mean.value = mean.value + (h.mean(0) - mean.value) / count.value.astype(jnp.float32)
         h = nn.with_logical_constraint(nn.gelu(h), ("batch", "mlp"))
         return nn.Dense(
             CLASSES,
@@ -59,27 +101,35 @@ def toy_task(
     hidden: int = HIDDEN,
     nan_at_step: int | None = None,
     crash_at_batch: int | None = None,
+    stateful: bool = False,
 ) -> Task:
     """A Task over 256 blobs.
 
     `nan_at_step` makes the loss NaN when the 1-based step equals it; `crash_at_batch` makes the
-    data iterator raise when asked for that (1-based) batch, like a machine dying mid-run.
+    data iterator raise when asked for that (1-based) batch, like a machine dying mid-run;
+    `stateful` trains `ToyStatefulMlp` instead of `ToyMlp`.
     """
     data = synthetic.gaussian_blobs(256, DIM, CLASSES, seed=0)
-    model = ToyMlp(hidden)
+    model = (ToyStatefulMlp if stateful else ToyMlp)(hidden)
 
-    def loss_fn(params, batch, rng, train):
-        del rng, train
-        logits = model.apply({"params": params}, batch["image"])
+    def loss_fn(params, model_state, batch, rng, train):
+        del rng
+        logits, new_model_state = model.apply(
+            {"params": params, **model_state},
+            batch["image"],
+            train=train,
+            mutable=list(model_state),
+        )
         weights = batch.get("weights")
         loss_sum, count = softmax_cross_entropy(logits, batch["label"], weights)
         if nan_at_step is not None and "step_marker" in batch:
             # Steps are 1-based in logs; a marker column in the data tells which step this is.
             loss_sum = jnp.where(batch["step_marker"][0] == nan_at_step, jnp.nan, loss_sum)
-        return loss_sum / count, {
+        metrics = {
             "loss": (loss_sum, count),
             "accuracy": accuracy(logits, batch["label"], weights),
         }
+        return loss_sum / count, metrics, new_model_state
 
     def train_iterator(process_index, process_count):
         it = array_pipeline.train_iterator(
