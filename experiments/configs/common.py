@@ -33,6 +33,10 @@ def base_config() -> ml_collections.ConfigDict:
     config.mesh.data = -1
     config.mesh.fsdp = 1
     config.mesh.tensor = 1
+    # Extra logical-axis rules, tried before the defaults in research/sharding/axes.py (so they win):
+    # comma-separated logical=mesh_axis[+mesh_axis], 'none' = replicated, e.g.
+    # --config.sharding_rules=length=tensor,embed=fsdp+data,kv=none. '' = the defaults only.
+    config.sharding_rules = ""
     return config
 
 

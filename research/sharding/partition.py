@@ -2,7 +2,8 @@
 
 Modules annotate parameters with `nn.with_logical_partitioning`; `jax.eval_shape` of an init function
 returns those annotations as `nn.Partitioned` boxes. `state_shardings` reads them (leaves without a
-box, such as the step counter, are replicated) and maps them onto the mesh with `axes.RULES`.
+box, such as the step counter, are replicated) and maps them onto the mesh with `rules` (default
+`axes.RULES`; the loop passes the config's rules from `axes.with_additional_rules`).
 """
 
 from collections.abc import Sequence

@@ -10,7 +10,8 @@ sharded with the parameters.
 
 Config keys read here (every experiment config has them): seed, num_train_steps, log_every_steps,
 eval_every_steps, checkpoint_every_steps, keep_checkpoints, skip_nonfinite_updates, optimizer.*,
-mesh.{data,fsdp,tensor}.
+mesh.{data,fsdp,tensor}, sharding_rules (extra logical-axis rules, see `research.sharding.axes`; used
+for the parameters, the model state, the optimizer state and the batches alike).
 
 Resume: re-running with the same workdir restores the newest complete checkpoint (train state and
 data iterator position together) and continues; the per-step RNG is `fold_in(seed, step)`, so the
@@ -26,7 +27,7 @@ import numpy as np
 from absl import logging
 
 from research.sharding import partition
-from research.sharding.axes import RULES
+from research.sharding.axes import parse_rules, with_additional_rules
 from research.sharding.mesh import make_mesh
 from research.train.checkpoint import Checkpointer
 from research.train.metrics import MetricsWriter
@@ -71,12 +72,12 @@ def _process_rows(batch, mesh_batch_size: int):
     return jax.tree.map(lambda x: np.asarray(x)[i * rows : (i + 1) * rows], batch)
 
 
-def evaluate(eval_step, state: TrainState, task: Task, mesh) -> dict[str, float]:
+def evaluate(eval_step, state: TrainState, task: Task, mesh, rules) -> dict[str, float]:
     """Exact means of the loss's metric pairs over `task.eval_batches()`, named `eval/<metric>`."""
     acc = {}
     for batch in task.eval_batches():
         size = len(next(iter(batch.values())))
-        sharded = partition.global_batch(_process_rows(batch, size), mesh)
+        sharded = partition.global_batch(_process_rows(batch, size), mesh, rules)
         metrics = eval_step(state.params, state.model_state, sharded)
         acc = _accumulate(acc, jax.device_get(metrics))
     return {f"eval/{k}": v for k, v in _mean(acc).items()} | dict(task.eval_reference)
@@ -97,12 +98,13 @@ def train(config, workdir, task: Task, devices=None) -> Result:
         params = variables.pop("params")
         return TrainState.create(params, tx, model_state=variables)
 
-    with jax.set_mesh(mesh), nn.logical_axis_rules(list(RULES)):
+    rules = with_additional_rules(parse_rules(config.sharding_rules))
+    with jax.set_mesh(mesh), nn.logical_axis_rules(list(rules)):
         # Parameters are born sharded: shapes and logical axes first, then a jitted init that
         # writes each shard directly on its devices.
         rng = jax.random.key(config.seed)
         abstract_boxed = jax.eval_shape(init_state, rng)
-        shardings = partition.state_shardings(abstract_boxed, mesh)
+        shardings = partition.state_shardings(abstract_boxed, mesh, rules)
         abstract = jax.tree.map(
             lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
             partition.strip_boxes(abstract_boxed),
@@ -132,7 +134,7 @@ def train(config, workdir, task: Task, devices=None) -> Result:
         )
         train_step = jax.jit(
             make_train_step(task.loss_fn, tx, config.seed, config.skip_nonfinite_updates),
-            in_shardings=(shardings, partition.batch_sharding(mesh)),
+            in_shardings=(shardings, partition.batch_sharding(mesh, rules)),
             out_shardings=(shardings, None),
             donate_argnums=(0,),
         )
@@ -142,7 +144,9 @@ def train(config, workdir, task: Task, devices=None) -> Result:
         )
         watcher = PreemptionWatcher()
         try:
-            loop = _Loop(config, task, mesh, train_step, eval_step, checkpointer, writer, watcher)
+            loop = _Loop(
+                config, task, mesh, rules, train_step, eval_step, checkpointer, writer, watcher
+            )
             result = loop.run(state, start_step, train_iter)
             if not result.preempted and task.after_training:
                 # Every process calls it: the params are sharded across all of them.
@@ -163,6 +167,7 @@ class _Loop:
     config: object
     task: Task
     mesh: object
+    rules: tuple
     train_step: object
     eval_step: object
     checkpointer: Checkpointer
@@ -173,7 +178,7 @@ class _Loop:
         config, task = self.config, self.task
         total = config.num_train_steps
         schedule = learning_rate_schedule(config.optimizer, total)
-        batch = partition.global_batch(next(train_iter), self.mesh)
+        batch = partition.global_batch(next(train_iter), self.mesh, self.rules)
         data_state = train_iter.get_state()  # position after the batch about to be trained on
         batch_size = len(jax.tree.leaves(batch)[0])
         progress = Progress(step, total, batch_size * task.items_per_example, task.items_name)
@@ -183,7 +188,7 @@ class _Loop:
             step += 1
             step_data_state = data_state
             if step < total:  # load the next batch while the device computes this step
-                batch = partition.global_batch(next(train_iter), self.mesh)
+                batch = partition.global_batch(next(train_iter), self.mesh, self.rules)
                 data_state = train_iter.get_state()
             # Wait for the step: the loss must be known to be finite before anything is saved.
             # Blocking every step also matters on CPU: with many fake devices on few cores, jitted
@@ -217,7 +222,7 @@ class _Loop:
 
             if task.eval_batches and (step % config.eval_every_steps == 0 or step == total):
                 with progress.paused():
-                    eval_metrics = evaluate(self.eval_step, state, task, self.mesh)
+                    eval_metrics = evaluate(self.eval_step, state, task, self.mesh, self.rules)
                 self.writer.write(step, eval_metrics)
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(eval_metrics.items()))
                 logging.info("eval at step %d: %s", step, shown)

@@ -1,6 +1,15 @@
-"""Tests for research/sharding/axes.py: the vocabulary and the rules agree with each other."""
+"""Tests for research/sharding/axes.py: the vocabulary and the rules agree with each other, and
+rules a config adds are parsed, checked and put first."""
 
-from research.sharding.axes import LOGICAL_AXES, MESH_AXES, RULES
+import pytest
+
+from research.sharding.axes import (
+    LOGICAL_AXES,
+    MESH_AXES,
+    RULES,
+    parse_rules,
+    with_additional_rules,
+)
 
 
 def _mesh_axes(target) -> tuple:
@@ -31,3 +40,49 @@ def test_the_documented_layout():
     # batch comes first, so an activation [batch, embed] keeps embed whole (fsdp already taken).
     assert RULES[0][0] == "batch"
     assert [n for n, _ in RULES].index("embed") > [n for n, _ in RULES].index("batch")
+
+
+@pytest.mark.parametrize(
+    "text, rules",
+    [
+        ("", ()),
+        ("  ", ()),
+        ("length=tensor", (("length", "tensor"),)),
+        ("embed=fsdp+data", (("embed", ("fsdp", "data")),)),
+        ("kv=none, vocab=None", (("kv", None), ("vocab", None))),
+        (" length = tensor , mlp=fsdp ,", (("length", "tensor"), ("mlp", "fsdp"))),
+    ],
+)
+def test_parse_rules(text, rules):
+    assert parse_rules(text) == rules
+
+
+@pytest.mark.parametrize("text", ["length", "length=", "=tensor", "embed=fsdp+", "a=b=c+"])
+def test_parse_rules_refuses_malformed_items_in_one_sentence(text):
+    with pytest.raises(ValueError, match=r"^The sharding rule '.*' is not of the form logical="):
+        parse_rules(text)
+
+
+def test_additional_rules_come_first_so_they_win():
+    extra = (("length", "tensor"), ("embed", ["fsdp", "data"]))
+    rules = with_additional_rules(extra)
+    assert rules == (("length", "tensor"), ("embed", ("fsdp", "data"))) + RULES
+    assert with_additional_rules(()) == RULES
+
+
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        (("lenght", "tensor"), r"unknown logical axis 'lenght'; use one of batch, length, embed"),
+        (("length", "model"), r"unknown mesh axis 'model'; use data, fsdp, tensor or None"),
+        (("embed", ("fsdp", "modle")), r"unknown mesh axis 'modle'"),
+        (("embed", ("fsdp", "fsdp")), r"names a mesh axis twice"),
+        (("embed", 3), r"maps to 3; map a logical axis to a mesh axis name"),
+        (("embed",), r"is not a \(logical_name, mesh_axes\) pair"),
+        ("embed=fsdp", r"is not a \(logical_name, mesh_axes\) pair"),
+    ],
+)
+def test_bad_additional_rules_are_refused_in_one_sentence(rule, message):
+    with pytest.raises(ValueError, match=r"^The sharding rule .*" + message) as info:
+        with_additional_rules([rule])
+    assert str(info.value).count(". ") == 0 and str(info.value).endswith(".")

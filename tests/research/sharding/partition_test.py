@@ -7,7 +7,7 @@ import optax
 from jax.sharding import PartitionSpec as P
 
 from research.sharding import partition
-from research.sharding.axes import RULES
+from research.sharding.axes import RULES, parse_rules, with_additional_rules
 from research.sharding.mesh import make_mesh
 from research.train.state import TrainState
 from tests.research.train.toy_task import DIM, HIDDEN, ToyMlp
@@ -32,6 +32,21 @@ def test_state_shardings_of_the_toy_model_on_a_2x2x2_mesh():
     assert adam.mu == want and adam.nu == want  # optimizer moments follow their parameters
     assert specs.step == P() and adam.count == P()  # unboxed leaves are replicated
     assert all(s.mesh is mesh for s in jax.tree.leaves(shardings))
+
+
+def test_an_added_rule_changes_the_partition_specs():
+    mesh = make_mesh(2, 2, 2)
+    rules = with_additional_rules(parse_rules("embed=tensor,mlp=fsdp"))
+    shardings = partition.state_shardings(jax.eval_shape(_init, jax.random.key(0)), mesh, rules)
+    specs = jax.tree.map(lambda s: s.spec, shardings)
+    assert specs.params == {
+        "wi": {"kernel": P("tensor", "fsdp"), "bias": P("fsdp")},  # default (fsdp, tensor)
+        "wo": {"kernel": P("fsdp", "tensor"), "bias": P("tensor")},  # default (None, tensor)
+    }
+    # The batch rule is untouched, and replacing it moves the batch sharding too.
+    assert partition.batch_sharding(mesh, rules).spec == P(("data", "fsdp"))
+    only_data = with_additional_rules(parse_rules("batch=data"))
+    assert partition.batch_sharding(mesh, only_data).spec == P("data")
 
 
 def test_parameters_are_born_with_those_shards():

@@ -171,3 +171,16 @@ def test_model_state_is_sharded_by_its_logical_axes(tmp_path):
     var = result.state.model_state["batch_stats"]["norm"]["var"]
     assert var.sharding.spec == P() and len(var.sharding.device_set) == 8
     assert result.state.params["wi"]["kernel"].sharding.spec == P("fsdp", "tensor")
+
+
+def test_sharding_rules_from_the_config_shard_params_model_and_optimizer_state(tmp_path):
+    mesh = {"mesh.data": 2, "mesh.fsdp": 2, "mesh.tensor": 2}
+    config = toy_config(num_train_steps=1, sharding_rules="embed=tensor,mlp=fsdp", **mesh)
+    state = loop.train(config, tmp_path, toy_task(config, stateful=True)).state
+    spec = lambda x: x.sharding.spec
+    # Defaults: wi/kernel (fsdp, tensor), wo/kernel (None, tensor), hidden_mean (tensor).
+    assert spec(state.params["wi"]["kernel"]) == P("tensor", "fsdp")  # ('embed', 'mlp')
+    assert spec(state.params["wo"]["kernel"]) == P("fsdp", "tensor")  # ('mlp', 'vocab')
+    assert spec(state.model_state["moments"]["hidden_mean"]) == P("fsdp")  # ('mlp',)
+    adam = state.opt_state[1][0]  # after the clipping transform
+    assert spec(adam.mu["wi"]["kernel"]) == P("tensor", "fsdp")  # moments follow their params
