@@ -6,11 +6,10 @@ Same loop, checkpoints, resume and metrics as the language model; only the model
 differ.
 """
 
-import importlib
-
 import numpy as np
 
 from experiments import entry
+from research import models
 from research.data import array_pipeline, digits
 from research.train import loop
 from research.train.losses import classification_loss
@@ -18,9 +17,7 @@ from research.train.task import Task
 
 
 def build_task(config) -> Task:
-    model = importlib.import_module(f"research.models.{config.model_name}").make(
-        **config.model.to_dict()
-    )
+    model = models.load(config.model_name).make(**config.model.to_dict())
     train = digits.load_arrays("train", config.data.data_dir)
     test = digits.load_arrays(config.data.eval_split, config.data.data_dir)
     eval_batches = array_pipeline.eval_batches(test, batch_size=config.data.batch_size)

@@ -10,13 +10,12 @@ The script supplies the training loop (`research.train.loop`) with a model chose
 n-gram model of the same split next to the validation loss, and prints a sample at the end.
 """
 
-import importlib
-
 import jax
 import numpy as np
 from absl import logging
 
 from experiments import entry
+from research import models
 from research.data import lm_pipeline, text_corpus
 from research.generate.sampling import sample
 from research.text.byte_tokenizer import ByteTokenizer
@@ -27,7 +26,7 @@ from research.train.task import Task
 
 
 def build_task(config) -> Task:
-    model_module = importlib.import_module(f"research.models.{config.model_name}")
+    model_module = models.load(config.model_name)
     model = model_module.make(**config.model.to_dict())
     tokenizer = ByteTokenizer()
     if model.config.vocab_size < tokenizer.vocab_size:
@@ -79,9 +78,16 @@ def build_task(config) -> Task:
             process_count=process_count,
         )
 
+    prompt = tokenizer.encode(config.sample.prompt)
+    try:  # refuse an impossible sample now, not after the whole training run
+        model.init_cache(1, len(prompt) + config.sample.num_tokens)
+    except ValueError as e:
+        raise ValueError(
+            f"The end-of-training sample cannot be drawn: {e} Lower --config.sample.num_tokens."
+        ) from None
+
     def after_training(params, model_state) -> str:
         del model_state  # the model is stateless
-        prompt = tokenizer.encode(config.sample.prompt)
         tokens = sample(
             model,
             params,
@@ -90,6 +96,7 @@ def build_task(config) -> Task:
             rng=jax.random.key(config.seed),
             temperature=config.sample.temperature,
             top_k=config.sample.top_k or None,
+            eos_id=tokenizer.eos_id,  # stop at the end of a document
         )
         return f"Sample from {config.sample.prompt!r}:\n{tokenizer.decode(np.asarray(tokens))}"
 

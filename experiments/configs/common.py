@@ -1,9 +1,10 @@
 """Config sections shared by every experiment: the loop's standard keys, optimizer and mesh."""
 
 import dataclasses
-import importlib
 
 import ml_collections
+
+from research import models
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -42,5 +43,5 @@ def base_config() -> ml_collections.ConfigDict:
 
 def model_section(model_name: str, variant: str, **overrides) -> ml_collections.ConfigDict:
     """A model preset expanded into explicit keys, so every field can be set with --config.model.*."""
-    module = importlib.import_module(f"research.models.{model_name}")
+    module = models.load(model_name)
     return ml_collections.ConfigDict(dataclasses.asdict(module.make(variant, **overrides).config))

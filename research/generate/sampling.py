@@ -1,20 +1,40 @@
-"""Autoregressive sampling without a KV cache: one full forward pass per new token.
+"""Choosing the next token from a language model's scores: greedy, temperature, top-k, and
+`sample`, which runs them through the decoding protocol (`research.generate.decoding`).
 
-This is the simple, obviously-correct decoder that cached decoding is tested against. Each step
-runs the model over a fixed window of `max_len` tokens (so one compiled forward serves every step)
-and reads the logits at the last filled position; causal attention makes the padding after it
-irrelevant. The whole loop is a single `jax.lax.fori_loop` under one `jax.jit`.
-
-Long outputs: when the prompt plus the new tokens exceed `max_len`, the context is a sliding
-window of the last `max_len` tokens (positions restart at 0 inside the window, as when GPT-2 is
-fed a cropped context). Tokens that slid out are kept in the returned sequence.
+Temperature T divides the logits before the softmax: T < 1 sharpens the distribution towards its
+mode, T > 1 flattens it, T -> 0 is greedy decoding. Top-k keeps the k most likely tokens and
+renormalizes over them.
 """
 
-import functools
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from research.generate.decoding import decode
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenChooser:
+    """A `select` rule for `decode`: greedy when temperature is 0, else a draw from
+    softmax(logits / temperature) restricted to the top_k most likely tokens (all when None).
+
+    Shapes: logits [B,V], rng -> int32[B]. Frozen, so equal rules hash equal and the jitted
+    decoding loop compiles once per rule.
+    """
+
+    temperature: float = 1.0
+    top_k: int | None = None
+
+    def __call__(self, logits, rng):
+        if self.temperature == 0:
+            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        logits = logits.astype(jnp.float32) / self.temperature
+        if self.top_k is not None:
+            kth_largest = jax.lax.top_k(logits, self.top_k)[0][..., -1:]  # [B,1]
+            logits = jnp.where(logits < kth_largest, -jnp.inf, logits)
+        return jax.random.categorical(rng, logits, axis=-1).astype(jnp.int32)
 
 
 def sample(
@@ -26,76 +46,52 @@ def sample(
     rng,
     temperature: float = 1.0,
     top_k: int | None = None,
+    eos_id: int | None = None,
 ):
-    """Extends `prompt` by `num_tokens` sampled tokens.
+    """Extends `prompt` by `num_tokens` tokens, with the model's cache (one forward per token).
 
-    Shapes: prompt int32[P] (P >= 1) -> int32[P + num_tokens]; the first P entries are `prompt`.
+    Shapes: prompt int32[P] -> int32[P + num_tokens], or int32[B,P] -> int32[B, P + num_tokens]
+    (rows of equal length); the first P entries of each row are the prompt.
 
     Args:
-      model: a language model with `config.max_len` and `config.vocab_size` whose
-        `apply({'params': params}, tokens[1, T], train=False)` returns logits [1, T, V]
-        (e.g. `research.models.transformer_lm.Model`).
-      params: its parameters (boxed or plain).
+      model: a language model implementing the decoding protocol (`init_cache`, and `apply` with
+        `cache=`; e.g. `research.models.transformer_lm.Model`) with `config.vocab_size`.
+      params: its parameters.
       num_tokens: how many tokens to append (>= 0).
       rng: a JAX PRNG key; step i uses `fold_in(rng, i)`, so a fixed key gives a fixed output.
       temperature: softmax temperature (> 0), or 0 for greedy decoding (argmax, rng unused).
       top_k: if set, sample only among the k most likely tokens; top_k=1 is greedy.
+      eos_id: if set, a row stops at this token and is filled with it from there on.
     """
     prompt = np.asarray(prompt)
-    vocab_size, max_len = model.config.vocab_size, model.config.max_len
-    if prompt.ndim != 1 or prompt.size == 0 or not np.issubdtype(prompt.dtype, np.integer):
+    vocab_size = model.config.vocab_size
+    if prompt.ndim not in (1, 2) or prompt.shape[-1] == 0 or prompt.size == 0:
         raise ValueError(
-            f"prompt must be a non-empty 1-D integer array, got shape {prompt.shape} and dtype "
-            f"{prompt.dtype}; pass one sequence of token ids."
+            f"prompt must be a non-empty int array [P] or [B,P], got shape {prompt.shape}; pass "
+            "token ids."
         )
+    if not np.issubdtype(prompt.dtype, np.integer):
+        raise ValueError(f"prompt must hold integer token ids, got dtype {prompt.dtype}.")
     if prompt.min() < 0 or prompt.max() >= vocab_size:
         raise ValueError(
             f"prompt ids must lie in [0, {vocab_size}), got [{prompt.min()}, {prompt.max()}]."
         )
     if num_tokens < 0:
         raise ValueError(f"num_tokens must be >= 0, got {num_tokens}.")
-    if temperature < 0:
+    if not temperature >= 0:
         raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}.")
     if top_k is not None and not 1 <= top_k <= vocab_size:
         raise ValueError(f"top_k must be in [1, {vocab_size}] or None, got {top_k}.")
+    if eos_id is not None and not 0 <= eos_id < vocab_size:
+        raise ValueError(f"eos_id must be in [0, {vocab_size}) or None, got {eos_id}.")
 
-    total = prompt.size + num_tokens
-    buffer = np.zeros(max(max_len, total), np.int32)
-    buffer[: prompt.size] = prompt
-    out = _sample_loop(
-        model,
-        params,
-        jnp.asarray(buffer),
-        rng,
-        jnp.float32(max(temperature, 1e-6)),  # unused when greedy, kept finite
-        start=prompt.size,
-        stop=total,
-        greedy=temperature == 0,
-        top_k=top_k,
-    )
-    return out[:total]
-
-
-@functools.partial(jax.jit, static_argnames=("model", "start", "stop", "greedy", "top_k"))
-def _sample_loop(model, params, buffer, rng, temperature, *, start, stop, greedy, top_k):
-    """Fills buffer[start:stop], one token per step. Shapes: buffer int32[L], L >= max_len."""
-    window = model.config.max_len
-
-    def step(i, buffer):
-        # Context is tokens[i - window : i], clamped to the buffer start; position i - 1 - offset
-        # in the window holds the last token.
-        offset = jnp.maximum(i - window, 0)
-        context = jax.lax.dynamic_slice(buffer, (offset,), (window,))
-        logits = model.apply({"params": params}, context[None], train=False)  # [1, W, V]
-        logits = jax.lax.dynamic_index_in_dim(logits[0], i - 1 - offset, keepdims=False)  # [V]
-        if greedy:
-            token = jnp.argmax(logits)
-        else:
-            logits = logits / temperature
-            if top_k is not None:
-                kth_largest = jax.lax.top_k(logits, top_k)[0][-1]
-                logits = jnp.where(logits < kth_largest, -jnp.inf, logits)
-            token = jax.random.categorical(jax.random.fold_in(rng, i), logits)
-        return buffer.at[i].set(token.astype(buffer.dtype))
-
-    return jax.lax.fori_loop(start, stop, step, buffer)
+    rows = jnp.asarray(np.atleast_2d(prompt), jnp.int32)
+    if num_tokens == 0:
+        new = jnp.zeros((rows.shape[0], 0), jnp.int32)
+    else:
+        select = TokenChooser(float(temperature), top_k)
+        new = decode(
+            model, params, rows, num_tokens=num_tokens, select=select, rng=rng, eos_id=eos_id
+        )
+    out = jnp.concatenate([rows, new], axis=1)
+    return out[0] if prompt.ndim == 1 else out

@@ -12,6 +12,8 @@ import dataclasses
 import flax.linen as nn
 import jax.numpy as jnp
 
+from research.nn.dense import EinsumDense
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -27,11 +29,13 @@ VARIANTS = {
 }
 
 
-def _dense(features: int, axes: tuple[str, str], name: str) -> nn.Dense:
-    return nn.Dense(
-        features,
-        kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), axes),
-        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, axes[1:]),
+def _dense(in_features: int, features: int, axes: tuple[str, str], name: str) -> EinsumDense:
+    return EinsumDense(
+        "BI,IO->BO",
+        kernel_shape=(in_features, features),
+        kernel_axes=axes,
+        bias_axes=axes[1:],
+        kernel_init=nn.initializers.lecun_normal(),
         name=name,
     )
 
@@ -42,15 +46,16 @@ class Model(nn.Module):
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         """x: float [B, In] -> logits float32 [B, num_classes]."""
-        assert x.ndim == 2, f"inputs must be [B, features], got shape {x.shape}"
+        if x.ndim != 2:
+            raise ValueError(f"inputs must be [B, features], got shape {x.shape}.")
         cfg = self.config
         h = x.astype(jnp.float32)
         for i in range(cfg.num_layers):
-            h = nn.gelu(_dense(cfg.hidden_dim, ("embed", "hidden"), f"hidden_{i}")(h))
-            h = nn.with_logical_constraint(h, ("batch", "hidden"))
+            h = _dense(h.shape[-1], cfg.hidden_dim, ("embed", "hidden"), f"hidden_{i}")(h)
+            h = nn.with_logical_constraint(nn.gelu(h), ("batch", "hidden"))
             h = nn.Dropout(cfg.dropout_rate, deterministic=not train)(h)
         in_axis = "hidden" if cfg.num_layers else "embed"
-        return _dense(cfg.num_classes, (in_axis, "vocab"), "out")(h)
+        return _dense(h.shape[-1], cfg.num_classes, (in_axis, "vocab"), "out")(h)
 
 
 def make(variant: str | None = None, **overrides) -> Model:

@@ -9,6 +9,9 @@ Parameter tree (names are API, converters and LoRA select them by path):
   block_{i}/{ln1,ln2}/{scale,bias} [D]; block_{i}/attn/{query,key,value}/kernel [D,N,H], bias [N,H];
   block_{i}/attn/out/kernel [N,H,D], bias [D]; block_{i}/mlp/wi/kernel [D,F], bias [F];
   block_{i}/mlp/wo/kernel [F,D], bias [D]; ln_f/{scale,bias} [D].
+
+The Hugging Face GPT-2 converter is `research/models/convert/hf_gpt2.py` (beside the model, not in
+it, so a fork of this file does not carry it).
 """
 
 import dataclasses
@@ -21,7 +24,9 @@ import numpy as np
 
 from research.nn.attention import MultiHeadAttention
 from research.nn.embedding import Embed
+from research.nn.kv_cache import KVCache
 from research.nn.mlp import MlpBlock
+from research.nn.norm import LayerNorm
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,28 +79,21 @@ VARIANTS = {
 
 
 class Block(nn.Module):
-    """One pre-LayerNorm transformer block. Shapes: x [B,T,D] -> [B,T,D]."""
+    """One pre-LayerNorm transformer block. Shapes: x [B,T,D] -> [B,T,D] (and the updated
+    KVCache when `cache` is given)."""
 
     config: Config
 
     @nn.compact
-    def __call__(self, x, train: bool = False):
+    def __call__(self, x, train: bool = False, cache: KVCache | None = None):
         cfg = self.config
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
         # GPT-2: residual projections start smaller so the residual stream's variance does not
         # grow with depth (2 residual additions per block).
         residual_init = nn.initializers.normal(0.02 / math.sqrt(2 * cfg.num_layers))
-
-        def layer_norm(name):
-            return nn.LayerNorm(
-                epsilon=cfg.layer_norm_epsilon,
-                dtype=dtype,
-                param_dtype=param_dtype,
-                scale_init=nn.with_logical_partitioning(nn.initializers.ones, ("embed",)),
-                bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
-                name=name,
-            )
-
+        norm = lambda name: LayerNorm(
+            epsilon=cfg.layer_norm_epsilon, dtype=dtype, param_dtype=param_dtype, name=name
+        )
         attn = MultiHeadAttention(
             num_heads=cfg.num_heads,
             head_dim=cfg.head_dim,
@@ -108,47 +106,65 @@ class Block(nn.Module):
         )
         mlp = MlpBlock(
             mlp_dim=cfg.mlp_dim,
+            activation="gelu_tanh",
             dropout_rate=cfg.dropout_rate,
             dtype=dtype,
             param_dtype=param_dtype,
             out_kernel_init=residual_init,
             name="mlp",
         )
-        x = x + attn(layer_norm("ln1")(x), causal=True, train=train)
-        x = x + mlp(layer_norm("ln2")(x), train=train)
-        return nn.with_logical_constraint(x, ("batch", "length", "embed"))
+        attended = attn(norm("ln1")(x), causal=True, cache=cache, train=train)
+        if cache is not None:
+            attended, cache = attended
+        x = x + attended
+        x = x + mlp(norm("ln2")(x), train=train)
+        x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
+        return x if cache is None else (x, cache)
 
 
 class Model(nn.Module):
     """The language model. Shapes: tokens int32[B,T] -> float32 logits [B,T,V].
 
-    Logits at position t depend only on tokens[:, :t+1]. Requires T <= max_len and token ids in
-    [0, vocab_size): both are checked eagerly; under jit the ids cannot be checked and an
-    out-of-range id gives NaN logits.
+    Logits at position t depend only on tokens[:, :t+1]. Requires T <= max_len (a ValueError at
+    trace time otherwise) and token ids in [0, vocab_size): concrete ids are checked (ValueError);
+    under jit they cannot be, and an out-of-range id (padding rows included) makes the logits of
+    its whole sequence NaN, which the training loop reports as a non-finite loss.
+
+    Incremental decoding (the `research.generate` protocol): `cache = model.init_cache(B, L)`,
+    then `logits, cache = model.apply({'params': p}, tokens, cache=cache)` for the prompt and
+    again for each new token; the tokens continue the sequence the cache holds.
     """
 
     config: Config
 
+    def init_cache(self, batch_size: int, length: int) -> dict[str, KVCache]:
+        """An empty KV cache for sequences of up to `length` tokens (at most max_len)."""
+        cfg = self.config
+        if length > cfg.max_len:
+            raise ValueError(
+                f"transformer_lm cannot decode {length} positions: its position table has "
+                f"max_len={cfg.max_len}; generate fewer tokens or use a model with a larger max_len."
+            )
+        return {
+            f"block_{i}": KVCache.zeros(
+                batch_size, length, cfg.num_heads, cfg.head_dim, jnp.dtype(cfg.dtype)
+            )
+            for i in range(cfg.num_layers)
+        }
+
     @nn.compact
-    def __call__(self, tokens, *, train: bool = False):
+    def __call__(self, tokens, *, cache: dict[str, KVCache] | None = None, train: bool = False):
         cfg = self.config
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
-        assert tokens.ndim == 2, f"tokens must be int32[B,T], got shape {tokens.shape}"
+        if tokens.ndim != 2:
+            raise ValueError(f"tokens must be int32[B,T], got shape {tokens.shape}.")
         length = tokens.shape[1]
-        assert length <= cfg.max_len, (
-            f"sequence length {length} exceeds max_len={cfg.max_len}; crop the input or build the "
-            "model with a larger max_len."
-        )
-        try:  # np, not jnp: under a trace even a concrete array's jnp.min is a tracer
-            host = np.asarray(tokens)
-        except jax.errors.TracerArrayConversionError:
-            host = None  # traced ids (inside jit) cannot be checked here
-        if host is not None and host.size:
-            low, high = int(host.min()), int(host.max())
-            assert low >= 0 and high < cfg.vocab_size, (
-                f"token ids must lie in [0, {cfg.vocab_size}), got ids in [{low}, {high}]; "
-                "check the tokenizer against the model's vocab_size."
+        if length > cfg.max_len:
+            raise ValueError(
+                f"sequence length {length} exceeds max_len={cfg.max_len}; crop the input or "
+                "build the model with a larger max_len."
             )
+        _check_token_ids(tokens, cfg.vocab_size)
 
         embed = Embed(
             cfg.padded_vocab_size, cfg.embed_dim, dtype=dtype, param_dtype=param_dtype, name="embed"
@@ -161,25 +177,45 @@ class Model(nn.Module):
             param_dtype=param_dtype,
             name="pos_embed",
         )
-        x = embed(tokens) + pos_embed(jnp.arange(length))[None]  # [B,T,D]
+        start = 0 if cache is None else cache["block_0"].index
+        x = embed(tokens) + pos_embed(start + jnp.arange(length))[None]  # [B,T,D]
+        # Ids of the padding rows or outside the table read no real embedding: make them NaN.
+        valid = (tokens >= 0) & (tokens < cfg.vocab_size)
+        x = jnp.where(valid[..., None], x, jnp.nan)
         x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
         x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
 
         # `train` is a Python bool that selects dropout: static for remat (self is argument 0).
         block_cls = nn.remat(Block, static_argnums=(2,)) if cfg.remat else Block
+        new_cache = {}
         for i in range(cfg.num_layers):
-            x = block_cls(cfg, name=f"block_{i}")(x, train)
+            name = f"block_{i}"
+            if cache is None:
+                x = block_cls(cfg, name=name)(x, train)
+            else:
+                x, new_cache[name] = block_cls(cfg, name=name)(x, train, cache[name])
 
-        x = nn.LayerNorm(
-            epsilon=cfg.layer_norm_epsilon,
-            dtype=dtype,
-            param_dtype=param_dtype,
-            scale_init=nn.with_logical_partitioning(nn.initializers.ones, ("embed",)),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
-            name="ln_f",
+        x = LayerNorm(
+            epsilon=cfg.layer_norm_epsilon, dtype=dtype, param_dtype=param_dtype, name="ln_f"
         )(x)
         logits = embed.attend(x)[..., : cfg.vocab_size]  # [B,T,V] float32, padding dropped
-        return nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
+        logits = nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
+        return logits if cache is None else (logits, new_cache)
+
+
+def _check_token_ids(tokens, vocab_size: int) -> None:
+    """ValueError when concrete ids leave [0, vocab_size); traced ids cannot be checked."""
+    try:  # np, not jnp: under a trace even a concrete array's jnp.min is a tracer
+        host = np.asarray(tokens)
+    except jax.errors.TracerArrayConversionError:
+        return
+    if not np.issubdtype(host.dtype, np.integer):
+        raise ValueError(f"tokens must be integer ids, got dtype {host.dtype}.")
+    if host.size and (host.min() < 0 or host.max() >= vocab_size):
+        raise ValueError(
+            f"token ids must lie in [0, {vocab_size}), got ids in [{host.min()}, {host.max()}]; "
+            "check the tokenizer against the model's vocab_size."
+        )
 
 
 def make(variant: str | None = None, **overrides) -> Model:
@@ -224,81 +260,3 @@ def flops_per_token(config: Config, seq_len: int) -> float:
     """
     n = num_params(config, include_position_embedding=False)
     return 6.0 * n + 12.0 * config.num_layers * config.embed_dim * seq_len
-
-
-def _pad_rows(embedding: np.ndarray, config: Config) -> np.ndarray:
-    """[V, D] -> [padded V, D] with zero rows (never read: their logits are sliced off)."""
-    pad = config.padded_vocab_size - embedding.shape[0]
-    return np.pad(embedding, ((0, pad), (0, 0)))
-
-
-def from_hf_gpt2_state_dict(state_dict, config: Config) -> dict:
-    """Converts a Hugging Face GPT-2 state dict (`GPT2LMHeadModel` or `GPT2Model`) to our params.
-
-    Works offline on a checkpoint loaded from a local path, e.g.
-    `from_hf_gpt2_state_dict(torch.load(path), make('gpt2_small').config)`. Values may be torch
-    tensors or numpy arrays. HF's Conv1D weights are stored [in, out], so kernels are reshaped,
-    not transposed. `lm_head.weight` is ignored (tied to the token embedding).
-
-    Returns: a nested dict of numpy arrays in `config.param_dtype`, for
-    `model.apply({'params': params}, tokens)`.
-    """
-    sd = {}
-    for key, value in state_dict.items():
-        key = key.removeprefix("transformer.")
-        if hasattr(value, "detach"):  # torch.Tensor, without importing torch
-            value = value.detach().cpu().float().numpy()
-        sd[key] = np.asarray(value)
-
-    d, n, h = config.embed_dim, config.num_heads, config.head_dim
-    dtype = jnp.dtype(config.param_dtype)
-
-    def get(key, shape):
-        if key not in sd:
-            raise ValueError(f"GPT-2 state dict has no {key!r}; is this a GPT-2 checkpoint?")
-        if sd[key].shape != tuple(shape):
-            raise ValueError(
-                f"GPT-2 state dict entry {key!r} has shape {sd[key].shape}, the config expects "
-                f"{tuple(shape)}; build the Config to match the checkpoint."
-            )
-        return sd[key].astype(dtype)
-
-    def layer_norm(prefix):
-        return {"scale": get(f"{prefix}.weight", (d,)), "bias": get(f"{prefix}.bias", (d,))}
-
-    params = {
-        "embed": {"embedding": _pad_rows(get("wte.weight", (config.vocab_size, d)), config)},
-        "pos_embed": {"embedding": get("wpe.weight", (config.max_len, d))},
-        "ln_f": layer_norm("ln_f"),
-    }
-    for i in range(config.num_layers):
-        p = f"h.{i}"
-        qkv_kernel = get(f"{p}.attn.c_attn.weight", (d, 3 * d))  # [D, 3 * N * H], q|k|v
-        qkv_bias = get(f"{p}.attn.c_attn.bias", (3 * d,))
-        attn = {
-            name: {
-                "kernel": qkv_kernel[:, j * d : (j + 1) * d].reshape(d, n, h),
-                "bias": qkv_bias[j * d : (j + 1) * d].reshape(n, h),
-            }
-            for j, name in enumerate(("query", "key", "value"))
-        }
-        attn["out"] = {
-            "kernel": get(f"{p}.attn.c_proj.weight", (d, d)).reshape(n, h, d),
-            "bias": get(f"{p}.attn.c_proj.bias", (d,)),
-        }
-        params[f"block_{i}"] = {
-            "ln1": layer_norm(f"{p}.ln_1"),
-            "attn": attn,
-            "ln2": layer_norm(f"{p}.ln_2"),
-            "mlp": {
-                "wi": {
-                    "kernel": get(f"{p}.mlp.c_fc.weight", (d, config.mlp_dim)),
-                    "bias": get(f"{p}.mlp.c_fc.bias", (config.mlp_dim,)),
-                },
-                "wo": {
-                    "kernel": get(f"{p}.mlp.c_proj.weight", (config.mlp_dim, d)),
-                    "bias": get(f"{p}.mlp.c_proj.bias", (d,)),
-                },
-            },
-        }
-    return params

@@ -1,11 +1,30 @@
-"""The transformer feed-forward block: Dense D->F, GELU, Dense F->D.
+"""The transformer feed-forward block: dense D->F, activation, dense F->D.
 
-GELU uses the tanh approximation, as GPT-2 did (Hugging Face calls it 'gelu_new'), so that GPT-2
-checkpoints reproduce their logits.
+The activation is a name from `ACTIVATIONS`. GPT-2 uses the tanh approximation of GELU
+('gelu_tanh'; Hugging Face calls it 'gelu_new'), which GPT-2 checkpoints need to reproduce their
+logits; BERT uses the exact erf form ('gelu'); the original transformer and T5 v1.0 use 'relu'.
+Gated variants (GEGLU, SwiGLU) are a structurally different block and get their own class.
 """
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+
+from research.nn.dense import EinsumDense
+
+ACTIVATIONS = {
+    "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+}
+
+
+def activation_fn(name: str):
+    """The activation function called `name`, or a ValueError listing the known names."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}.")
+    return ACTIVATIONS[name]
 
 
 class MlpBlock(nn.Module):
@@ -16,6 +35,7 @@ class MlpBlock(nn.Module):
     """
 
     mlp_dim: int
+    activation: str = "gelu_tanh"
     dropout_rate: float = 0.0
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
@@ -24,24 +44,30 @@ class MlpBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
-        assert x.ndim == 3, f"MlpBlock expects [B,T,D], got shape {x.shape}"
+        if x.ndim != 3:
+            raise ValueError(f"MlpBlock expects x of shape [B,T,D], got shape {x.shape}.")
+        act = activation_fn(self.activation)
         features = x.shape[-1]
-        h = nn.Dense(
-            self.mlp_dim,
+        h = EinsumDense(
+            "BTD,DF->BTF",
+            kernel_shape=(features, self.mlp_dim),
+            kernel_axes=("embed", "mlp"),
+            bias_axes=("mlp",),
+            kernel_init=self.kernel_init,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
-            kernel_init=nn.with_logical_partitioning(self.kernel_init, ("embed", "mlp")),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("mlp",)),
             name="wi",
-        )(x)  # [B,T,F]
-        h = nn.with_logical_constraint(nn.gelu(h, approximate=True), ("batch", "length", "mlp"))
-        y = nn.Dense(
-            features,
+        )(x)
+        h = nn.with_logical_constraint(act(h), ("batch", "length", "mlp"))
+        y = EinsumDense(
+            "BTF,FD->BTD",
+            kernel_shape=(self.mlp_dim, features),
+            kernel_axes=("mlp", "embed"),
+            bias_axes=("embed",),
+            kernel_init=self.out_kernel_init,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
-            kernel_init=nn.with_logical_partitioning(self.out_kernel_init, ("mlp", "embed")),
-            bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("embed",)),
             name="wo",
-        )(h)  # [B,T,D]
+        )(h)
         y = nn.Dropout(self.dropout_rate, deterministic=not train)(y)
         return nn.with_logical_constraint(y, ("batch", "length", "embed"))

@@ -35,7 +35,8 @@ def get_config(arg: str | None = None):
         seq_len=128,
         batch_size=32,
     )
-    config.sample = dict(prompt="The ", num_tokens=200, temperature=0.8, top_k=0)
+    # The sample continues the prompt with the KV cache; prompt + num_tokens must fit in max_len.
+    config.sample = dict(prompt="The ", num_tokens=120, temperature=0.8, top_k=0)
 
     config.num_train_steps = 500
     config.log_every_steps = 25

@@ -14,8 +14,9 @@ from research.train.losses import softmax_cross_entropy
 from research.train.optimizer import decay_mask, make_optimizer
 from research.train.state import TrainState
 from research.train.step import make_train_step
+from tests.reference_packages import import_reference
 
-torch = pytest.importorskip("torch")
+torch = import_reference("torch")
 F = torch.nn.functional
 
 from experiments.benchmarks import torch_gpt  # noqa: E402  (needs torch)
@@ -75,10 +76,10 @@ def test_adamw_steps_match_our_train_step():
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     model = transformer_lm.Model(CONFIG)
 
-    def loss_fn(p, batch, rng, train):
+    def loss_fn(p, model_state, batch, rng, train):
         logits = model.apply({"params": p}, batch["inputs"], train=train)
         total, count = softmax_cross_entropy(logits, batch["targets"])
-        return total / count, {"loss": (total, count)}
+        return total / count, {"loss": (total, count)}, model_state
 
     tx = make_optimizer(OPTIMIZER, 10)
     step = jax.jit(make_train_step(loss_fn, tx, 0, False))

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from research import models
 from tests.experiments.run_experiment import ROOT
 
 CONFIG_DIR = ROOT / "experiments" / "configs"
@@ -64,7 +65,7 @@ def test_unknown_argument_is_refused(path):
 @pytest.mark.parametrize("arg", [None, "smoke"])
 def test_model_section_builds_the_named_model(path, arg):
     config = _module(path).get_config(arg)
-    family = importlib.import_module(f"research.models.{config.model_name}")
+    family = models.load(config.model_name)
     model = family.make(**config.model.to_dict())
     assert isinstance(model, family.Model)
     # The preset is expanded: every Config field is an explicit, overridable key.

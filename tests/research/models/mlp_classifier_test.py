@@ -108,7 +108,7 @@ def test_dropout_only_when_training():
 def test_rejects_inputs_that_are_not_a_matrix():
     model = make("small")
     params = nn.unbox(_init(model)["params"])
-    with pytest.raises(AssertionError, match=r"inputs must be \[B, features\]"):
+    with pytest.raises(ValueError, match=r"inputs must be \[B, features\]"):
         model.apply({"params": params}, np.zeros((2, 1, 5), np.float32))
 
 

@@ -132,13 +132,52 @@ def test_make_errors_name_the_problem():
     assert (config.num_layers, config.embed_dim, config.vocab_size) == (12, 768, 50304)
 
 
-def test_bad_inputs_raise():
+def test_bad_inputs_raise_value_errors_that_survive_python_O():
     model = _small()
     params = _init(model)
-    with pytest.raises(AssertionError, match="max_len=16"):
+    with pytest.raises(ValueError, match="sequence length 17 exceeds max_len=16"):
         model.apply({"params": params}, jnp.zeros((1, 17), jnp.int32))
-    with pytest.raises(AssertionError, match="257"):
-        model.apply({"params": params}, jnp.full((1, 4), 257, jnp.int32))
+    with pytest.raises(ValueError, match="max_len=16"):  # also at trace time, under jit
+        _apply(model)({"params": params}, jnp.zeros((1, 17), jnp.int32))
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 257\), got ids in \[0, 257\]"):
+        model.apply({"params": params}, jnp.array([[0, 257]], jnp.int32))
+    with pytest.raises(ValueError, match=r"int32\[B,T\]"):
+        model.apply({"params": params}, jnp.zeros((4,), jnp.int32))
+
+
+def test_out_of_range_ids_under_jit_give_nan_logits_for_their_sequence():
+    # 257..319 are the embedding table's padding rows: without the check they would read
+    # zero-initialized rows and give finite, wrong logits.
+    model = _small()
+    params = _init(model)
+    for bad in (257, 300, -1):
+        tokens = _tokens(6).at[1, 5].set(bad)
+        logits = _apply(model)({"params": params}, tokens)
+        assert np.isfinite(logits[0]).all()  # the other sequence is untouched
+        # NaN from position 5 on through attention, and before it too: a masked NaN value still
+        # enters the probability-weighted sum as 0 * NaN.
+        assert np.isnan(logits[1]).all(), bad
+
+
+def test_cached_decoding_equals_the_full_forward_token_by_token():
+    model = _small(dropout_rate=0.1)  # dropout is off outside training, with or without a cache
+    params = _init(model)
+    tokens = _tokens(7)
+    full = _apply(model)({"params": params}, tokens)
+    step = jax.jit(lambda p, t, c: model.apply({"params": p}, t, cache=c))
+    cache = model.init_cache(2, 16)
+    logits, cache = step(params, tokens[:, :6], cache)  # prefill
+    pieces = [logits]
+    for t in range(6, 16):
+        logits, cache = step(params, tokens[:, t : t + 1], cache)
+        pieces.append(logits)
+    np.testing.assert_allclose(jnp.concatenate(pieces, axis=1), full, atol=2e-6)
+    assert {name: int(c.index) for name, c in cache.items()} == {"block_0": 16, "block_1": 16}
+
+
+def test_cache_longer_than_the_position_table_is_refused():
+    with pytest.raises(ValueError, match="cannot decode 17 positions.*max_len=16"):
+        _small().init_cache(1, 17)
 
 
 def test_flops_per_token():

@@ -1,5 +1,6 @@
-"""Tests for research/nn/attention.py: hand-computed values, the 1/sqrt(H) scale, causality and
-parity with jax.nn.dot_product_attention."""
+"""Tests for research/nn/attention.py: hand-computed values, the 1/sqrt(H) scale, causality,
+parity with jax.nn.dot_product_attention, cross-attention and additive bias against a numpy
+reference, cached decoding against the full forward, and input checks."""
 
 import math
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from research.nn.attention import MultiHeadAttention, dot_product_attention
+from research.nn.kv_cache import KVCache
 
 
 def _qkv(seed, b=2, t=5, s=5, n=3, h=8, dtype=jnp.float32):
@@ -121,7 +123,7 @@ def test_multi_head_attention_equals_manual_projection():
     }
     attended = dot_product_attention(proj["query"], proj["key"], proj["value"], causal=True)
     expected = jnp.einsum("BTNH,NHD->BTD", attended, p["out"]["kernel"]) + p["out"]["bias"]
-    np.testing.assert_allclose(layer.apply(variables, x), expected, atol=1e-6)
+    np.testing.assert_allclose(layer.apply(variables, x, causal=True), expected, atol=1e-6)
 
     specs = nn.get_partition_spec(variables)["params"]
     for name in ("query", "key", "value"):
@@ -143,3 +145,88 @@ def test_multi_head_attention_dropout_only_in_train():
     kept = train_out != 0
     assert 0 < kept.mean() < 1
     np.testing.assert_allclose(train_out[kept], 2 * eval_out[kept], rtol=1e-5)
+
+
+def _numpy_attention(q, k, v, bias=None, mask=None):
+    """The textbook formula in float64, written independently of the code under test."""
+    q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
+    scores = np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(q.shape[-1])
+    if bias is not None:
+        scores = scores + np.asarray(bias, np.float64)
+    if mask is not None:
+        scores = np.where(mask, scores, -1e30)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    return np.einsum("bnts,bsnh->btnh", probs, v)
+
+
+def _project(x, p):
+    return np.einsum("btd,dnh->btnh", np.asarray(x, np.float64), p["kernel"]) + p["bias"]
+
+
+@pytest.mark.parametrize("implementation", [None, "xla"])
+def test_bias_is_added_to_the_scaled_scores(implementation):
+    # A bias of +/- a few units per (head, query, key) changes which keys win; the reference adds it
+    # after the 1/sqrt(H) scale, so a bias scaled with the scores (or ignored) fails.
+    q, k, v = _qkv(20, t=4, s=6)
+    bias = 3.0 * jax.random.normal(jax.random.key(21), (1, 3, 4, 6))  # [1,N,T,S]
+    out = dot_product_attention(q, k, v, causal=False, bias=bias, implementation=implementation)
+    np.testing.assert_allclose(out, _numpy_attention(q, k, v, bias=bias), atol=2e-6)
+    assert not np.allclose(out, _numpy_attention(q, k, v), atol=1e-2)
+
+
+def test_cross_attention_reads_keys_and_values_from_inputs_kv():
+    layer = MultiHeadAttention(num_heads=2, head_dim=3)
+    x = jax.random.normal(jax.random.key(22), (2, 4, 5))  # queries: T=4
+    memory = jax.random.normal(jax.random.key(23), (2, 7, 5))  # an encoder output: S=7
+    padding = np.arange(7)[None, :] < np.array([[7], [4]])  # row 1 has 4 real memory positions
+    mask = padding[:, None, None, :]  # [B,1,1,S]
+    variables = layer.init(jax.random.key(24), x, memory)
+    p = jax.tree.map(np.asarray, nn.unbox(variables["params"]))
+    out = layer.apply(variables, x, memory, mask=mask)
+    attended = _numpy_attention(
+        _project(x, p["query"]), _project(memory, p["key"]), _project(memory, p["value"]), mask=mask
+    )
+    expected = np.einsum("btnh,nhd->btd", attended, p["out"]["kernel"]) + p["out"]["bias"]
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    # Padded memory positions change nothing: overwrite them and compare.
+    noisy = memory.at[1, 4:].set(100.0)
+    np.testing.assert_allclose(layer.apply(variables, x, noisy, mask=mask), out, atol=1e-6)
+
+
+def test_cache_prefill_then_steps_equals_the_full_causal_forward():
+    layer = MultiHeadAttention(num_heads=2, head_dim=4)
+    x = jax.random.normal(jax.random.key(25), (2, 7, 8))
+    bias = jax.random.normal(jax.random.key(26), (2, 7, 7))  # [N,T,S]: rows sliced per step
+    variables = layer.init(jax.random.key(27), x)
+    full = layer.apply(variables, x, causal=True, bias=bias)
+
+    cache = KVCache.zeros(2, 7, 2, 4)
+    prefill, cache = layer.apply(variables, x[:, :3], causal=True, cache=cache, bias=bias[:, :3])
+    outputs = [prefill]
+    for t in range(3, 7):
+        y, cache = layer.apply(
+            variables, x[:, t : t + 1], causal=True, cache=cache, bias=bias[:, t : t + 1]
+        )
+        outputs.append(y)
+    assert int(cache.index) == 7
+    np.testing.assert_allclose(jnp.concatenate(outputs, axis=1), full, atol=1e-6)
+    with pytest.raises(ValueError, match="7 positions and 7 are filled; 1 more do not fit"):
+        layer.apply(variables, x[:, :1], causal=True, cache=cache)
+
+
+def test_bad_inputs_are_refused_with_value_errors():
+    layer = MultiHeadAttention(num_heads=2, head_dim=3)
+    x = jnp.zeros((2, 4, 5))
+    variables = layer.init(jax.random.key(0), x)
+    with pytest.raises(ValueError, match=r"\[B,T,D\], got \(4, 5\)"):
+        layer.apply(variables, x[0])
+    with pytest.raises(ValueError, match="inputs_kv must be"):
+        layer.apply(variables, x, jnp.zeros((3, 4, 5)))
+    with pytest.raises(ValueError, match="KV cache is for self-attention"):
+        layer.apply(variables, x, x, cache=KVCache.zeros(2, 8, 2, 3))
+    q, k, v = _qkv(0)
+    with pytest.raises(ValueError, match="must be \\[B,T,N,H\\]"):
+        dot_product_attention(q[0], k, v, causal=False)
+    with pytest.raises(ValueError, match="agree on batch"):
+        dot_product_attention(q, k[:1], v[:1], causal=False)

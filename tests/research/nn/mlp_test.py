@@ -1,8 +1,12 @@
-"""Tests for research/nn/mlp.py: the block against a numpy transcription of GPT-2's MLP."""
+"""Tests for research/nn/mlp.py: the block against a numpy transcription of GPT-2's MLP, each
+activation against its formula, logical axes and dropout."""
+
+import math
 
 import flax.linen as nn
 import jax
 import numpy as np
+import pytest
 
 from research.nn.mlp import MlpBlock
 
@@ -11,17 +15,44 @@ def _gelu_tanh(x):
     return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
 
-def test_equals_numpy_gpt2_mlp():
-    block = MlpBlock(mlp_dim=7)
+def _gelu_erf(x):
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2)))
+
+
+FORMULAS = {
+    "gelu_tanh": _gelu_tanh,
+    "gelu": _gelu_erf,
+    "relu": lambda x: np.maximum(x, 0),
+    "silu": lambda x: x / (1 + np.exp(-x)),
+}
+
+
+@pytest.mark.parametrize("activation", sorted(FORMULAS))
+def test_equals_numpy_mlp_for_each_activation(activation):
+    # Kernels of std 1 put pre-activations in [-6, 6], where the tanh and erf forms of GELU
+    # differ by up to ~1e-3 (std 0.02 kernels would hide it under the tolerance).
+    block = MlpBlock(mlp_dim=7, activation=activation, kernel_init=nn.initializers.normal(1.0))
     x = jax.random.normal(jax.random.key(0), (2, 3, 4))
     variables = block.init(jax.random.key(1), x)
     p = nn.unbox(variables["params"])
     # Random biases, so their placement is checked too.
     p = jax.tree.map(lambda a: a + 0.1 * np.arange(a.size).reshape(a.shape) / a.size, p)
     x_np = np.asarray(x, np.float64)
-    hidden = _gelu_tanh(x_np @ p["wi"]["kernel"] + p["wi"]["bias"])
-    expected = hidden @ p["wo"]["kernel"] + p["wo"]["bias"]
-    np.testing.assert_allclose(block.apply({"params": p}, x), expected, atol=1e-5)
+    pre = x_np @ p["wi"]["kernel"] + p["wi"]["bias"]
+    assert np.abs(pre).max() > 2  # where the activations tell each other apart
+    expected = FORMULAS[activation](pre) @ p["wo"]["kernel"] + p["wo"]["bias"]
+    np.testing.assert_allclose(block.apply({"params": p}, x), expected, atol=2e-6)
+    for other, formula in FORMULAS.items():
+        if other != activation:
+            wrong = formula(pre) @ p["wo"]["kernel"] + p["wo"]["bias"]
+            assert np.abs(np.asarray(block.apply({"params": p}, x)) - wrong).max() > 1e-5
+
+
+def test_unknown_activation_and_bad_rank_are_refused():
+    with pytest.raises(ValueError, match="Unknown activation 'gelu_new'; choose one of"):
+        MlpBlock(mlp_dim=4, activation="gelu_new").init(jax.random.key(0), np.ones((1, 2, 3)))
+    with pytest.raises(ValueError, match=r"\[B,T,D\], got shape \(2, 3\)"):
+        MlpBlock(mlp_dim=4).init(jax.random.key(0), np.ones((2, 3)))
 
 
 def test_param_shapes_and_logical_axes():

@@ -1,0 +1,53 @@
+"""Tests for research/generate/decoding.py: the loop's outputs on a model with known predictions,
+stopping at EOS row by row, rng per step, and the argument checks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from research.generate.decoding import decode
+from research.generate.sampling import TokenChooser
+from tests.research.generate.counting_model import CountingModel
+
+GREEDY = TokenChooser(temperature=0.0)
+
+
+def test_greedy_follows_the_model_and_continues_the_prompt():
+    prompts = jnp.array([[2, 0], [5, 3]], jnp.int32)
+    out = decode(CountingModel(), {}, prompts, num_tokens=5, select=GREEDY, rng=jax.random.key(0))
+    np.testing.assert_array_equal(out, [[1, 2, 3, 4, 5], [4, 5, 0, 1, 2]])
+
+
+def test_rows_stop_at_eos_independently_and_are_filled_with_it():
+    prompts = jnp.array([[0], [3], [4]], jnp.int32)
+    out = decode(
+        CountingModel(), {}, prompts, num_tokens=4, select=GREEDY, rng=jax.random.key(0), eos_id=5
+    )
+    np.testing.assert_array_equal(out, [[1, 2, 3, 4], [4, 5, 5, 5], [5, 5, 5, 5]])
+
+
+def test_each_step_gets_its_own_key():
+    # A rule that returns how the step's key differs from the loop's key, as a token id.
+    keys = [jax.random.fold_in(jax.random.key(7), i) for i in range(3)]
+    codes = [int(jax.random.randint(k, (), 0, 1000)) for k in keys]
+
+    def select(logits, rng):
+        return jnp.broadcast_to(jax.random.randint(rng, (), 0, 1000), logits.shape[:1])
+
+    model = CountingModel()
+    out = decode(model, {}, jnp.zeros((1, 1), jnp.int32), num_tokens=3, select=select,
+                 rng=jax.random.key(7))  # fmt: skip
+    np.testing.assert_array_equal(out[0], codes)
+
+
+def test_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"prompts must be int32\[B,P\]"):
+        decode(CountingModel(), {}, jnp.zeros((3,), jnp.int32), num_tokens=1, select=GREEDY,
+               rng=jax.random.key(0))  # fmt: skip
+    with pytest.raises(ValueError, match="num_tokens must be >= 1"):
+        decode(CountingModel(), {}, jnp.zeros((1, 2), jnp.int32), num_tokens=0, select=GREEDY,
+               rng=jax.random.key(0))  # fmt: skip
+    with pytest.raises(ValueError, match="at most 32 positions"):
+        decode(CountingModel(), {}, jnp.zeros((1, 2), jnp.int32), num_tokens=31, select=GREEDY,
+               rng=jax.random.key(0))  # fmt: skip
