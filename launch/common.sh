@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared by launch/*.sh (sourced, never run): print-or-run, errors, experiment arguments, the venv.
+# Shared by launch/*.sh (sourced, never run): print-or-run, errors, experiment arguments, the venv,
+# and detached runs (a log and a pid file per host, and the logs / status / stop commands on them).
 #
 # Everything on the --dry-run path uses shell builtins only, so a dry run executes no program at all
 # (tests/launch/launch_test.py checks this by running it with an empty PATH).
@@ -11,6 +12,7 @@ if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 404)); then
 fi
 
 LAUNCH_DRY_RUN=0
+LAUNCH_DETACH=0
 LAUNCH_ROOT=$(cd "${BASH_SOURCE[0]%/*}/.." && pwd)  # the repository root, whatever the caller's cwd
 
 # launch_die WORDS...: the words, one sentence, to stderr, then exit 2 (bad usage).
@@ -107,5 +109,171 @@ launch_ensure_venv() {
   fi
   if ((fresh)) || { [[ -n ${2:-} ]] && ! compgen -G "$LAUNCH_VENV/$2" >/dev/null; }; then
     launch_cmd "$LAUNCH_VENV/bin/pip" install -e "$LAUNCH_ROOT$1"
+  fi
+}
+
+# launch_parse_command ARG...: the command line of local.sh and gpu.sh (see their $USAGE):
+#   [options] [run] <module> <config> <workdir> [extra flags...]
+#   [options] logs|status|stop <workdir>
+# Sets LAUNCH_COMMAND, LAUNCH_DETACH (--detach / --foreground; the caller sets the default), the
+# experiment (launch_parse_experiment) for run, and the run's files (launch_run_files).
+launch_parse_command() {
+  LAUNCH_COMMAND=""
+  while (($#)); do
+    case $1 in
+      -h | --help) printf '%s\n' "$USAGE"; exit 0 ;;
+      --dry-run) LAUNCH_DRY_RUN=1 ;;
+      --detach) LAUNCH_DETACH=1 ;;
+      --foreground) LAUNCH_DETACH=0 ;;
+      --) shift; break ;;
+      -*)
+        launch_die "unknown option '$1': the options are --dry-run, --detach, --foreground and" \
+          "--help, before <module>." ;;
+      run | logs | status | stop)
+        [[ -z $LAUNCH_COMMAND ]] || break # a second one is the module's name
+        LAUNCH_COMMAND=$1 ;;
+      *) break ;;
+    esac
+    shift
+  done
+  if [[ ${LAUNCH_COMMAND:=run} == run ]]; then
+    launch_parse_experiment "$@"
+  elif (($# != 1)) || [[ -z $1 ]]; then
+    launch_die "'$LAUNCH_COMMAND' takes exactly one argument, the run's workdir; see --help."
+  else
+    LAUNCH_WORKDIR=$1
+  fi
+  launch_run_files "$LAUNCH_WORKDIR"
+  if [[ $LAUNCH_COMMAND == run ]]; then
+    launch_check_can_run
+  fi
+}
+
+# launch_check_can_run: before anything is installed or started, refuse a second run in a workdir
+# whose detached run still goes here, and a detached run without setsid.
+launch_check_can_run() {
+  launch_read_pid
+  if [[ -n $LAUNCH_RUN_PID ]] && launch_alive "$LAUNCH_RUN_PID"; then
+    launch_fail "a run is already going in $LAUNCH_WORKDIR on ${HOSTNAME:-localhost}" \
+      "(pid $LAUNCH_RUN_PID): stop it first, or pass another workdir."
+  fi
+  if ((LAUNCH_DETACH && !LAUNCH_DRY_RUN)) && ! command -v setsid >/dev/null; then
+    launch_fail "setsid not found (it comes with util-linux): install it, or run in the" \
+      "foreground with --foreground."
+  fi
+}
+
+# launch_run_files WORKDIR: sets LAUNCH_LOG_DIR, the folder of this host's log and pid file:
+# <workdir>/logs for a path, ~/research-logs/<scheme>/<bucket>/<path> for a gs:// (or other URL)
+# workdir, which cannot be appended to; LAUNCH_LOG=<that>/<hostname>.log and LAUNCH_PID=...pid.
+# One file per host, because on a pod slice every worker runs (and logs) the same command.
+launch_run_files() {
+  local workdir=${1%/} home=~
+  if [[ $workdir == *://* ]]; then
+    LAUNCH_LOG_DIR=$home/research-logs/${workdir%%://*}/${workdir#*://}
+  else
+    LAUNCH_LOG_DIR=$workdir/logs
+  fi
+  LAUNCH_LOG=$LAUNCH_LOG_DIR/${HOSTNAME:-localhost}.log
+  LAUNCH_PID=$LAUNCH_LOG_DIR/${HOSTNAME:-localhost}.pid
+}
+
+# launch_read_pid: sets LAUNCH_RUN_PID to the pid recorded in LAUNCH_PID, or to "" without one.
+launch_read_pid() {
+  LAUNCH_RUN_PID=""
+  if [[ -f $LAUNCH_PID ]]; then
+    read -r LAUNCH_RUN_PID <"$LAUNCH_PID" || true
+  fi
+  [[ $LAUNCH_RUN_PID =~ ^[1-9][0-9]*$ ]] || LAUNCH_RUN_PID="" # kill -0 0 would mean this group
+}
+
+# launch_alive PID: whether the process runs. A process that has exited but that its parent has not
+# reaped is a zombie, which kill -0 still finds: a detached run's parent is PID 1, and in many
+# containers PID 1 never reaps, so procfs (where there is one) has the last word.
+launch_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [[ -d /proc/self ]] || return 0
+  local stat
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  [[ ${stat##*) } != Z* ]]
+}
+
+# launch_state: one phrase for the recorded run (after launch_read_pid).
+launch_state() {
+  if [[ -z $LAUNCH_RUN_PID ]]; then
+    printf 'no run started here (no %s)' "$LAUNCH_PID"
+  elif launch_alive "$LAUNCH_RUN_PID"; then
+    printf 'running (pid %s)' "$LAUNCH_RUN_PID"
+  else
+    printf 'not running (pid %s has ended)' "$LAUNCH_RUN_PID"
+  fi
+}
+
+# launch_run PROGRAM ARG...: run the experiment in the foreground (launch_exec) or detached.
+launch_run() {
+  if ((LAUNCH_DETACH)); then
+    launch_detach "$@"
+  else
+    launch_exec "$@"
+  fi
+}
+
+# launch_detach PROGRAM ARG...: start the program in a session of its own (setsid: no controlling
+# terminal, so no Ctrl-C or hangup from it), ignoring SIGHUP (nohup), reading /dev/null and
+# appending stdout and stderr to LAUNCH_LOG; its pid goes to LAUNCH_PID. Without job control the
+# background child is no process group leader, so setsid does not fork and $! is the program's pid.
+launch_detach() {
+  local line
+  line="setsid nohup $(launch_join "$@") >>$(launch_quote "$LAUNCH_LOG") 2>&1 </dev/null"
+  line+=" & echo \$! >$(launch_quote "$LAUNCH_PID")"
+  launch_cmd mkdir -p "$LAUNCH_LOG_DIR"
+  launch_shell "$line"
+  if ((!LAUNCH_DRY_RUN)); then
+    launch_read_pid
+    printf '%s: started pid %s, its output appended to %s\n' "${HOSTNAME:-localhost}" \
+      "$LAUNCH_RUN_PID" "$LAUNCH_LOG"
+  fi
+}
+
+# launch_logs: follow this host's log, also across its rotation or re-creation (tail -F).
+launch_logs() {
+  launch_exec tail -F "$LAUNCH_LOG"
+}
+
+# launch_status: whether the run goes, and its last step: the last line of <workdir>/metrics.jsonl
+# for a path, the log's last progress line ("step 120/1000 | loss ...") for a gs:// workdir.
+launch_status() {
+  local source query last=""
+  if [[ $LAUNCH_WORKDIR == *://* ]]; then
+    source=$LAUNCH_LOG
+    query="grep -E $(launch_quote 'step +[0-9]+/[0-9]+ [|]') $(launch_quote "$source") | tail -n 1"
+  else
+    source=${LAUNCH_WORKDIR%/}/metrics.jsonl
+    query="tail -n 1 $(launch_quote "$source")"
+  fi
+  if ((LAUNCH_DRY_RUN)); then
+    printf '%s\n' "$query"
+    return 0
+  fi
+  launch_read_pid
+  if [[ -f $source ]]; then
+    last=$(eval "$query") || true
+  fi
+  printf '%s: %s; log %s\n' "${HOSTNAME:-localhost}" "$(launch_state)" "$LAUNCH_LOG"
+  printf '%s: last step: %s\n' "${HOSTNAME:-localhost}" "${last:-none yet in $source}"
+}
+
+# launch_stop: SIGTERM to the recorded run, which saves a checkpoint at the next step boundary and
+# exits 0 (research/train/preemption.py). Nothing to stop is no error: stop is safe to repeat.
+launch_stop() {
+  launch_read_pid
+  if [[ -z $LAUNCH_RUN_PID ]] || ! launch_alive "$LAUNCH_RUN_PID"; then
+    printf '%s: %s, nothing to stop.\n' "${HOSTNAME:-localhost}" "$(launch_state)" >&2
+    return 0
+  fi
+  launch_cmd kill -TERM "$LAUNCH_RUN_PID"
+  if ((!LAUNCH_DRY_RUN)); then
+    printf '%s: sent SIGTERM to pid %s; it saves a checkpoint at the next step, then exits.\n' \
+      "${HOSTNAME:-localhost}" "$LAUNCH_RUN_PID"
   fi
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run one experiment on this machine (CPU, or whatever jax finds) from the repository's .venv.
+# Run one experiment on this machine (CPU, or whatever jax finds) from the repository's .venv, in
+# the foreground or (--detach) in the background with a log; tpu_vm.sh runs it on every TPU worker.
 set -euo pipefail
 
 LAUNCH_SCRIPT=local.sh
@@ -7,31 +8,38 @@ LAUNCH_SCRIPT=local.sh
 source "$(cd "${BASH_SOURCE[0]%/*}" && pwd)/common.sh"
 LAUNCH_VENV=${LAUNCH_VENV:-$LAUNCH_ROOT/.venv}
 
-USAGE="usage: launch/local.sh [--dry-run] <module> <config> <workdir> [extra flags...]
+USAGE="usage: launch/local.sh [--dry-run] [--detach] [run] <module> <config> <workdir> [flags...]
+       launch/local.sh [--dry-run] logs|status|stop <workdir>
 
-Runs experiments/<module>.py on this machine:
-  .venv/bin/python -m experiments.<module> --config=<config> --workdir=<workdir> [extra flags...]
+run (the default command) runs experiments/<module>.py on this machine, in the foreground:
+  .venv/bin/python -m experiments.<module> --config=<config> --workdir=<workdir> [flags...]
 Creates the virtualenv first when it is missing (python3 -m venv, then pip install -e .).
 Extra flags go to the script unchanged, for example --config.<key>=<value>.
+With --detach it starts the same command detached from this terminal (it survives closing it):
+  setsid nohup .venv/bin/python ... >>LOG 2>&1 </dev/null &
+LOG is <workdir>/logs/<hostname>.log (the workdir is created first); for a gs:// workdir,
+~/research-logs/gs/<bucket>/<path>/<hostname>.log. The pid goes next to it, in <hostname>.pid;
+a second run in the same workdir is refused. setsid comes with util-linux (not on macOS).
 
-  --dry-run   print each command, one per line, and run nothing
-  -h, --help  show this text
+  logs <workdir>    follow the run's log (tail -F); Ctrl-C stops following, not the run
+  status <workdir>  running or not (the pid file and kill -0), and the last step: the last line of
+                    <workdir>/metrics.jsonl, or the log's last progress line for a gs:// workdir
+  stop <workdir>    SIGTERM to the run: it saves a checkpoint at the next step boundary and exits 0;
+                    run again with the same workdir to resume
+
+  --detach      run detached, with a log
+  --foreground  run in this terminal (the default)
+  --dry-run     print each command, one per line, and run nothing
+  -h, --help    show this text
 
 Environment: LAUNCH_VENV (default <repo>/.venv), LAUNCH_PYTHON (default python3).
 Example: launch/local.sh train_lm experiments/configs/lm/gpt_tiny.py runs/gpt_tiny"
 
-while (($#)); do
-  case $1 in
-    -h | --help) printf '%s\n' "$USAGE"; exit 0 ;;
-    --dry-run) LAUNCH_DRY_RUN=1 ;;
-    --) shift; break ;;
-    -*) launch_die "unknown option '$1': options (--dry-run, --help) come before <module>." ;;
-    *) break ;;
-  esac
-  shift
-done
-launch_parse_experiment "$@"
+launch_parse_command "$@"
+case $LAUNCH_COMMAND in
+  logs | status | stop) "launch_$LAUNCH_COMMAND"; exit 0 ;;
+esac
 
 launch_ensure_venv ""
-launch_exec "$LAUNCH_VENV/bin/python" -m "$LAUNCH_MODULE" --config="$LAUNCH_CONFIG" \
+launch_run "$LAUNCH_VENV/bin/python" -m "$LAUNCH_MODULE" --config="$LAUNCH_CONFIG" \
   --workdir="$LAUNCH_WORKDIR" "${LAUNCH_EXTRA[@]}"

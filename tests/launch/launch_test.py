@@ -2,13 +2,16 @@
 
 Every script runs with an empty PATH, so calling any program (gcloud, git, python, pip) in a dry run
 fails the test; printed lines are split into words by bash itself, and the remote commands are
-executed against fake programs, so quoting is checked the way a shell will read it.
+executed against fake programs, so quoting is checked the way a shell will read it. Detached runs
+are also started for real, with a fake experiment: they outlive their launcher, log, and stop.
 """
 
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ TRAIN = ["train_lm", "experiments/configs/lm/gpt_tiny.py"]
 # Words a careless quoting would split, expand or drop.
 TRICKY = ['--config.name=it\'s a "b" $HOME `id`', "--config.empty=", ""]
 GCLOUD = ["gcloud", "compute", "tpus", "tpu-vm"]
+HOST = {"HOSTNAME": "testhost"}  # bash's own $HOSTNAME names each host's log and pid file
 
 pytestmark = pytest.mark.skipif(BASH is None, reason="needs bash")
 
@@ -70,6 +74,32 @@ def recorded(path):
     return cwd, distributed, argv
 
 
+def detached(command, log, pid):
+    """The line that starts `command` (a list of words) detached, appending to log, pid in pid."""
+    return f"setsid nohup {command} >>{log} 2>&1 </dev/null & echo $! >{pid}"
+
+
+def alive(pid):
+    """Whether pid runs; a zombie (ended, not yet reaped by its parent) does not."""
+    if not Path("/proc/self").exists():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for(condition, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
 def test_local_creates_the_venv_only_when_missing(tmp_path):
     venv = tmp_path / "venv"
     lines = dry_run(tmp_path, "local.sh", *TRAIN, "runs/x", "--config.seed=1", LAUNCH_VENV=venv)
@@ -100,12 +130,26 @@ def test_local_passes_extra_flags_through_unchanged(tmp_path):
     assert recorded(python)[2] == words(line)[1:]
 
 
+def test_local_detach_starts_the_run_in_the_background_with_a_log(tmp_path):
+    venv = tmp_path / "venv"
+    fake_program(venv / "bin" / "python")
+    env = {"LAUNCH_VENV": venv, **HOST}
+    args = ("--detach", "run", *TRAIN, "runs/a b", "--config.seed=1")
+    mkdir, start = dry_run(tmp_path, "local.sh", *args, **env)
+    assert words(mkdir) == ["mkdir", "-p", "runs/a b/logs"]
+    command = f"{venv}/bin/python -m experiments.train_lm --config={TRAIN[1]}"
+    command += " --workdir='runs/a b' --config.seed=1"
+    assert start == detached(
+        command, "'runs/a b/logs/testhost.log'", "'runs/a b/logs/testhost.pid'"
+    )
+
+
 def test_gpu_installs_the_cuda_extra_and_sets_the_memory_fraction(tmp_path):
     venv = tmp_path / "venv"
     run = ["env", "XLA_PYTHON_CLIENT_MEM_FRACTION=0.9", f"{venv}/bin/python", "-m"]
     run += ["experiments.train_lm", f"--config={TRAIN[1]}", "--workdir=w", "--config.x=1"]
     install = [f"{venv}/bin/pip", "install", "-e", f"{ROOT}[cuda]"]
-    args = (*TRAIN, "w", "--config.x=1")
+    args = ("--foreground", *TRAIN, "w", "--config.x=1")
 
     lines = dry_run(tmp_path, "gpu.sh", *args, LAUNCH_VENV=venv)
     assert [words(line) for line in lines] == [
@@ -128,6 +172,86 @@ def test_gpu_installs_the_cuda_extra_and_sets_the_memory_fraction(tmp_path):
     assert words(lines[-1])[1] == "XLA_PYTHON_CLIENT_MEM_FRACTION=0.5"
 
 
+def test_gpu_runs_detached_by_default_and_logs_per_host(tmp_path):
+    venv = tmp_path / "venv"
+    fake_program(venv / "bin" / "python")
+    (venv / "lib" / "python3.12" / "site-packages" / "jax_cuda12_plugin").mkdir(parents=True)
+    env = {"LAUNCH_VENV": venv, "HOME": tmp_path / "home", **HOST}
+    command = f"env XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 {venv}/bin/python -m experiments.train_lm"
+    command += f" --config={TRAIN[1]}"
+    # The old form (no command) is `run`; a local workdir holds its logs.
+    lines = dry_run(tmp_path, "gpu.sh", *TRAIN, "runs/w", **env)
+    assert lines == [
+        "nvidia-smi -L",
+        "mkdir -p runs/w/logs",
+        detached(
+            f"{command} --workdir=runs/w", "runs/w/logs/testhost.log", "runs/w/logs/testhost.pid"
+        ),
+    ]
+    # A gs:// workdir cannot be appended to: the log lives under ~/research-logs on each host.
+    logs = f"{tmp_path}/home/research-logs/gs/bucket/runs/x"
+    lines = dry_run(tmp_path, "gpu.sh", "run", *TRAIN, "gs://bucket/runs/x/", **env)
+    assert lines == [
+        "nvidia-smi -L",
+        f"mkdir -p {logs}",
+        detached(
+            f"{command} --workdir=gs://bucket/runs/x/",
+            f"{logs}/testhost.log",
+            f"{logs}/testhost.pid",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("script", ["local.sh", "gpu.sh"])
+def test_logs_status_and_stop_find_the_run_by_its_workdir(tmp_path, script):
+    env = {"HOME": tmp_path / "home", **HOST}
+    logs = f"{tmp_path}/home/research-logs/gs/b/x"
+    assert dry_run(tmp_path, script, "logs", "runs/w/", **env) == [
+        "tail -F runs/w/logs/testhost.log"
+    ]
+    assert dry_run(tmp_path, script, "logs", "gs://b/x", **env) == [f"tail -F {logs}/testhost.log"]
+    assert dry_run(tmp_path, script, "status", "runs/w", **env) == [
+        "tail -n 1 runs/w/metrics.jsonl"
+    ]
+    assert dry_run(tmp_path, script, "status", "gs://b/x", **env) == [
+        f"grep -E 'step +[0-9]+/[0-9]+ [|]' {logs}/testhost.log | tail -n 1"
+    ]
+
+    workdir = tmp_path / "w"
+    proc = launch(tmp_path, script, "--dry-run", "stop", workdir, **env)
+    assert (proc.returncode, proc.stdout) == (0, "")
+    assert (
+        proc.stderr
+        == f"testhost: no run started here (no {workdir}/logs/testhost.pid), nothing to stop.\n"
+    )
+
+    (workdir / "logs").mkdir(parents=True)
+    run = subprocess.Popen(["sleep", "30"])
+    try:
+        (workdir / "logs" / "testhost.pid").write_text(f"{run.pid}\n")
+        assert dry_run(tmp_path, script, "stop", workdir, **env) == [f"kill -TERM {run.pid}"]
+        assert run.poll() is None, "a dry run sent the signal"
+        # No second run in a workdir whose run goes on (it would write the same checkpoints).
+        proc = launch(tmp_path, script, "--dry-run", *TRAIN, workdir, **env)
+        assert (proc.returncode, proc.stdout) == (1, "")
+        assert proc.stderr.startswith(f"{script}: a run is already going in {workdir} on testhost")
+        assert f"(pid {run.pid})" in proc.stderr
+
+        # Ended but not reaped: a zombie (as under a PID 1 that never reaps), which kill -0 finds.
+        os.kill(run.pid, signal.SIGKILL)
+        wait_for(lambda: not alive(run.pid), "the killed process to end")
+        os.kill(run.pid, 0)
+        proc = launch(tmp_path, script, "status", workdir, **env)  # real, yet runs no program here
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines() == [
+            f"testhost: not running (pid {run.pid} has ended); log {workdir}/logs/testhost.log",
+            f"testhost: last step: none yet in {workdir}/metrics.jsonl",
+        ]
+    finally:
+        run.kill()
+        run.wait()
+
+
 def test_tpu_create_from_flags_and_environment(tmp_path):
     (line,) = dry_run(tmp_path, "tpu_vm.sh", "create", "--name", "lm", "--zone=us-west4-a")
     assert words(line) == GCLOUD + ["create", "lm", "--zone=us-west4-a"] + [
@@ -144,23 +268,67 @@ def test_tpu_create_from_flags_and_environment(tmp_path):
     ]
 
 
-def test_tpu_run_starts_the_experiment_on_every_worker(tmp_path):
+def test_tpu_run_starts_the_experiment_detached_on_every_worker(tmp_path):
     args = ("--name", "lm", "--zone", "z", "run", *TRAIN, "gs://bucket/runs/lm", *TRICKY)
     (line,) = dry_run(tmp_path, "tpu_vm.sh", *args)
     argv = words(line)
     assert argv[:-1] == GCLOUD + ["ssh", "lm", "--zone=z", "--worker=all"]
-    assert argv[-1].startswith("--command=cd research && RESEARCH_DISTRIBUTED=1 .venv/bin/python ")
+    remote = argv[-1].removeprefix("--command=")
+    assert remote.startswith(
+        "cd research && if [ ! -x .venv/bin/python ]; then"
+        ' echo "no .venv in $PWD: run launch/tpu_vm.sh setup first." >&2; exit 1; fi'
+        " && RESEARCH_DISTRIBUTED=1 bash launch/local.sh --detach run experiments.train_lm"
+        f" {TRAIN[1]} gs://bucket/runs/lm --config.name="
+    )
 
-    # What each worker's shell does with it: cd into the code, set the flag, pass argv unchanged.
+    # Before setup, a worker says so instead of making a venv with the image's old Python.
     home = tmp_path / "home"
+    (home / "research").mkdir(parents=True)
+    proc = subprocess.run(
+        [BASH, "-c", remote], cwd=home, capture_output=True, text=True, timeout=30
+    )
+    assert (proc.returncode, proc.stderr) == (
+        1,
+        f"no .venv in {home}/research: run launch/tpu_vm.sh setup first.\n",
+    )
+
+    # What each worker's shell does with it: cd into the code and start local.sh --detach, which
+    # sets the flag, passes argv unchanged and logs under ~/research-logs for a gs:// workdir.
+    shutil.copytree(ROOT / "launch", home / "research" / "launch")
     python = fake_program(home / "research" / ".venv" / "bin" / "python")
-    subprocess.run([BASH, "-c", argv[-1].removeprefix("--command=")], cwd=home, check=True)
+    env = {**os.environ, "HOME": str(home), **HOST}
+    proc = subprocess.run(
+        [BASH, "-c", remote], cwd=home, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    logs = home / "research-logs" / "gs" / "bucket" / "runs" / "lm"
+    pid = int((logs / "testhost.pid").read_text())
+    assert (
+        proc.stdout == f"testhost: started pid {pid}, its output appended to {logs}/testhost.log\n"
+    )
+    wait_for(lambda: not alive(pid), "the fake experiment to end")
     assert recorded(python) == (
         str(home / "research"),
         "1",
         ["-m", "experiments.train_lm", f"--config={TRAIN[1]}", "--workdir=gs://bucket/runs/lm"]
         + TRICKY,
     )
+
+
+def test_tpu_logs_status_and_stop(tmp_path):
+    env = {"TPU_NAME": "lm", "TPU_ZONE": "z"}
+    ssh = GCLOUD + ["ssh", "lm", "--zone=z"]
+    (line,) = dry_run(tmp_path, "tpu_vm.sh", "logs", "runs/a b", **env)
+    assert words(line) == ssh + ["--worker=0", "--ssh-flag=-t"] + [
+        "--command=cd research && bash launch/local.sh logs 'runs/a b'"
+    ]
+    (line,) = dry_run(tmp_path, "tpu_vm.sh", "--worker", "3", "logs", "gs://b/r", **env)
+    assert words(line)[7] == "--worker=3"
+    for command in ["status", "stop"]:
+        (line,) = dry_run(tmp_path, "tpu_vm.sh", command, "gs://b/r", **env)
+        assert words(line) == ssh + ["--worker=all"] + [
+            f"--command=cd research && bash launch/local.sh {command} gs://b/r"
+        ]
 
 
 def test_tpu_setup_builds_a_venv_with_the_tpu_extra_on_every_worker(tmp_path):
@@ -232,6 +400,8 @@ def test_tpu_delete(tmp_path):
         (["create", "--zone"], {"TPU_NAME": "lm"}, "option --zone needs a value"),
         (["run", *TRAIN], {"TPU_NAME": "lm", "TPU_ZONE": "z"}, "expected <module> <config>"),
         (["delete", "now"], {"TPU_NAME": "lm", "TPU_ZONE": "z"}, "'delete' takes no arguments"),
+        (["status"], {"TPU_NAME": "lm", "TPU_ZONE": "z"}, "'status' takes exactly one argument"),
+        (["logs", "a", "b"], {"TPU_NAME": "lm", "TPU_ZONE": "z"}, "'logs' takes exactly one"),
     ],
 )
 def test_tpu_bad_usage_exits_2_with_one_clear_line(tmp_path, args, env, message):
@@ -247,16 +417,28 @@ def test_local_and_gpu_bad_usage_exits_2(tmp_path, script):
         (["train_lm", "c.py"], "expected <module> <config> <workdir>"),
         (["train-lm", "c.py", "w"], "module 'train-lm' is not a Python module name"),
         (["--fast", "train_lm", "c.py", "w"], "unknown option '--fast'"),
+        (["status"], "'status' takes exactly one argument, the run's workdir"),
+        (["stop", "w1", "w2"], "'stop' takes exactly one argument"),
+        (["logs", ""], "'logs' takes exactly one argument"),
     ]:
         proc = launch(tmp_path, script, "--dry-run", *args)
         assert (proc.returncode, proc.stdout) == (2, ""), args
         assert proc.stderr.startswith(f"{script}: {message}"), proc.stderr
+        assert proc.stderr.count("\n") == 1
 
 
 def test_without_dry_run_a_missing_gcloud_is_reported(tmp_path):
     proc = launch(tmp_path, "tpu_vm.sh", "delete", TPU_NAME="lm", TPU_ZONE="z")
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr.startswith("tpu_vm.sh: gcloud not found")
+
+
+@pytest.mark.parametrize("script", ["local.sh", "gpu.sh"])
+def test_without_dry_run_a_missing_setsid_is_reported_before_anything_runs(tmp_path, script):
+    proc = launch(tmp_path, script, "--detach", *TRAIN, tmp_path / "w")
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.startswith(f"{script}: setsid not found")
+    assert not (tmp_path / "w").exists()
 
 
 @pytest.mark.parametrize("script", ["local.sh", "gpu.sh", "tpu_vm.sh"])
@@ -266,3 +448,83 @@ def test_help(tmp_path, script):
         assert proc.returncode == 0
         assert proc.stdout.startswith(f"usage: launch/{script} [")
         assert "--dry-run" in proc.stdout
+
+
+FAKE_EXPERIMENT = r"""#!BASH
+# A training run in miniature: a step every 20 ms, a metrics line per step, SIGTERM ends it cleanly.
+trap 'echo "fake: SIGTERM at step $step"; exit 0' TERM
+printf '%s\0' "$@" >"$0.argv"
+for arg; do case $arg in --workdir=*) workdir=${arg#--workdir=} ;; esac; done
+echo "fake: started"
+step=0
+while :; do
+  step=$((step + 1))
+  echo "step $step/1000 | loss 1.0"
+  echo "{\"step\": $step}" >>"$workdir/metrics.jsonl"
+  sleep 0.02
+done
+"""
+
+
+def test_gpu_detached_run_outlives_its_shell_and_stops_on_sigterm(tmp_path):
+    """For real: gpu.sh run, status, stop with a fake experiment that runs until SIGTERM."""
+    venv, fake_bin, workdir = tmp_path / "venv", tmp_path / "bin", tmp_path / "work dir"
+    python = venv / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(FAKE_EXPERIMENT.replace("BASH", BASH))
+    python.chmod(0o755)
+    (venv / "lib" / "python3.12" / "site-packages" / "jax_cuda12_plugin").mkdir(parents=True)
+    fake_program(fake_bin / "nvidia-smi")
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "LAUNCH_VENV": str(venv)}
+    env.update(HOST)
+
+    def gpu(*args):
+        # Output captured through pipes: a run that kept them open would hang this call.
+        proc = subprocess.run(
+            [BASH, str(ROOT / "launch" / "gpu.sh"), *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.splitlines()
+
+    log = workdir / "logs" / "testhost.log"
+    pid = None
+    try:
+        # The launching shell exits at once; the run goes on, in a session of its own.
+        started = gpu("run", *TRAIN, str(workdir), *TRICKY)[0]
+        pid = int((workdir / "logs" / "testhost.pid").read_text())
+        assert started == f"testhost: started pid {pid}, its output appended to {log}"
+        wait_for(lambda: "step 3/1000" in log.read_text(), "the log to show step 3")
+        assert os.getsid(pid) == pid  # a session of its own (checked once it runs, after setsid)
+        assert log.read_text().startswith("fake: started\n")
+        assert Path(f"{python}.argv").read_text().split("\0")[:-1] == [
+            "-m",
+            "experiments.train_lm",
+            f"--config={TRAIN[1]}",
+            f"--workdir={workdir}",
+            *TRICKY,
+        ]
+        # A hangup (the terminal closing) does not stop it: nohup.
+        os.kill(pid, signal.SIGHUP)
+        steps = log.read_text().count("\nstep ")
+        wait_for(lambda: log.read_text().count("\nstep ") > steps + 2, "steps after SIGHUP")
+
+        running, last = gpu("status", str(workdir))
+        assert running == f"testhost: running (pid {pid}); log {log}"
+        assert last.startswith('testhost: last step: {"step": ')
+
+        assert gpu("stop", str(workdir)) == [
+            f"testhost: sent SIGTERM to pid {pid}; it saves a checkpoint at the next step, "
+            "then exits."
+        ]
+        wait_for(lambda: not alive(pid), "the run to exit after SIGTERM")
+        assert "fake: SIGTERM at step " in log.read_text().splitlines()[-1]
+        stopped, _ = gpu("status", str(workdir))
+        assert stopped == f"testhost: not running (pid {pid} has ended); log {log}"
+    finally:
+        if pid is not None and alive(pid):
+            os.kill(pid, signal.SIGKILL)
