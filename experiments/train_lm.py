@@ -35,9 +35,10 @@ def build_task(config) -> Task:
             f"{tokenizer.vocab_size} ids; set --config.model.vocab_size={tokenizer.vocab_size}."
         )
     data = config.data
-    if data.seq_len > model.config.max_len:
+    max_len = getattr(model.config, "max_len", None)  # recurrent models have none
+    if max_len is not None and data.seq_len > max_len:
         raise ValueError(
-            f"data.seq_len={data.seq_len} exceeds model.max_len={model.config.max_len}; lower "
+            f"data.seq_len={data.seq_len} exceeds model.max_len={max_len}; lower "
             "--config.data.seq_len or raise --config.model.max_len."
         )
     splits = {}

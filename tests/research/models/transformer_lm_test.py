@@ -108,7 +108,10 @@ def test_bfloat16_compute_keeps_float32_params_and_logits():
     logits = _apply(model)({"params": params}, _tokens(5))
     assert logits.dtype == jnp.float32
     reference = _apply(_small())({"params": params}, _tokens(5))
-    np.testing.assert_allclose(logits, reference, atol=5e-2)
+    # Observed 2.5e-3 on logits of magnitude ~0.6: bfloat16 matmuls with float32 softmax, norms
+    # and logits. A bfloat16 softmax or norm would exceed the bound; an unused dtype gives ~0.
+    error = np.abs(np.asarray(logits) - np.asarray(reference)).max()
+    assert 1e-4 < error < 1e-2, error
 
 
 def test_init_scales_residual_projections():

@@ -92,9 +92,9 @@ def test_bfloat16_softmax_in_float32():
     q, k, v = _qkv(5)
     out = dot_product_attention(*(x.astype(jnp.bfloat16) for x in (q, k, v)), causal=True)
     assert out.dtype == jnp.bfloat16
-    np.testing.assert_allclose(
-        out.astype(jnp.float32), dot_product_attention(q, k, v, causal=True), atol=5e-2
-    )
+    # Observed 6e-3 (bfloat16 inputs and probabilities, float32 scores and softmax).
+    error = np.abs(out.astype(jnp.float32) - dot_product_attention(q, k, v, causal=True)).max()
+    assert 1e-4 < error < 2e-2, error
 
 
 def test_unknown_implementation_raises():
