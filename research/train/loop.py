@@ -18,6 +18,7 @@ data iterator position together) and continues; the per-step RNG is `fold_in(see
 continued run computes what an uninterrupted run computes, bit for bit on CPU.
 """
 
+import contextlib
 import dataclasses
 import math
 
@@ -30,6 +31,7 @@ from research.sharding import partition
 from research.sharding.axes import parse_rules, with_additional_rules
 from research.sharding.mesh import make_mesh
 from research.train.checkpoint import Checkpointer
+from research.train.config_checks import check_batch_size, check_config
 from research.train.metrics import MetricsWriter
 from research.train.optimizer import learning_rate_schedule, make_optimizer
 from research.train.preemption import PreemptionWatcher
@@ -83,23 +85,42 @@ def evaluate(eval_step, state: TrainState, task: Task, mesh, rules) -> dict[str,
     return {f"eval/{k}": v for k, v in _mean(acc).items()} | dict(task.eval_reference)
 
 
+def _batch_axes(mesh, rules) -> tuple[str, ...]:
+    """The mesh axes the rows of a batch are split over (('data', 'fsdp') by default)."""
+    (axes,) = partition.batch_sharding(mesh, rules).spec or (None,)
+    return () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
+
+
 def train(config, workdir, task: Task, devices=None) -> Result:
     """Trains `task` as `config` says, in `workdir` (created, resumed or refused; never clobbered).
 
-    `devices`: the devices of the mesh (default: all of them).
+    `devices`: the devices of the mesh (default: all of them). The config, the mesh and the first
+    batch are checked before anything is written to the workdir.
     """
-    workdir = check_writable(workdir)
+    check_config(config)
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor, devices=devices)
     logging.info("Mesh: %s", dict(mesh.shape))
+    rules = with_additional_rules(parse_rules(config.sharding_rules))
     tx = make_optimizer(config.optimizer, config.num_train_steps)
+    train_iter = task.train_iterator(jax.process_index(), jax.process_count())
+    first_batch = next(train_iter)
+    local_rows = len(jax.tree.leaves(first_batch)[0])
+    check_batch_size(
+        local_rows * jax.process_count(),
+        _batch_axes(mesh, rules),
+        dict(mesh.shape),
+        jax.process_count(),
+    )
+    workdir = check_writable(workdir)
 
     def init_state(rng):
         variables = dict(task.model.init({"params": rng}, *task.init_inputs))
         params = variables.pop("params")
         return TrainState.create(params, tx, model_state=variables)
 
-    rules = with_additional_rules(parse_rules(config.sharding_rules))
-    with jax.set_mesh(mesh), nn.logical_axis_rules(list(rules)):
+    with contextlib.ExitStack() as cleanup:
+        cleanup.enter_context(jax.set_mesh(mesh))
+        cleanup.enter_context(nn.logical_axis_rules(list(rules)))
         # Parameters are born sharded: shapes and logical axes first, then a jitted init that
         # writes each shard directly on its devices.
         rng = jax.random.key(config.seed)
@@ -116,15 +137,17 @@ def train(config, workdir, task: Task, devices=None) -> Result:
         checkpointer = Checkpointer(
             workdir / "checkpoints", max_to_keep=config.keep_checkpoints, async_save=True
         )
+        cleanup.callback(checkpointer.close)
+        cleanup.callback(checkpointer.wait)  # runs first: pending saves complete, then close
         restored = checkpointer.restore_latest(abstract)  # refuses a checkpoint of other shapes
         record_launch(workdir, config)  # only now: a refused launch must not overwrite config.json
-        train_iter = task.train_iterator(jax.process_index(), jax.process_count())
         if restored is None:
             state = jax.jit(lambda r: nn.unbox(init_state(r)), out_shardings=shardings)(rng)
             start_step = 0
         else:
             state, start_step = restored.state, restored.step
-            train_iter.set_state(restored.data_state)
+            train_iter.set_state(restored.data_state)  # the first batch was only a sample
+            first_batch = None
             logging.info("Resumed from the checkpoint of step %d.", start_step)
 
         writer = MetricsWriter(
@@ -132,6 +155,7 @@ def train(config, workdir, task: Task, devices=None) -> Result:
             resume_step=None if restored is None else start_step,
             enabled=jax.process_index() == 0,
         )
+        cleanup.callback(writer.close)
         train_step = jax.jit(
             make_train_step(task.loss_fn, tx, config.seed, config.skip_nonfinite_updates),
             in_shardings=(shardings, partition.batch_sharding(mesh, rules)),
@@ -143,22 +167,17 @@ def train(config, workdir, task: Task, devices=None) -> Result:
             in_shardings=(shardings.params, shardings.model_state, None),
         )
         watcher = PreemptionWatcher()
-        try:
-            loop = _Loop(
-                config, task, mesh, rules, train_step, eval_step, checkpointer, writer, watcher
-            )
-            result = loop.run(state, start_step, train_iter)
-            if not result.preempted and task.after_training:
-                # Every process calls it: the params are sharded across all of them.
-                text = task.after_training(result.state.params, result.state.model_state)
-                if text and jax.process_index() == 0:
-                    logging.info("%s", text)
-                    writer.write_text(result.step, "sample", text)
-        finally:
-            watcher.close()
-            checkpointer.wait()
-            checkpointer.close()
-            writer.close()
+        cleanup.callback(watcher.close)
+        loop = _Loop(
+            config, task, mesh, rules, train_step, eval_step, checkpointer, writer, watcher
+        )
+        result = loop.run(state, start_step, train_iter, first_batch)
+        if not result.preempted and task.after_training:
+            # Every process calls it: the params are sharded across all of them.
+            text = task.after_training(result.state.params, result.state.model_state)
+            if text and jax.process_index() == 0:
+                logging.info("%s", text)
+                writer.write_text(result.step, "sample", text)
         return result
 
 
@@ -174,11 +193,13 @@ class _Loop:
     writer: MetricsWriter
     watcher: PreemptionWatcher
 
-    def run(self, state, step: int, train_iter) -> Result:
+    def run(self, state, step: int, train_iter, first_batch=None) -> Result:
+        """Trains from `step` to `num_train_steps`; `first_batch`: one already drawn (or None)."""
         config, task = self.config, self.task
         total = config.num_train_steps
         schedule = learning_rate_schedule(config.optimizer, total)
-        batch = partition.global_batch(next(train_iter), self.mesh, self.rules)
+        local = next(train_iter) if first_batch is None else first_batch
+        batch = partition.global_batch(local, self.mesh, self.rules)
         data_state = train_iter.get_state()  # position after the batch about to be trained on
         batch_size = len(jax.tree.leaves(batch)[0])
         progress = Progress(step, total, batch_size * task.items_per_example, task.items_name)

@@ -175,7 +175,8 @@ def test_model_state_is_sharded_by_its_logical_axes(tmp_path):
 
 def test_sharding_rules_from_the_config_shard_params_model_and_optimizer_state(tmp_path):
     mesh = {"mesh.data": 2, "mesh.fsdp": 2, "mesh.tensor": 2}
-    config = toy_config(num_train_steps=1, sharding_rules="embed=tensor,mlp=fsdp", **mesh)
+    rules = {"sharding_rules": "embed=tensor,mlp=fsdp", "optimizer.warmup_steps": 0}
+    config = toy_config(num_train_steps=1, **rules, **mesh)
     state = loop.train(config, tmp_path, toy_task(config, stateful=True)).state
     spec = lambda x: x.sharding.spec
     # Defaults: wi/kernel (fsdp, tensor), wo/kernel (None, tensor), hidden_mean (tensor).
