@@ -13,6 +13,9 @@ eval_every_steps, checkpoint_every_steps, keep_checkpoints, skip_nonfinite_updat
 mesh.{data,fsdp,tensor}, sharding_rules (extra logical-axis rules, see `research.sharding.axes`; used
 for the parameters, the model state, the optimizer state and the batches alike).
 
+One run per workdir: a second run started on a workdir in use is refused, naming the first (see
+`workdir_lock`).
+
 Resume: re-running with the same workdir restores the newest complete checkpoint (train state and
 data iterator position together) and continues; the per-step RNG is `fold_in(seed, step)`, so the
 continued run computes what an uninterrupted run computes, bit for bit on CPU.
@@ -30,6 +33,7 @@ from absl import logging
 from research.sharding import partition
 from research.sharding.axes import parse_rules, with_additional_rules
 from research.sharding.mesh import make_mesh
+from research.train import workdir_lock
 from research.train.checkpoint import Checkpointer
 from research.train.config_checks import check_batch_size, check_config
 from research.train.metrics import MetricsWriter
@@ -119,6 +123,9 @@ def train(config, workdir, task: Task, devices=None) -> Result:
         return TrainState.create(params, tx, model_state=variables)
 
     with contextlib.ExitStack() as cleanup:
+        lock = workdir_lock.acquire(workdir)  # before any checkpoint is read; refuses a 2nd run
+        if lock is not None:
+            cleanup.callback(lock.release)  # registered first, so released last
         cleanup.enter_context(jax.set_mesh(mesh))
         cleanup.enter_context(nn.logical_axis_rules(list(rules)))
         # Parameters are born sharded: shapes and logical axes first, then a jitted init that
