@@ -1,6 +1,7 @@
 """The train-step benchmark runs end to end and reports consistent numbers."""
 
 import json
+import types
 
 import pytest
 from absl import app, flags
@@ -10,20 +11,29 @@ pytest.importorskip("torch")
 from experiments.benchmarks import train_step  # noqa: E402  (needs torch)
 
 
-def test_time_steps_runs_first_warmup_and_timed_steps():
+def test_time_steps_times_the_first_and_the_timed_steps_with_their_syncs(monkeypatch):
+    # A fake clock: step k (0-based) takes k + 1 seconds and each sync a quarter of a second, so
+    # every window is known exactly. Leaving the sync out, timing the warmup steps or mixing up
+    # the windows changes the numbers.
+    clock = [100.0]
+    monkeypatch.setattr(train_step, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     calls = []
     syncs = []
 
     def step():
         calls.append(len(calls))
+        clock[0] += len(calls)
         return 7.0 + len(calls)
 
-    first_loss, first_s, times = train_step.time_steps(
-        step, lambda: syncs.append(1), steps=3, warmup=2
-    )
+    def sync():
+        syncs.append(1)
+        clock[0] += 0.25
+
+    first_loss, first_s, times = train_step.time_steps(step, sync, steps=3, warmup=2)
     assert len(calls) == len(syncs) == 1 + 2 + 3
     assert first_loss == 8.0
-    assert len(times) == 3 and first_s >= 0 and all(t >= 0 for t in times)
+    assert first_s == 1.25  # step 0 and its sync
+    assert times == [4.25, 5.25, 6.25]  # steps 3-5 with their syncs; warmup steps 1-2 untimed
 
 
 def test_peak_flops_only_for_known_accelerators_in_bf16():

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
+from research.data import synthetic
 from research.train import loop
 from research.train.checkpoint import CheckpointMismatchError
 from research.train.metrics import read_metrics
-from tests.research.train.toy_task import HIDDEN, Crash, toy_config, toy_task
+from tests.research.train.toy_task import CLASSES, DIM, HIDDEN, Crash, toy_config, toy_task
 
 
 def _losses(workdir) -> dict[int, float]:
@@ -35,7 +36,11 @@ def test_trains_and_writes_self_describing_workdir(tmp_path, config):
     records = read_metrics(tmp_path / "metrics.jsonl")
     evals = [r for r in records if "eval/loss" in r]
     assert [r["step"] for r in evals] == [6, 12]
-    assert 0.0 <= evals[-1]["eval/accuracy"] <= 1.0
+    # Exact counts of correct rows out of the 256 (measured 221, then 233), improving as it learns:
+    # evaluating stale or initial parameters, or a fraction of the set, fails.
+    correct = [r["eval/accuracy"] * 256 for r in evals]
+    assert all(c == round(c) for c in correct) and 0.7 * 256 < correct[0] < correct[1]
+    assert evals[1]["eval/loss"] < evals[0]["eval/loss"]
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["12", "4", "8"]
     assert json.loads((tmp_path / "config.json").read_text())["num_train_steps"] == 12
     launch = json.loads((tmp_path / "launches.jsonl").read_text().splitlines()[0])
@@ -66,6 +71,31 @@ def test_checkpoint_with_other_shapes_is_refused_and_kept(tmp_path, config):
     assert (tmp_path / "config.json").read_text() == config_before  # still names the writer
 
 
+def _gelu(x):
+    """flax's `nn.gelu` (tanh approximation), in numpy float64."""
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def test_eval_means_count_only_real_rows_when_the_last_batch_is_padded(tmp_path):
+    # 100 eval rows in batches of 64 on 8 devices: the second batch has 36 real rows and 28
+    # zero-weight padding rows, spread over the last devices.
+    config = toy_config(**{"mesh.data": 8})
+    task = toy_task(config, eval_rows=100, eval_batch_size=64)
+    result = loop.train(config, tmp_path, task)
+    p = jax.tree.map(lambda x: np.asarray(x, np.float64), jax.device_get(result.state.params))
+    data = synthetic.gaussian_blobs(256, DIM, CLASSES, seed=0)
+    x, labels = data["image"][:100].astype(np.float64), data["label"][:100]
+    hidden = _gelu(x @ p["wi"]["kernel"] + p["wi"]["bias"])
+    logits = hidden @ p["wo"]["kernel"] + p["wo"]["bias"]
+    shifted = logits - logits.max(-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    want_loss = -log_probs[np.arange(100), labels].mean()
+    want_accuracy = (logits.argmax(-1) == labels).mean()
+    # Counting the padded rows moves the loss by about 10% and the accuracy by a few rows in 100.
+    assert result.metrics["eval/loss"] == pytest.approx(want_loss, rel=1e-6)  # observed 3e-8
+    assert result.metrics["eval/accuracy"] == want_accuracy
+
+
 def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, config, caplog):
     loop.train(toy_config(num_train_steps=8), tmp_path, toy_task(config), devices=_one_device())
     # Damage every data file of the newest checkpoint's state.
@@ -86,6 +116,10 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, config, capl
     names = os.listdir(tmp_path / "checkpoints")
     assert any(n.startswith("corrupt-8-") for n in names)  # kept for inspection, out of the way
     assert "8" in names  # re-trained from step 4 and saved again
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    skipped = f"Checkpoint {tmp_path / 'checkpoints' / '8'} "  # unreadable, or failed to load
+    assert any(m.startswith(skipped) and m.endswith("; skipping it.") for m in warnings)
+    assert any(m.startswith("Moved the unloadable checkpoint of step 8 to ") for m in warnings)
     full = tmp_path / "full"
     loop.train(toy_config(num_train_steps=8), full, toy_task(config), devices=_one_device())
     assert _losses(tmp_path) == _losses(full)

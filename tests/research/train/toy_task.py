@@ -102,12 +102,15 @@ def toy_task(
     nan_at_step: int | None = None,
     crash_at_batch: int | None = None,
     stateful: bool = False,
+    eval_rows: int = 256,
+    eval_batch_size: int = 64,
 ) -> Task:
     """A Task over 256 blobs.
 
     `nan_at_step` makes the loss NaN when the 1-based step equals it; `crash_at_batch` makes the
     data iterator raise when asked for that (1-based) batch, like a machine dying mid-run;
-    `stateful` trains `ToyStatefulMlp` instead of `ToyMlp`.
+    `stateful` trains `ToyStatefulMlp` instead of `ToyMlp`. Evaluation covers the first
+    `eval_rows` examples in batches of `eval_batch_size` (the last one padded with zero-weight rows).
     """
     data = synthetic.gaussian_blobs(256, DIM, CLASSES, seed=0)
     model = (ToyStatefulMlp if stateful else ToyMlp)(hidden)
@@ -148,7 +151,9 @@ def toy_task(
         init_inputs=(np.zeros((1, DIM), np.float32),),
         loss_fn=loss_fn,
         train_iterator=train_iterator,
-        eval_batches=lambda: array_pipeline.eval_batches(data, batch_size=64),
+        eval_batches=lambda: array_pipeline.eval_batches(
+            {k: v[:eval_rows] for k, v in data.items()}, batch_size=eval_batch_size
+        ),
     )
 
 
