@@ -4,6 +4,10 @@
 and under SLURM it finds the coordinator and the process layout by itself. Elsewhere set
 `JAX_COORDINATOR_ADDRESS` (host:port of process 0), `JAX_NUM_PROCESSES` and `JAX_PROCESS_ID`; the
 last two are passed on explicitly because `initialize()` itself reads only the address.
+
+On CPU (several processes on one machine, as the tests run it), cross-process collectives go through
+gloo over TCP: that is already jax's default for `jax_cpu_collectives_implementation` (checked in
+0.10.2), so nothing is switched on here.
 """
 
 import os

@@ -2,7 +2,6 @@
 shards over 8 devices like it runs on one, runs a forked model, and refuses bad input clearly."""
 
 import json
-import math
 import shutil
 import signal
 
@@ -26,6 +25,16 @@ def _train_losses(workdir) -> dict[int, float]:
         r["step"]: r["train/loss"]
         for r in read_metrics(workdir / "metrics.jsonl")
         if "train/loss" in r
+    }
+
+
+def _losses(workdir) -> dict[str, float]:
+    """{'train/loss@<step>': loss, 'eval/loss@<step>': loss} of every logged step."""
+    return {
+        f"{key}@{r['step']}": r[key]
+        for r in read_metrics(workdir / "metrics.jsonl")
+        for key in ("train/loss", "eval/loss")
+        if key in r
     }
 
 
@@ -58,7 +67,12 @@ def test_smoke_run_reports_ngram_baseline_and_sample(reference_run):
     assert [r["step"] for r in evals] == [10, 20, 30, 40]
     # The baseline is the best n-gram on the same split: 1.604 nats/byte at order 4, k=0.01.
     assert evals[-1]["eval/ngram_loss"] == pytest.approx(1.604, abs=2e-3)
-    assert evals[-1]["eval/loss"] < math.log(257)  # learned something in 40 steps
+    # It learns at the expected pace: measured 4.420, 3.668, 3.519, 3.466 (jax 0.10.2, Python
+    # 3.11). No updates give a flat curve; half the learning rate ends at 4.00; the next byte
+    # leaking into the inputs ends at 1.60 (1.81 at step 30).
+    losses = [r["eval/loss"] for r in evals]
+    assert all(a > b for a, b in zip(losses, losses[1:], strict=False)), losses
+    assert 3.3 < losses[-1] < 3.6, losses
     assert "Best n-gram baseline" in stderr and "Sample from 'The '" in stderr
     assert "tokens/s" in stderr and "ETA" in stderr
     train = [r for r in records if "train/loss" in r]
@@ -119,15 +133,21 @@ def test_main_config_sharded_over_8_devices_matches_one_device(tmp_path):
         config = gpt_tiny.get_config()
         config.data.data_dir = None
         short = {"num_train_steps": 20, "log_every_steps": 1, "checkpoint_every_steps": 20}
+        short["optimizer.warmup_steps"] = 20  # the config's 100 is longer than the run
         return with_overrides(config, **short, **{"sample.num_tokens": 1}, **mesh)
 
     one_config = main_config(**{"mesh.data": 1})
-    one = loop.train(one_config, tmp_path / "one", train_lm.build_task(one_config), devices[:1])
+    loop.train(one_config, tmp_path / "one", train_lm.build_task(one_config), devices[:1])
     sharded_config = main_config(**{"mesh.data": -1, "mesh.fsdp": 2, "mesh.tensor": 2})
     sharded = loop.train(sharded_config, tmp_path / "eight", train_lm.build_task(sharded_config))
-    a, b = one.metrics["train/loss"], sharded.metrics["train/loss"]  # the loss of step 20
-    assert abs(a - b) / a < 1e-3, (a, b)
-    assert one.metrics["eval/loss"] == pytest.approx(sharded.metrics["eval/loss"], rel=1e-3)
+    one_losses, sharded_losses = _losses(tmp_path / "one"), _losses(tmp_path / "eight")
+    assert sorted(one_losses) == sorted(sharded_losses)
+    assert len(one_losses) == 21  # 20 steps and the final eval
+    worst = max(abs(one_losses[k] - sharded_losses[k]) / one_losses[k] for k in one_losses)
+    # Observed: 2e-7 to 4e-7 (float32 sums in another order); a batch shard sent to the
+    # wrong devices (rows 4-7 replaced by rows 0-3) is off by 4e-2.
+    print(f"largest relative loss difference, 2x2x2 mesh vs one device: {worst:.2e}")
+    assert worst < 1e-5, {k: (one_losses[k], sharded_losses[k]) for k in one_losses}
     specs = {
         "/".join(k.key for k in path): x.sharding.spec
         for path, x in jax.tree_util.tree_leaves_with_path(sharded.state.params)
