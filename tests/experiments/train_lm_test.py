@@ -168,7 +168,8 @@ def test_forked_model_file_trains(tmp_path, monkeypatch):
         fork,
     )
     monkeypatch.setattr(proj, "__path__", [*proj.__path__, str(tmp_path)])
-    config = smoke_config(**{"model_name": "proj.alice.transformer_lm", "num_train_steps": 2})
+    overrides = {"num_train_steps": 2, "optimizer.warmup_steps": 1}
+    config = smoke_config(model_name="proj.alice.transformer_lm", **overrides)
     result = train_lm.main(config, tmp_path / "run")
     assert result.step == 2
     model = train_lm.build_task(config).model
