@@ -9,9 +9,9 @@ Any key can be changed with a flag, e.g. `--config.num_train_steps=500 --config.
 Data: Python's own documentation topics (`pydoc_data.topics`, 79 documents, 465 KB), split 90/10 by
 document, bytes as tokens (vocabulary 257 = 256 bytes + end-of-document).
 
-Expected result (measured with `time make run` on a 2-core AMD EPYC CPU, jax 0.10.2): 7 min 32 s
-in all at 4.8-5.2K tokens/s; validation loss 1.369 nats/byte after 500 steps (1.907 at step 200,
-1.441 at 400), against 1.604 for the best n-gram of the same split (order 4, add-k 0.01). Smoke
+Expected result (measured with `time make run` on a 2-core AMD EPYC CPU, jax 0.10.2): 8 min 26 s
+in all at 4.1-4.9K tokens/s (7.5 to 8.5 min across runs); validation loss 1.369 nats/byte after
+500 steps (1.907 at step 200, 1.441 at 400), against 1.604 for the best n-gram of the same split (order 4, add-k 0.01). Smoke
 mode takes about 15 s.
 """
 
