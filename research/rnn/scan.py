@@ -1,0 +1,135 @@
+"""One `jax.lax.scan` driver for every cell: layers, directions, variable lengths, initial states.
+
+`run(cell, params, x, ...)` runs a stack of recurrent layers over a batch of sequences:
+
+- the input side of each layer is one matmul over all time steps (`cells.project`), hoisted out of
+  the scan, which only does the recurrent matmul and the gates;
+- variable-length batches: past a sequence's length its carry stops changing and its outputs are
+  zero, so the final state is the state at its last real step; the backward direction runs each
+  sequence reversed within its own length (`reverse_padded`), so it starts at the last real step;
+- bidirectional layers concatenate [forward, backward] outputs, which feed the next layer;
+- dropout between layers (not after the last), with an explicit rng;
+- batch-major [B,T,I] or time-major [T,B,I] inputs; `unroll` is passed to `lax.scan`.
+
+Params: a list over layers of {'fwd': cell params, 'bwd': cell params (bidirectional only)}.
+Carries (initial and final): a list over layers and directions, in PyTorch's order
+(layer 0 fwd, layer 0 bwd, layer 1 fwd, ...), each h [B,H] or (h, c) for the LSTM.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from research.rnn.cells import Cell, project
+
+
+def reverse_padded(x, lengths):
+    """Each row's first `length` steps reversed, the padding left in place.
+
+    Shapes: x [B,T,...], lengths int[B] -> [B,T,...].
+    """
+    t = jnp.arange(x.shape[1])[None, :]  # [1,T]
+    index = jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # [B,T]
+    index = index.reshape(index.shape + (1,) * (x.ndim - 2))
+    return jnp.take_along_axis(x, index, axis=1)
+
+
+def scan_direction(cell: Cell, params, xw, lengths, carry, *, unroll: int = 1):
+    """One layer, one direction, forward in time. Shapes: xw [B,T,G,H], lengths int[B] ->
+    (outputs [B,T,H], final carry)."""
+    steps = xw.shape[1]
+    alive = jnp.arange(steps)[:, None] < lengths[None, :]  # [T,B]
+
+    def body(carry, inputs):
+        xw_t, alive_t = inputs  # [B,G,H], [B]
+        new, y = cell.recur(params, carry, xw_t)
+        keep = lambda n, o: jnp.where(alive_t[:, None], n, o)
+        return jax.tree.map(keep, new, carry), jnp.where(alive_t[:, None], y, 0)
+
+    carry, ys = jax.lax.scan(body, carry, (jnp.swapaxes(xw, 0, 1), alive), unroll=unroll)
+    return jnp.swapaxes(ys, 0, 1), carry
+
+
+def _check_lengths(lengths, batch: int, steps: int):
+    try:
+        host = np.asarray(lengths)
+    except jax.errors.TracerArrayConversionError:
+        return  # traced lengths cannot be checked here
+    if host.shape != (batch,) or not np.issubdtype(host.dtype, np.integer):
+        raise ValueError(f"lengths must be int[{batch}], got {host.dtype}{list(host.shape)}.")
+    if host.size and (host.min() < 1 or host.max() > steps):
+        raise ValueError(
+            f"lengths must lie in [1, {steps}] (the sequence length), got values in "
+            f"[{host.min()}, {host.max()}]."
+        )
+
+
+def run(
+    cell: Cell,
+    params: list,
+    x,
+    *,
+    lengths=None,
+    initial_carry=None,
+    time_major: bool = False,
+    unroll: int = 1,
+    dropout_rate: float = 0.0,
+    dropout_rng=None,
+):
+    """Runs the stack. Shapes: x [B,T,I] (or [T,B,I] when time_major), lengths int[B] or None
+    (all T) -> (outputs [B,T,D*H] (or [T,B,D*H]), final carries (list of L*D)).
+
+    Dropout with `dropout_rate` > 0 needs `dropout_rng` (pass none outside training).
+    """
+    if x.ndim != 3:
+        raise ValueError(
+            f"x must be {'[T,B,I]' if time_major else '[B,T,I]'}, got shape {x.shape}."
+        )
+    if time_major:
+        x = jnp.swapaxes(x, 0, 1)
+    batch, steps, _ = x.shape
+    directions = 2 if "bwd" in params[0] else 1
+    if lengths is None:
+        lengths = jnp.full((batch,), steps, jnp.int32)
+    _check_lengths(lengths, batch, steps)
+    lengths = jnp.asarray(lengths, jnp.int32)
+    if initial_carry is None:
+        initial_carry = [cell.zero_carry(batch, x.dtype)] * (len(params) * directions)
+    if len(initial_carry) != len(params) * directions:
+        raise ValueError(
+            f"initial_carry has {len(initial_carry)} entries; expected one per layer and "
+            f"direction, {len(params) * directions}."
+        )
+    for carry in initial_carry:
+        for h in jax.tree.leaves(carry):
+            if h.shape != (batch, cell.hidden_size):
+                raise ValueError(
+                    f"initial carry of shape {h.shape} does not match [B,H] = "
+                    f"{(batch, cell.hidden_size)}."
+                )
+
+    finals = []
+    for layer, layer_params in enumerate(params):
+        carries = initial_carry[layer * directions : (layer + 1) * directions]
+        ys, carry = scan_direction(
+            cell, layer_params["fwd"], project(layer_params["fwd"], x), lengths, carries[0],
+            unroll=unroll,
+        )  # fmt: skip
+        outputs, finals = [ys], [*finals, carry]
+        if directions == 2:
+            reversed_x = reverse_padded(x, lengths)
+            ys, carry = scan_direction(
+                cell, layer_params["bwd"], project(layer_params["bwd"], reversed_x), lengths,
+                carries[1], unroll=unroll,
+            )  # fmt: skip
+            outputs.append(reverse_padded(ys, lengths))
+            finals.append(carry)
+        x = jnp.concatenate(outputs, axis=-1) if directions == 2 else outputs[0]
+        if dropout_rate > 0 and layer < len(params) - 1 and dropout_rng is not None:
+            keep = jax.random.bernoulli(
+                jax.random.fold_in(dropout_rng, layer), 1 - dropout_rate, x.shape
+            )
+            x = jnp.where(keep, x / (1 - dropout_rate), 0)
+    if time_major:
+        x = jnp.swapaxes(x, 0, 1)
+    return x, finals
