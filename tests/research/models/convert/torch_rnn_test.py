@@ -130,7 +130,7 @@ def test_full_length_batch_matches_torch(kind):
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
 def test_time_major_matches_torch_sequence_first(kind):
-    """Catches time_major swapping the wrong axes (PyTorch's batch_first=False is [T,B,D_IN])."""
+    """Catches time_major swapping the wrong axes (PyTorch's batch_first=False is [T,B,I])."""
     torch = import_reference("torch")
     _compare(torch, kind, 2, True, packed=True, time_major=True)
 
@@ -181,7 +181,7 @@ def test_refuses_kinds_pytorch_lacks_and_mismatched_params():
     with pytest.raises(ValueError, match="no recurrent module for cell 'gru_reset_before'"):
         from_torch_rnn_state_dict({}, "gru_reset_before", 1, False)
     params = RNN("gru", H).init(jax.random.key(0), np.zeros((B, T, D_IN), np.float32))["params"]
-    with pytest.raises(ValueError, match=r"layer_0_fwd/wi has shape \(4, 3, 6\).*\[D_IN,4,H\]"):
+    with pytest.raises(ValueError, match=r"layer_0_fwd/wi has shape \(4, 3, 6\).*\[I,4,H\]"):
         to_torch_rnn_state_dict(params, "lstm", 1, False)
     with pytest.raises(ValueError, match="no 'layer_1_fwd'"):
         to_torch_rnn_state_dict(params, "gru", 2, False)
