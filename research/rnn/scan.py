@@ -64,6 +64,26 @@ def _check_lengths(lengths, batch: int, steps: int):
         )
 
 
+def _check_carry(cell: Cell, carry, batch: int, dtype):
+    """One layer-direction's initial carry as the scan needs it: h, or the tuple (h, c)."""
+    leaves = jax.tree.leaves(carry)
+    if len(leaves) != (2 if cell.kind == "lstm" else 1):
+        # An LSTM given a bare h [2,H] would otherwise be unpacked along its batch axis.
+        raise ValueError(
+            f"An initial carry of the {cell.kind} cell must be "
+            f"{'a pair (h, c)' if cell.kind == 'lstm' else 'one array h'} of shape [B,H], got "
+            f"{len(leaves)} array(s); pass one such carry per layer and direction."
+        )
+    for h in leaves:
+        if h.shape != (batch, cell.hidden_size):
+            raise ValueError(
+                f"initial carry of shape {h.shape} does not match [B,H] = "
+                f"{(batch, cell.hidden_size)}."
+            )
+    leaves = [jnp.asarray(h, dtype) for h in leaves]  # the scan's carry keeps the input's dtype
+    return tuple(leaves) if cell.kind == "lstm" else leaves[0]
+
+
 def run(
     cell: Cell,
     params: list,
@@ -100,13 +120,7 @@ def run(
             f"initial_carry has {len(initial_carry)} entries; expected one per layer and "
             f"direction, {len(params) * directions}."
         )
-    for carry in initial_carry:
-        for h in jax.tree.leaves(carry):
-            if h.shape != (batch, cell.hidden_size):
-                raise ValueError(
-                    f"initial carry of shape {h.shape} does not match [B,H] = "
-                    f"{(batch, cell.hidden_size)}."
-                )
+    initial_carry = [_check_carry(cell, carry, batch, x.dtype) for carry in initial_carry]
 
     finals = []
     for layer, layer_params in enumerate(params):
