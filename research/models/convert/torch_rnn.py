@@ -127,6 +127,10 @@ def to_torch_rnn_state_dict(params, cell_kind: str, num_layers: int, bidirection
     for name, suffix in names:
         if name not in params:
             raise ValueError(f"params has no {name!r}; check num_layers and bidirectional.")
+        if sorted(params[name]) != ["bh", "bi", "wh", "wi"]:
+            raise ValueError(
+                f"params[{name!r}] has entries {sorted(params[name])}; expected wi, wh, bi, bh."
+            )
         p = {k: np.array(v, np.float32) for k, v in params[name].items()}  # writable copies
         if p["wi"].ndim != 3 or p["wi"].shape[1] != g:
             raise ValueError(
@@ -135,9 +139,9 @@ def to_torch_rnn_state_dict(params, cell_kind: str, num_layers: int, bidirection
             )
         input_size, _, hidden = p["wi"].shape
         for key, shape in Cell(cell_kind, hidden).param_shapes(input_size).items():
-            if p.get(key, np.zeros(0)).shape != shape:
+            if p[key].shape != shape:
                 raise ValueError(
-                    f"{name}/{key} has shape {p.get(key, np.zeros(0)).shape}; a {cell_kind} with "
+                    f"{name}/{key} has shape {p[key].shape}; a {cell_kind} with "
                     f"input size {input_size} and hidden size {hidden} expects {shape}."
                 )
         sd[f"weight_ih_{suffix}"] = p["wi"].transpose(1, 2, 0).reshape(g * hidden, input_size)

@@ -183,6 +183,11 @@ def test_refuses_kinds_pytorch_lacks_and_mismatched_params():
     params = RNN("gru", H).init(jax.random.key(0), np.zeros((B, T, D_IN), np.float32))["params"]
     with pytest.raises(ValueError, match=r"layer_0_fwd/wi has shape \(4, 3, 6\).*\[I,4,H\]"):
         to_torch_rnn_state_dict(params, "lstm", 1, False)
+    broken = {"layer_0_fwd": {**params["layer_0_fwd"], "wh": params["layer_0_fwd"]["bh"]}}
+    with pytest.raises(ValueError, match=r"layer_0_fwd/wh has shape \(3, 6\).*expects \(6, 3, 6\)"):
+        to_torch_rnn_state_dict(broken, "gru", 1, False)
+    with pytest.raises(ValueError, match=r"has entries \['bh', 'bi', 'wi'\]; expected wi, wh"):
+        to_torch_rnn_state_dict({"layer_0_fwd": {"wi": 0, "bi": 0, "bh": 0}}, "gru", 1, False)
     with pytest.raises(ValueError, match="no 'layer_1_fwd'"):
         to_torch_rnn_state_dict(params, "gru", 2, False)
     with pytest.raises(ValueError, match="Unexpected entry 'layer_9_fwd'"):
