@@ -1,0 +1,56 @@
+"""RNN encoder-decoder with attention reversing digit strings of length 1..10 (synthetic).
+
+Run:
+  python -m experiments.train_seq2seq --config=experiments/configs/seq2seq/reverse.py \
+      --workdir=runs/seq2seq
+Other scores: --config.model.attention=dot (or general). Smoke mode: append `:smoke`.
+
+Data: research/data/digit_strings.py, 1000 distinct held-out strings (never in training) for
+evaluation; training strings drawn from the rest.
+
+Expected result: TBD (measured below).
+"""
+
+from ml_collections.config_dict import placeholder
+
+from experiments.configs.common import base_config, model_section
+
+
+def get_config(arg: str | None = None):
+    config = base_config()
+    config.model_name = "seq2seq"
+    config.model = model_section("seq2seq", "digits")
+    config.data = dict(
+        name="digit_strings",
+        data_dir=placeholder(str),  # unused: the strings are generated
+        max_len=10,
+        min_len=1,
+        num_train=50_000,
+        num_eval=1000,
+        batch_size=64,
+        eval_batch_size=256,
+    )
+
+    config.num_train_steps = 3000
+    config.log_every_steps = 100
+    config.eval_every_steps = 1000
+    config.checkpoint_every_steps = 1000
+    config.optimizer.learning_rate = 3e-3
+    config.optimizer.warmup_steps = 100
+    config.optimizer.weight_decay = 1e-4
+
+    if arg == "smoke":
+        config.model = model_section("seq2seq", "tiny")
+        config.data.max_len = 5
+        config.data.num_train = 512
+        config.data.num_eval = 60  # 2 eval batches of 32, the last with 4 padding rows
+        config.data.batch_size = 32
+        config.data.eval_batch_size = 32
+        config.num_train_steps = 30
+        config.log_every_steps = 10
+        config.eval_every_steps = 15
+        config.checkpoint_every_steps = 15
+        config.optimizer.warmup_steps = 5
+    elif arg:
+        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
+    return config

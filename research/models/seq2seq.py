@@ -1,0 +1,180 @@
+"""An RNN encoder-decoder with attention (Bahdanau et al., 2015; Luong et al., 2015).
+
+  source [B,S] -> source_embed -> encoder RNN (bidirectional: [fwd; bwd]) -> memory [B,S,K]
+  decoder_inputs [B,T] (BOS + targets[:-1]: teacher forcing) -> target_embed -> decoder RNN
+    (initial state: the encoder's last-layer final states, concatenated) -> h_t [B,T,K]
+  context_t = attention(h_t, memory, source mask); a_t = tanh(W_c [context_t; h_t]);
+  logits_t = W_out a_t [B,T,V]
+
+This is Luong et al.'s "global attention" decoder (the state attends after its RNN step, without
+input feeding), which makes the whole teacher-forced forward one scan plus vectorized attention.
+The score is selectable: 'additive' (Bahdanau's v^T tanh(W_1 m + W_2 h), Luong's "concat"), 'dot'
+or 'general' (see `research.rnn.attention`). The decoder width is K = hidden_size x directions, so
+the encoder's states initialize it and 'dot' can compare them directly.
+
+`greedy_decode(model, params, source, source_lengths, num_steps)` feeds back its own argmax with
+`jax.lax.scan` through `Model.decode`, one token at a time, and returns tokens and the attention.
+
+Parameter tree: source_embed/embedding [V,E], target_embed/embedding [V,E];
+encoder/layer_{l}_{fwd,bwd}/{wi,wh,bi,bh} and decoder/layer_0_fwd/{wi,wh,bi,bh} (see
+`research.rnn.layer`); attention/{w_key [K,A], w_query [K,A], v [A]} ('additive'),
+attention/kernel [K,K] ('general'), none ('dot'); combine/kernel [2K,K]; out/{kernel [K,V], bias [V]}.
+"""
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from research.nn.dense import EinsumDense
+from research.nn.embedding import Embed
+from research.rnn.attention import KINDS, Attention
+from research.rnn.cells import KINDS as CELLS
+from research.rnn.layer import RNN
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Model hyperparameters. Defaults are the 'digits' variant (reversal of digit strings)."""
+
+    vocab_size: int = 13  # research.data.digit_strings: PAD 0, BOS 1, EOS 2, digits 3..12
+    embed_dim: int = 32
+    hidden_size: int = 64  # per encoder direction; the decoder has hidden_size x directions
+    encoder_layers: int = 1
+    bidirectional: bool = True
+    cell: str = "gru"
+    attention: str = "additive"  # 'additive' | 'dot' | 'general'
+    attention_dim: int = 64  # 'additive' only
+    bos_id: int = 1  # the decoder's first input
+    eos_id: int = 2  # greedy decoding pads after it
+
+    def __post_init__(self):
+        if self.attention not in KINDS:
+            raise ValueError(
+                f"Unknown attention {self.attention!r}; choose one of {', '.join(KINDS)}."
+            )
+        if self.cell not in CELLS:
+            raise ValueError(f"Unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}.")
+        for name in ("bos_id", "eos_id"):
+            if not 0 <= getattr(self, name) < self.vocab_size:
+                raise ValueError(f"{name}={getattr(self, name)} is not a token id < vocab_size.")
+
+    @property
+    def decoder_size(self) -> int:
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+
+VARIANTS = {
+    "digits": dict(vocab_size=13, embed_dim=32, hidden_size=64, attention_dim=64),
+    "tiny": dict(vocab_size=13, embed_dim=8, hidden_size=16, attention_dim=16),
+}
+
+
+def teacher_forcing_inputs(targets, bos_id: int):
+    """The decoder's inputs: BOS, then the targets shifted right. Shapes: int [B,T] -> [B,T]."""
+    return jnp.concatenate([jnp.full_like(targets[:, :1], bos_id), targets[:, :-1]], axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoded:
+    """What the decoder reads: memory [B,S,K], mask bool [B,S] (True: real source position)."""
+
+    memory: jax.Array
+    mask: jax.Array
+
+
+jax.tree_util.register_dataclass(Encoded, data_fields=["memory", "mask"], meta_fields=[])
+
+
+class Model(nn.Module):
+    """Shapes: source int[B,S], source_lengths int[B] (in [1, S]), decoder_inputs int[B,T] ->
+    float32 logits [B,T,V]; logits at step t depend on decoder_inputs[:, :t+1] only.
+
+    `encode` and `decode` (via `model.apply(..., method=...)`) split the forward for step-by-step
+    decoding: `decode(encoded, tokens [B,T], carry)` continues from a decoder carry.
+    """
+
+    config: Config
+
+    def setup(self):
+        cfg = self.config
+        embed = lambda name: Embed(cfg.vocab_size, cfg.embed_dim, name=name)
+        self.source_embed, self.target_embed = embed("source_embed"), embed("target_embed")
+        self.encoder = RNN(
+            cfg.cell, cfg.hidden_size, num_layers=cfg.encoder_layers,
+            bidirectional=cfg.bidirectional,
+        )  # fmt: skip
+        self.decoder = RNN(cfg.cell, cfg.decoder_size)
+        self.attention = Attention(cfg.attention, cfg.attention_dim)
+        k = cfg.decoder_size
+        self.combine = EinsumDense("BTC,CK->BTK", (2 * k, k), ("hidden", "embed"))
+        self.out = EinsumDense("BTK,KV->BTV", (k, cfg.vocab_size), ("embed", "vocab"), ("vocab",))
+
+    def encode(self, source, source_lengths) -> tuple[Encoded, list]:
+        """Shapes: source int[B,S], lengths int[B] -> (Encoded, the decoder's initial carry)."""
+        if source.ndim != 2 or source_lengths.shape != source.shape[:1]:
+            raise ValueError(
+                f"source must be int[B,S] with source_lengths int[B], got {source.shape} and "
+                f"{source_lengths.shape}."
+            )
+        memory, finals = self.encoder(self.source_embed(source), lengths=source_lengths)
+        mask = jnp.arange(source.shape[1])[None, :] < source_lengths[:, None]
+        last = finals[-2:] if self.config.bidirectional else finals[-1:]
+        # [fwd; bwd] final states of the last layer start the decoder (its width is K).
+        carry = jax.tree.map(lambda *h: jnp.concatenate(h, axis=-1), *last)
+        return Encoded(memory, mask), [carry]
+
+    def decode(self, encoded: Encoded, decoder_inputs, carry):
+        """Shapes: decoder_inputs int[B,T], carry from `encode` or a previous `decode` ->
+        (logits float32 [B,T,V], attention weights [B,T,S], carry after the T steps)."""
+        h, finals = self.decoder(self.target_embed(decoder_inputs), initial_carry=carry)
+        context, weights = self.attention(h, encoded.memory, encoded.mask)
+        attended = jnp.tanh(self.combine(jnp.concatenate([context, h], axis=-1)))
+        return self.out(attended).astype(jnp.float32), weights, finals
+
+    def __call__(self, source, source_lengths, decoder_inputs, *, train: bool = False):
+        del train  # no dropout: the recurrent stack here is one layer deep
+        encoded, carry = self.encode(source, source_lengths)
+        return self.decode(encoded, decoder_inputs, carry)[0]
+
+
+def greedy_decode(model: Model, params, source, source_lengths, num_steps: int):
+    """Argmax decoding from BOS, each step fed the previous step's token, with `lax.scan`.
+
+    Shapes: source int[B,S], source_lengths int[B] -> (tokens int32 [B,num_steps] (PAD = 0 after
+    the first EOS), attention weights float32 [B,num_steps,S]). Pure in params: jit it freely.
+    """
+    variables = {"params": params}
+    encoded, carry = model.apply(variables, source, source_lengths, method=Model.encode)
+    batch = source.shape[0]
+    eos = model.config.eos_id
+
+    def step(state, _):
+        token, carry, done = state
+        logits, weights, carry = model.apply(
+            variables, encoded, token[:, None], carry, method=Model.decode
+        )
+        token = jnp.argmax(logits[:, 0], axis=-1).astype(jnp.int32)
+        emitted = jnp.where(done, 0, token)
+        return (token, carry, done | (token == eos)), (emitted, weights[:, 0])
+
+    start = jnp.full((batch,), model.config.bos_id, jnp.int32)
+    init = (start, carry, jnp.zeros((batch,), bool))
+    _, (tokens, weights) = jax.lax.scan(step, init, None, length=num_steps)
+    return jnp.swapaxes(tokens, 0, 1), jnp.swapaxes(weights, 0, 1)
+
+
+def make(variant: str | None = None, **overrides) -> Model:
+    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(
+            f"Unknown seq2seq variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
+        )
+    fields = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(
+            f"Unknown seq2seq Config field(s) {unknown}; valid fields are {sorted(fields)}."
+        )
+    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
