@@ -4,7 +4,9 @@ Params: layer_{l}_{fwd,bwd}/{wi [I,G,H], wh [H,G,H], bi [G,H], bh [G,H]}, initia
 does (uniform in +-1/sqrt(H)), with `forget_bias` added to the LSTM's forget-gate input bias (1.0
 is the common choice, Jozefowicz et al., 2015; 0.0 matches PyTorch). Logical axes: kernels
 ('embed', None, 'hidden'), biases (None, 'hidden'): the units shard over `tensor`, gates stay
-whole.
+whole. The input side of every kernel is 'embed' (sharded over `fsdp` for storage, as the input
+side of every weight in the project), also for `wh` and upper layers' `wi`, whose inputs are
+hidden units: one array cannot name 'hidden' twice.
 """
 
 import flax.linen as nn
