@@ -8,7 +8,17 @@ Other scores: --config.model.attention=dot (or general). Smoke mode: append `:sm
 Data: research/data/digit_strings.py, 1000 distinct held-out strings (never in training) for
 evaluation; training strings drawn from the rest.
 
-Expected result: TBD (measured below).
+Model: 'digits' preset, a bidirectional GRU encoder (64 units per direction), a GRU decoder of
+128 units, additive attention of width 64 (151,565 parameters). 3000 steps of 64 strings.
+
+Expected result (measured on a 2-core AMD EPYC CPU shared with other jobs, `time` of the command):
+held-out exact match (greedy decoding, whole string + EOS) by attention score, at steps
+1000 / 2000 / 3000:
+  additive  0.641 / 1.000 / 1.000   1 min 45 s
+  dot       0.971 / 1.000 / 1.000   1 min 54 s
+  general   1.000 / 1.000 / 1.000   1 min 00 s (a quieter machine; 1 min 14 s of CPU)
+`attention.png` in the workdir shows the anti-diagonal of a reversal for a held-out string of
+length 10. The smoke run takes about 30 s, mostly compilation.
 """
 
 from ml_collections.config_dict import placeholder
