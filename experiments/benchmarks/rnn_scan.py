@@ -21,6 +21,7 @@ import json
 import statistics
 import sys
 import time
+import types
 
 import flax.linen as nn
 import jax
@@ -45,11 +46,6 @@ PRESETS = {
     "gpu": Settings(batch=64, length=256, width=512, steps=30, warmup=5),
     "smoke": Settings(batch=2, length=8, width=16, steps=2, warmup=0),
 }
-
-_PRESET = flags.DEFINE_enum("preset", None, list(PRESETS), "Default: gpu on a GPU, else cpu.")
-_CELLS = flags.DEFINE_list("cells", ["lstm", "gru"], "Cells to measure: lstm, gru.")
-_UNROLLS = flags.DEFINE_list("unrolls", ["1", "8"], "lax.scan unroll factors to measure.")
-_JSON_OUT = flags.DEFINE_string("json_out", None, "Write all results as JSON to this path.")
 
 
 def _median_seconds(fn, steps: int, warmup: int) -> tuple[float, float]:
@@ -144,21 +140,32 @@ def run(preset: str, cells, unrolls) -> list[dict]:
     return results
 
 
-def main(argv):
+def _define_flags():
+    """The flags, defined when run as a script (not at import: tests import both benchmarks)."""
+    return types.SimpleNamespace(
+        preset=flags.DEFINE_enum("preset", None, list(PRESETS), "Default: gpu on a GPU, else cpu."),
+        cells=flags.DEFINE_list("cells", ["lstm", "gru"], "Cells to measure: lstm, gru."),
+        unrolls=flags.DEFINE_list("unrolls", ["1", "8"], "lax.scan unroll factors to measure."),
+        json_out=flags.DEFINE_string("json_out", None, "Write all results as JSON to this path."),
+    )
+
+
+def main(argv, options):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments {argv[1:]}.")
-    preset = _PRESET.value or ("gpu" if jax.default_backend() == "gpu" else "cpu")
-    unknown = sorted(set(_CELLS.value) - {"lstm", "gru"})
+    preset = options.preset.value or ("gpu" if jax.default_backend() == "gpu" else "cpu")
+    unknown = sorted(set(options.cells.value) - {"lstm", "gru"})
     if unknown:
         raise app.UsageError(f"Unknown --cells {unknown}; use lstm and/or gru.")
-    unrolls = [int(u) for u in _UNROLLS.value]
+    unrolls = [int(u) for u in options.unrolls.value]
     print(f"preset {preset} on {jax.devices()[0].device_kind}, jax {jax.__version__}", flush=True)
-    results = run(preset, _CELLS.value, unrolls)
-    if _JSON_OUT.value:
-        with open(_JSON_OUT.value, "w") as f:
+    results = run(preset, options.cells.value, unrolls)
+    if options.json_out.value:
+        with open(options.json_out.value, "w") as f:
             json.dump({"preset": preset, "python": sys.version.split()[0], "results": results}, f,
                       indent=2)  # fmt: skip
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _options = _define_flags()
+    app.run(lambda argv: main(argv, _options))
