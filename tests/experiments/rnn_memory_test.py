@@ -9,6 +9,7 @@ import pytest
 
 from experiments import rnn_memory
 from experiments.configs.rnn import memory
+from research.data.memory_tasks import adding_problem
 from tests.config_overrides import with_overrides
 
 
@@ -42,6 +43,13 @@ def test_accuracy_counts_errors_strictly_below_the_tolerance():
     scores = rnn_memory.evaluate(model, test["y"] + offsets, test, tolerance=0.04)
     assert scores["accuracy"] == 0.5
     np.testing.assert_allclose(scores["mse"], np.mean(offsets**2), rtol=1e-5)
+
+
+def test_the_means_accuracy_is_what_predicting_one_scores_on_the_data():
+    # The table's chance level: ~0.078 at tolerance 0.04, not 0 (a gated cell at 0.08 is stuck).
+    y = adding_problem(40000, 10, seed=5)["y"]
+    empirical = np.mean(np.abs(y - 1.0) < 0.04)
+    assert abs(rnn_memory.mean_baseline_accuracy(0.04) - empirical) < 0.005
 
 
 def test_a_trained_lstm_beats_the_mean_at_a_short_length(tmp_path):

@@ -5,7 +5,32 @@ Run:
       --workdir=runs/rnn_memory
 Smoke mode: append `:smoke`.
 
-Expected result: TBD (measured).
+Task: the adding problem (`research.data.memory_tasks`; first marker in the first half, second in
+the second half), one-layer RNN with H = 64 and a linear readout of the last step, MSE, batch 64,
+2000 steps of AdamW (lr 3e-3, warmup 100, cosine to 0.1x, clip 1.0, no weight decay) per run,
+fresh batches every step, 1000 test sequences per length, evaluated every 200 steps.
+
+Expected result (measured on a busy 2-core AMD EPYC CPU: 9 min 8 s wall, 6 min 53 s of CPU;
+results.md, results.json and memory.png in the workdir). Accuracy = fraction of test sequences with
+|prediction - target| < 0.04; predicting the mean scores MSE 0.167, accuracy 0.078.
+
+  cell        T    test MSE  accuracy  first step with accuracy >= 0.9  seconds
+  elman_tanh   50  0.1604    0.080     not reached                      11
+  elman_tanh  100  0.1543    0.073     not reached                      21
+  elman_tanh  200  0.1678    0.086     not reached                      29
+  lstm         50  0.0008    0.891     not reached (0.88 at step 1800)  50
+  lstm        100  0.0398    0.154     not reached                      88
+  lstm        200  0.1680    0.083     not reached                      157
+  gru          50  0.0002    0.993     1000                             33
+  gru         100  0.0008    0.910     2000                             58
+  gru         200  0.0018    0.747     not reached (still rising)       86
+
+The Elman cell never leaves the mean at any length; the gated cells do, the GRU fastest. The LSTM
+(forget bias 1) sits on the mean's plateau for longer and longer as T grows: 2000 steps are not
+its budget at T >= 100, nor the GRU's at T = 200 (both need more steps, not a different cell;
+learning rate 1e-2 did not shorten the LSTM's plateau at T = 100 in a 1200-step probe). A larger
+--config.num_train_steps costs time linearly: an LSTM step takes ~80 ms at T = 200 (with eval).
+`unroll=8` was 1.4-3.6x slower here (compile time dominates runs this short).
 """
 
 import ml_collections
