@@ -25,10 +25,9 @@ import dataclasses
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from research.nn.dense import EinsumDense
-from research.nn.embedding import Embed
+from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
 from research.rnn.cells import KINDS, Cell
 from research.rnn.layer import RNN
 
@@ -118,7 +117,7 @@ class Model(nn.Module):
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
         if tokens.ndim != 2:
             raise ValueError(f"tokens must be int32[B,T], got shape {tokens.shape}.")
-        _check_token_ids(tokens, cfg.vocab_size)
+        check_token_ids(tokens, cfg.vocab_size)
         if cache is not None and len(cache) != cfg.num_layers:
             raise ValueError(
                 f"cache has {len(cache)} entries; expected one carry per layer, "
@@ -137,9 +136,7 @@ class Model(nn.Module):
             name="embed",
         )
         x = embed(tokens)  # [B,T,D]
-        # Ids of the padding rows or outside the table read no real embedding: make them NaN.
-        valid = (tokens >= 0) & (tokens < cfg.vocab_size)
-        x = jnp.where(valid[..., None], x, jnp.nan)
+        x = nan_where_invalid(x, tokens, cfg.vocab_size)
         x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
         x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
 
@@ -171,23 +168,6 @@ class Model(nn.Module):
         logits = logits[..., : cfg.vocab_size].astype(jnp.float32)  # [B,T,V], padding dropped
         logits = nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
         return logits if cache is None else (logits, carries)
-
-
-def _check_token_ids(tokens, vocab_size: int) -> None:
-    """ValueError when concrete ids leave [0, vocab_size); traced ids cannot be checked."""
-    try:  # np, not jnp: under a trace even a concrete array's jnp.min is a tracer
-        host = np.asarray(tokens)
-    except jax.errors.TracerArrayConversionError:
-        if not jnp.issubdtype(tokens.dtype, jnp.integer):
-            raise ValueError(f"tokens must be integer ids, got dtype {tokens.dtype}.") from None
-        return
-    if not np.issubdtype(host.dtype, np.integer):
-        raise ValueError(f"tokens must be integer ids, got dtype {host.dtype}.")
-    if host.size and (host.min() < 0 or host.max() >= vocab_size):
-        raise ValueError(
-            f"token ids must lie in [0, {vocab_size}), got ids in [{host.min()}, {host.max()}]; "
-            "check the tokenizer against the model's vocab_size."
-        )
 
 
 def make(variant: str | None = None, **overrides) -> Model:

@@ -18,12 +18,10 @@ import dataclasses
 import math
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
-import numpy as np
 
 from research.nn.attention import MultiHeadAttention
-from research.nn.embedding import Embed
+from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
 from research.nn.kv_cache import KVCache
 from research.nn.mlp import MlpBlock
 from research.nn.norm import LayerNorm
@@ -164,7 +162,7 @@ class Model(nn.Module):
                 f"sequence length {length} exceeds max_len={cfg.max_len}; crop the input or "
                 "build the model with a larger max_len."
             )
-        _check_token_ids(tokens, cfg.vocab_size)
+        check_token_ids(tokens, cfg.vocab_size)
 
         embed = Embed(
             cfg.padded_vocab_size, cfg.embed_dim, dtype=dtype, param_dtype=param_dtype, name="embed"
@@ -179,9 +177,7 @@ class Model(nn.Module):
         )
         start = 0 if cache is None else cache["block_0"].index
         x = embed(tokens) + pos_embed(start + jnp.arange(length))[None]  # [B,T,D]
-        # Ids of the padding rows or outside the table read no real embedding: make them NaN.
-        valid = (tokens >= 0) & (tokens < cfg.vocab_size)
-        x = jnp.where(valid[..., None], x, jnp.nan)
+        x = nan_where_invalid(x, tokens, cfg.vocab_size)
         x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
         x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
 
@@ -201,21 +197,6 @@ class Model(nn.Module):
         logits = embed.attend(x)[..., : cfg.vocab_size]  # [B,T,V] float32, padding dropped
         logits = nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
         return logits if cache is None else (logits, new_cache)
-
-
-def _check_token_ids(tokens, vocab_size: int) -> None:
-    """ValueError when concrete ids leave [0, vocab_size); traced ids cannot be checked."""
-    try:  # np, not jnp: under a trace even a concrete array's jnp.min is a tracer
-        host = np.asarray(tokens)
-    except jax.errors.TracerArrayConversionError:
-        return
-    if not np.issubdtype(host.dtype, np.integer):
-        raise ValueError(f"tokens must be integer ids, got dtype {host.dtype}.")
-    if host.size and (host.min() < 0 or host.max() >= vocab_size):
-        raise ValueError(
-            f"token ids must lie in [0, {vocab_size}), got ids in [{host.min()}, {host.max()}]; "
-            "check the tokenizer against the model's vocab_size."
-        )
 
 
 def make(variant: str | None = None, **overrides) -> Model:

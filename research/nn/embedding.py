@@ -7,7 +7,9 @@ never sharded).
 """
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Embed(nn.Module):
@@ -44,3 +46,35 @@ class Embed(nn.Module):
         return jnp.einsum(
             "...D,VD->...V", x.astype(self.dtype), embedding, preferred_element_type=jnp.float32
         )
+
+
+def check_token_ids(tokens, vocab_size: int) -> None:
+    """ValueError unless `tokens` are integer ids in [0, vocab_size).
+
+    Concrete ids are range-checked; traced ids (under jit) only for their dtype: a model pairs
+    this with `nan_where_invalid`, so an out-of-range id it could not refuse shows up as NaN.
+    """
+    try:  # np, not jnp: under a trace even a concrete array's jnp.min is a tracer
+        host = np.asarray(tokens)
+    except jax.errors.TracerArrayConversionError:
+        if not jnp.issubdtype(tokens.dtype, jnp.integer):
+            raise ValueError(f"tokens must be integer ids, got dtype {tokens.dtype}.") from None
+        return
+    if not np.issubdtype(host.dtype, np.integer):
+        raise ValueError(f"tokens must be integer ids, got dtype {host.dtype}.")
+    if host.size and (host.min() < 0 or host.max() >= vocab_size):
+        raise ValueError(
+            f"token ids must lie in [0, {vocab_size}), got ids in [{host.min()}, {host.max()}]; "
+            "check the tokenizer against the model's vocab_size."
+        )
+
+
+def nan_where_invalid(x, tokens, vocab_size: int):
+    """Embeddings x [..., D] with NaN where tokens [...] leave [0, vocab_size).
+
+    Padding rows of a table rounded up past vocab_size, or ids past the table, read no real
+    embedding; NaN makes the loss non-finite, which the training loop reports, instead of a
+    silently wrong but finite result.
+    """
+    valid = (tokens >= 0) & (tokens < vocab_size)
+    return jnp.where(valid[..., None], x, jnp.nan)

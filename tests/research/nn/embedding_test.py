@@ -44,3 +44,17 @@ def test_logical_axes_and_init_scale():
 def test_float_ids_raise():
     with pytest.raises(ValueError, match="integer ids"):
         Embed(5, 3).apply({"params": {"embedding": _table()}}, jnp.zeros((2,)))
+
+
+def test_token_id_checks_and_nan_for_what_cannot_be_checked():
+    from research.nn.embedding import check_token_ids, nan_where_invalid
+
+    check_token_ids(jnp.array([[0, 4]]), 5)
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 5\), got ids in \[-1, 4\]"):
+        check_token_ids(jnp.array([[-1, 4]]), 5)
+    with pytest.raises(ValueError, match="integer ids, got dtype float32"):
+        jax.jit(lambda t: check_token_ids(t, 5))(jnp.zeros((2,), jnp.float32))
+    x = jnp.ones((1, 4, 3))
+    out = nan_where_invalid(x, jnp.array([[0, 5, 4, -1]]), 5)
+    np.testing.assert_array_equal(np.isnan(out).all(-1), [[False, True, False, True]])
+    np.testing.assert_array_equal(out[0, 0], x[0, 0])
