@@ -39,13 +39,19 @@ def learning_rate_schedule(cfg, num_train_steps: int) -> optax.Schedule:
     return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])
 
 
+# Parameter names of biases, which keep their values free even when multi-dimensional: attention
+# biases are [N, H], the recurrent cells' input and recurrent biases `bi`, `bh` are [G, H] (decaying
+# the LSTM's forget-gate bias would pull it from its init of 1 back towards 0).
+BIAS_NAMES = ("bias", "bi", "bh")
+
+
 def decay_mask(params):
-    """True for matrices and embeddings (ndim >= 2) except biases, which keep their values free even
-    when multi-dimensional (attention biases are [N, H]); normalization scales are 1-D."""
+    """True for matrices and embeddings (ndim >= 2) except biases (`BIAS_NAMES`); normalization
+    scales are 1-D."""
 
     def decayed(path, p) -> bool:
         name = getattr(path[-1], "key", None) if path else None
-        return p.ndim >= 2 and name != "bias"
+        return p.ndim >= 2 and name not in BIAS_NAMES
 
     return jax.tree_util.tree_map_with_path(decayed, params)
 

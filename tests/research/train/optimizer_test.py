@@ -72,6 +72,8 @@ def test_decay_mask_selects_matrices_only():
     params = {
         "dense": {"kernel": jnp.ones((3, 2)), "bias": jnp.ones((2,))},
         "heads": {"kernel": jnp.ones((3, 2, 2)), "bias": jnp.ones((2, 2))},
+        "lstm": {k: jnp.ones((3, 4, 2)) for k in ("wi", "wh")}
+        | {k: jnp.ones((4, 2)) for k in ("bi", "bh")},
         "norm": {"scale": jnp.ones((2,))},
         "embedding": jnp.ones((5, 2)),
         "conv": jnp.ones((3, 3, 2)),
@@ -80,6 +82,7 @@ def test_decay_mask_selects_matrices_only():
     assert decay_mask(params) == {
         "dense": {"kernel": True, "bias": False},
         "heads": {"kernel": True, "bias": False},
+        "lstm": {"wi": True, "wh": True, "bi": False, "bh": False},
         "norm": {"scale": False},
         "embedding": True,
         "conv": True,
