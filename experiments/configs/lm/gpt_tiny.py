@@ -15,50 +15,18 @@ in all at 4.1-4.9K tokens/s (7.5 to 8.5 min across runs); validation loss 1.369 
 mode takes about 15 s.
 """
 
-from ml_collections.config_dict import placeholder
-
-from experiments.configs.common import base_config, model_section
+from experiments.configs.lm.common import lm_config
 
 
 def get_config(arg: str | None = None):
-    config = base_config()
-    config.model_name = "transformer_lm"
+    if arg not in (None, "smoke"):
+        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
     # The 'tiny' preset (4 layers, width 256, 4 heads, MLP 1024) with a 128-token context.
-    config.model = model_section("transformer_lm", "tiny", max_len=128)
-
-    config.data = dict(
-        name="pydoc_topics",  # the embedded corpus; any TFDS text dataset in data_dir works too
-        data_dir=placeholder(str),  # TFDS data directory (local or gs://); None = TFDS default
-        text_key="text",
-        train_split="train",
-        eval_split="validation",
-        seq_len=128,
-        batch_size=32,
-    )
-    # The sample continues the prompt with the KV cache; prompt + num_tokens must fit in max_len.
-    config.sample = dict(prompt="The ", num_tokens=120, temperature=0.8, top_k=0)
-
-    config.num_train_steps = 500
-    config.log_every_steps = 25
-    config.eval_every_steps = 100
-    config.checkpoint_every_steps = 100
-    config.optimizer.learning_rate = 2e-3
-    config.optimizer.warmup_steps = 100
-
+    config = lm_config("transformer_lm", "tiny", smoke=arg == "smoke", max_len=128)
     if arg == "smoke":
         config.model.num_layers = 2
         config.model.embed_dim = 64
         config.model.num_heads = 2
         config.model.mlp_dim = 128
         config.model.max_len = 64
-        config.data.seq_len = 64
-        config.data.batch_size = 8
-        config.num_train_steps = 20
-        config.log_every_steps = 5
-        config.eval_every_steps = 10
-        config.checkpoint_every_steps = 10
-        config.optimizer.warmup_steps = 5
-        config.sample.num_tokens = 16
-    elif arg:
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
     return config

@@ -18,53 +18,23 @@ byte embeddings, output tied to the embedding; 1,134,592 parameters (GPT-tiny: 3
 Expected result (measured with `time` on the shared 2-core AMD EPYC CPU, jax 0.10.2, with the
 RNN biases bi/bh exempt from weight decay): 3 min 1 s in all on a quiet machine, at 12-13K
 tokens/s (5 min 45 s at a median 6.8K when other jobs shared the cores); validation loss 1.787
-nats/byte at step 100, 1.464 at 200, 1.378 at 300, 1.330 at 400 and 1.318 at 500 (train 1.08), against 1.604 for the best n-gram of the same split (order 4, add-k
-0.01) and GPT-tiny's 1.369 after the same 500 steps: on the same tokens the LSTM is 0.05 nats/byte
+nats/byte at step 100, 1.464 at 200, 1.378 at 300, 1.330 at 400 and 1.318 at 500 (train 1.08),
+against 1.604 for the best n-gram of the same split (order 4, add-k 0.01) and GPT-tiny's 1.369 after the same 500 steps: on the same tokens the LSTM is 0.05 nats/byte
 better with a third of the FLOPs (one seed, one short run at a small scale; a wider gap between
 train and validation loss than that). Smoke mode takes about 15 s (eval 3.97, then 3.61).
 """
 
-from ml_collections.config_dict import placeholder
-
-from experiments.configs.common import base_config, model_section
+from experiments.configs.lm.common import lm_config
 
 
 def get_config(arg: str | None = None):
-    config = base_config()
-    config.model_name = "rnn_lm"
-    config.model = model_section("rnn_lm", "tiny")
-
-    config.data = dict(
-        name="pydoc_topics",  # the embedded corpus; any TFDS text dataset in data_dir works too
-        data_dir=placeholder(str),  # TFDS data directory (local or gs://); None = TFDS default
-        text_key="text",
-        train_split="train",
-        eval_split="validation",
-        seq_len=128,
-        batch_size=32,
-    )
-    # The carry is the whole decoding state: any prompt + num_tokens length works.
-    config.sample = dict(prompt="The ", num_tokens=120, temperature=0.8, top_k=0)
-
-    config.num_train_steps = 500
-    config.log_every_steps = 25
-    config.eval_every_steps = 100
-    config.checkpoint_every_steps = 100
-    config.optimizer.learning_rate = 2e-3
-    config.optimizer.warmup_steps = 50
-
-    if arg == "smoke":
+    if arg not in (None, "smoke"):
+        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
+    config = lm_config("rnn_lm", "tiny", smoke=arg == "smoke")
+    if arg != "smoke":
+        config.optimizer.warmup_steps = 50
+    else:
         config.model.num_layers = 1
         config.model.embed_dim = 64
         config.model.hidden_size = 128
-        config.data.seq_len = 64
-        config.data.batch_size = 8
-        config.num_train_steps = 20
-        config.log_every_steps = 5
-        config.eval_every_steps = 10
-        config.checkpoint_every_steps = 10
-        config.optimizer.warmup_steps = 5
-        config.sample.num_tokens = 16
-    elif arg:
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
     return config

@@ -1,0 +1,43 @@
+"""What every language-model config on the embedded corpus shares: data, sample, schedule, and the
+data and step sizes of `:smoke` mode. Each config file adds its model section and model-specific
+smoke sizes (and stays the runbook, with its measured numbers)."""
+
+from ml_collections.config_dict import placeholder
+
+from experiments.configs.common import base_config, model_section
+
+
+def lm_config(model_name: str, variant: str, *, smoke: bool, **model_overrides):
+    """500 steps of 32 x 128 bytes of pydoc_topics, AdamW at 2e-3, a 120-byte sample at the end."""
+    config = base_config()
+    config.model_name = model_name
+    config.model = model_section(model_name, variant, **model_overrides)
+    config.data = dict(
+        name="pydoc_topics",  # the embedded corpus; any TFDS text dataset in data_dir works too
+        data_dir=placeholder(str),  # TFDS data directory (local or gs://); None = TFDS default
+        text_key="text",
+        train_split="train",
+        eval_split="validation",
+        seq_len=128,
+        batch_size=32,
+    )
+    # Drawn through the model's decoding cache; a transformer needs prompt + num_tokens <= max_len.
+    config.sample = dict(prompt="The ", num_tokens=120, temperature=0.8, top_k=0)
+
+    config.num_train_steps = 500
+    config.log_every_steps = 25
+    config.eval_every_steps = 100
+    config.checkpoint_every_steps = 100
+    config.optimizer.learning_rate = 2e-3
+    config.optimizer.warmup_steps = 100
+
+    if smoke:
+        config.data.seq_len = 64
+        config.data.batch_size = 8
+        config.num_train_steps = 20
+        config.log_every_steps = 5
+        config.eval_every_steps = 10
+        config.checkpoint_every_steps = 10
+        config.optimizer.warmup_steps = 5
+        config.sample.num_tokens = 16
+    return config
