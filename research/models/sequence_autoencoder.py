@@ -1,0 +1,141 @@
+"""Sequence autoencoders for windows of a time series: 1-D convolutional or LSTM encoder-decoder.
+
+  x [B, L, C] -> encoder -> z [B, Z] -> decoder -> reconstruction [B, L, C]
+
+kind='conv': two stride-2 convolutions (kernel K, GELU) take [B, L, C] to [B, L/4, H]; `to_latent`
+  (kernel [L/4, H, Z]) maps that to z; `from_latent` (kernel [Z, L/4, H]) back; two (repeat x2,
+  convolution) stages upsample, the last one to C channels without activation. L must be a
+  multiple of 4.
+kind='lstm': an LSTM (research/rnn) reads the window; its last output goes to z through
+  `to_latent`; a second LSTM reads z repeated L times and `out` maps its outputs to C channels.
+
+L and C come from the input at `init` (they are data shapes, not hyperparameters). Parameters:
+conv_{0..3}/{kernel [K, I, O], bias [O]} with axes (None, 'embed', 'hidden') on the input side
+('hidden', 'embed') on the output layer; to_latent/from_latent carry 'latent'; the LSTMs' names
+and axes are research/rnn/layer.py's (encoder/layer_0_fwd/{wi, wh, bi, bh}, decoder/...).
+"""
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from research.nn.dense import EinsumDense
+from research.rnn.layer import RNN
+
+KINDS = ("conv", "lstm")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    kind: str = "conv"
+    hidden_dim: int = 32
+    latent_dim: int = 8
+    kernel_size: int = 5
+    forget_bias: float = 1.0  # LSTM only
+
+
+VARIANTS = {
+    "conv": dict(kind="conv", hidden_dim=32, latent_dim=8, kernel_size=5, forget_bias=1.0),
+    "lstm": dict(kind="lstm", hidden_dim=32, latent_dim=8, kernel_size=5, forget_bias=1.0),
+    "tiny": dict(kind="conv", hidden_dim=8, latent_dim=4, kernel_size=3, forget_bias=1.0),
+}
+
+
+def _fan_in_init(in_axis, out_axis):
+    return nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal", in_axis, out_axis)
+
+
+def conv1d(x, kernel, bias, stride: int):
+    """'SAME' 1-D convolution. Shapes: x [B, L, I], kernel [K, I, O], bias [O] -> [B, ceil(L/s), O]."""
+    y = jax.lax.conv_general_dilated(
+        x, kernel, (stride,), "SAME", dimension_numbers=("NWC", "WIO", "NWC")
+    )
+    return y + bias
+
+
+class Conv1D(nn.Module):
+    """A thin holder of a 1-D convolution's kernel [K, I, O] and bias [O] around `conv1d`."""
+
+    features: int
+    kernel_size: int
+    stride: int = 1
+    axes: tuple[str | None, str | None] = ("embed", "hidden")
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param(
+            "kernel",
+            nn.with_logical_partitioning(_fan_in_init((0, 1), 2), (None, *self.axes)),
+            (self.kernel_size, x.shape[-1], self.features),
+        )
+        bias = self.param(
+            "bias", nn.with_logical_partitioning(nn.initializers.zeros, self.axes[1:]),
+            (self.features,),
+        )  # fmt: skip
+        return conv1d(x.astype(jnp.float32), kernel, bias, self.stride)
+
+
+class Model(nn.Module):
+    config: Config
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False):
+        """x: float [B, L, C] -> reconstruction float32 [B, L, C]."""
+        cfg = self.config
+        if x.ndim != 3:
+            raise ValueError(f"inputs must be windows [B, L, C], got shape {x.shape}.")
+        if cfg.kind not in KINDS:
+            raise ValueError(f"Unknown sequence_autoencoder kind {cfg.kind!r}; choose {KINDS}.")
+        x = x.astype(jnp.float32)
+        batch, length, channels = x.shape
+        h, z = cfg.hidden_dim, cfg.latent_dim
+        if cfg.kind == "lstm":
+            enc, _ = RNN("lstm", h, forget_bias=cfg.forget_bias, name="encoder")(x)
+            code = EinsumDense(
+                "BH,HZ->BZ", (h, z), ("hidden", "latent"), ("latent",), name="to_latent"
+            )(enc[:, -1])
+            code = nn.with_logical_constraint(code, ("batch", "latent"))
+            repeated = jnp.broadcast_to(code[:, None, :], (batch, length, z))
+            dec, _ = RNN("lstm", h, forget_bias=cfg.forget_bias, name="decoder")(repeated)
+            return EinsumDense(
+                "BTH,HC->BTC", (h, channels), ("hidden", "embed"), ("embed",), name="out"
+            )(dec)
+        if length % 4:
+            raise ValueError(
+                f"The conv autoencoder halves the window twice, so its length must be a multiple "
+                f"of 4, got {length}; pick e.g. --config.data.window={length + 4 - length % 4}."
+            )
+        k, quarter = cfg.kernel_size, length // 4
+        y = nn.gelu(Conv1D(h, k, 2, name="conv_0")(x))
+        y = nn.gelu(Conv1D(h, k, 2, name="conv_1")(y))
+        code = EinsumDense(
+            "BTH,THZ->BZ", (quarter, h, z), (None, "hidden", "latent"), ("latent",),
+            kernel_init=_fan_in_init((0, 1), 2), name="to_latent",
+        )(y)  # fmt: skip
+        code = nn.with_logical_constraint(code, ("batch", "latent"))
+        y = EinsumDense(
+            "BZ,ZTH->BTH", (z, quarter, h), ("latent", None, "hidden"), (None, "hidden"),
+            kernel_init=_fan_in_init(0, (1, 2)), name="from_latent",
+        )(code)  # fmt: skip
+        y = nn.gelu(y)
+        y = nn.gelu(Conv1D(h, k, 1, name="conv_2")(jnp.repeat(y, 2, axis=1)))
+        return Conv1D(channels, k, 1, ("hidden", "embed"), name="conv_3")(jnp.repeat(y, 2, axis=1))
+
+
+def make(variant: str | None = None, **overrides) -> Model:
+    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(
+            f"Unknown sequence_autoencoder variant {variant!r}; choose one of {sorted(VARIANTS)} "
+            "or None."
+        )
+    fields = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(
+            f"Unknown sequence_autoencoder Config field(s) {unknown}; valid fields are "
+            f"{sorted(fields)}."
+        )
+    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
