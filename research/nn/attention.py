@@ -32,11 +32,23 @@ def _as_rank4(name: str, array, dtype):
 
 
 def dot_product_attention(
-    q, k, v, *, causal: bool, mask=None, bias=None, implementation: str | None = None
+    q,
+    k,
+    v,
+    *,
+    causal: bool,
+    mask=None,
+    bias=None,
+    scale: float | None = None,
+    dropout_rate: float = 0.0,
+    dropout_rng=None,
+    implementation: str | None = None,
 ):
-    """softmax(q k^T / sqrt(H) + bias, masked) v, per batch entry and head.
+    """softmax(q k^T * scale + bias, masked) v, per batch entry and head.
 
-    Shapes: q [B,T,N,H], k [B,S,N,H], v [B,S,N,H] -> [B,T,N,H].
+    Shapes: q [B,T,N,H], k [B,S,K,H], v [B,S,K,H] -> [B,T,N,H], where K divides N: K = N is
+    multi-head attention, 1 < K < N grouped-query attention (each key/value head serves N/K
+    consecutive query heads), K = 1 multi-query attention.
 
     Scores are scaled by 1/sqrt(H): if the entries of q and k are independent with zero mean and
     unit variance, q.k is a sum of H such products and has variance H. Without the scale, scores
@@ -54,6 +66,10 @@ def dot_product_attention(
         Combined with the causal mask by logical and.
       bias: optional float array broadcastable to [B,N,T,S], added to the scaled scores before
         masking (relative position biases, ALiBi).
+      scale: multiplies the scores; None is 1/sqrt(H) (above). T5 passes 1.0: its initialization
+        folds the scale into the query weights.
+      dropout_rate, dropout_rng: dropout on the attention probabilities (reference path only; the
+        fused kernels have none, so asking them for it is refused). A rate of 0 or no rng: none.
       implementation: None for the einsum reference path below (readable, any dtype, any device);
         'xla' or 'cudnn' to call `jax.nn.dot_product_attention`. 'cudnn' is the fast fused path on
         NVIDIA GPUs and needs bfloat16 or float16 inputs and lengths its flash kernel supports
@@ -66,28 +82,42 @@ def dot_product_attention(
         )
     if not q.ndim == k.ndim == v.ndim == 4 or k.shape != v.shape:
         raise ValueError(
-            f"q, k, v must be [B,T,N,H], [B,S,N,H], [B,S,N,H]; got {q.shape}, {k.shape}, {v.shape}."
+            f"q, k, v must be [B,T,N,H], [B,S,K,H], [B,S,K,H]; got {q.shape}, {k.shape}, {v.shape}."
         )
-    if q.shape[0] != k.shape[0] or q.shape[2:] != k.shape[2:]:
+    batch, query_length, num_heads, head_dim = q.shape
+    num_kv_heads = k.shape[2]
+    if k.shape[0] != batch or k.shape[3] != head_dim or num_heads % num_kv_heads:
         raise ValueError(
-            f"q {q.shape} and k {k.shape} must agree on batch, heads and head width [B,_,N,H]."
+            f"q {q.shape} and k {k.shape} must agree on batch and head width, and k's heads must "
+            "divide q's heads [B,_,N,H] / [B,_,K,H]."
         )
+    use_dropout = dropout_rate > 0.0 and dropout_rng is not None
+    scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
     mask = _as_rank4("mask", mask, bool)
     bias = _as_rank4("bias", bias, jnp.float32)
     if implementation is not None:
+        if use_dropout:
+            raise ValueError(
+                f"implementation={implementation!r} has no attention-probability dropout; use "
+                "implementation=None for it, or set the attention dropout rate to 0."
+            )
         return jax.nn.dot_product_attention(
             q,
             k,
             v,
             bias=None if bias is None else bias.astype(q.dtype),
             mask=mask,
+            scale=scale,
             is_causal=causal,
             implementation=implementation,
         )
 
-    head_dim = q.shape[-1]
-    scores = jnp.einsum("BTNH,BSNH->BNTS", q, k, preferred_element_type=jnp.float32)
-    scores = scores.astype(jnp.float32) / math.sqrt(head_dim)
+    # Grouped heads: query head n = g * (N/K) + r reads key/value head g, for every r < N/K.
+    groups = num_heads // num_kv_heads
+    q = q.reshape(batch, query_length, num_kv_heads, groups, head_dim)
+    scores = jnp.einsum("BTKGH,BSKH->BKGTS", q, k, preferred_element_type=jnp.float32)
+    scores = scores.reshape(batch, num_heads, query_length, k.shape[1])
+    scores = scores.astype(jnp.float32) * scale
     if bias is not None:
         scores = scores + bias
     if causal:
@@ -98,25 +128,35 @@ def dot_product_attention(
         # The most negative finite float rather than -inf: a fully masked row gives a uniform
         # distribution instead of NaNs, matching jax.nn.dot_product_attention.
         scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    return jnp.einsum("BNTS,BSNH->BTNH", probs, v)
+    probs = jax.nn.softmax(scores, axis=-1)
+    if use_dropout:
+        keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
+        probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
+    probs = probs.astype(v.dtype).reshape(batch, num_kv_heads, groups, query_length, -1)
+    out = jnp.einsum("BKGTS,BSKH->BTKGH", probs, v)
+    return out.reshape(batch, query_length, num_heads, head_dim)
 
 
 class MultiHeadAttention(nn.Module):
     """Multi-head attention: project to N heads of width H, attend, project back to D.
 
     Shapes: x [B,T,D], inputs_kv [B,S,D] (None: x itself) -> [B,T,D]; with a cache,
-    -> ([B,T,D], KVCache). Params: `query`/`key`/`value` kernel [D,N,H], bias [N,H];
-    `out` kernel [N,H,D], bias [D].
+    -> ([B,T,D], KVCache). Params: `query` kernel [D,N,H], `key`/`value` kernel [D,K,H] with
+    K = `num_kv_heads` (None: N; fewer for grouped- or multi-query attention), biases [N,H] /
+    [K,H] unless `use_bias=False` (T5); `out` kernel [N,H,D], bias [D].
 
-    Dropout (when `train` and `dropout_rate > 0`, rng 'dropout') is applied to the output
-    projection only: the fused kernels behind 'xla'/'cudnn' have no attention-probability dropout,
-    and the reference path must compute the same function.
+    Dropout (when `train`, rng 'dropout'): `dropout_rate` on the output projection (GPT-2's
+    resid_pdrop), `attention_dropout_rate` on the attention probabilities (BERT's and GPT-2's
+    attention dropout; the reference path only: the fused kernels behind 'xla'/'cudnn' refuse it).
     """
 
     num_heads: int
     head_dim: int
+    num_kv_heads: int | None = None
     dropout_rate: float = 0.0
+    attention_dropout_rate: float = 0.0
+    scale: float | None = None
+    use_bias: bool = True
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
     implementation: str | None = None
@@ -161,13 +201,19 @@ class MultiHeadAttention(nn.Module):
                 "which does not change while decoding: pass one or the other."
             )
         features = x.shape[-1]
+        num_kv_heads = self.num_kv_heads or self.num_heads
+        if self.num_heads % num_kv_heads:
+            raise ValueError(
+                f"num_kv_heads={num_kv_heads} must divide num_heads={self.num_heads} (each "
+                "key/value head serves a whole group of query heads)."
+            )
 
-        def project(name, inputs):
+        def project(name, inputs, heads):
             return EinsumDense(
                 "BTD,DNH->BTNH",
-                kernel_shape=(inputs.shape[-1], self.num_heads, self.head_dim),
+                kernel_shape=(inputs.shape[-1], heads, self.head_dim),
                 kernel_axes=("embed", "heads", "kv"),
-                bias_axes=("heads", "kv"),
+                bias_axes=("heads", "kv") if self.use_bias else None,
                 kernel_init=self.kernel_init,
                 dtype=self.dtype,
                 param_dtype=self.param_dtype,
@@ -176,9 +222,11 @@ class MultiHeadAttention(nn.Module):
 
         kv_inputs = x if inputs_kv is None else inputs_kv
         qkv_axes = ("batch", "length", "heads", "kv")
-        q = nn.with_logical_constraint(project("query", x), qkv_axes)  # [B,T,N,H]
-        k = nn.with_logical_constraint(project("key", kv_inputs), qkv_axes)  # [B,S,N,H]
-        v = nn.with_logical_constraint(project("value", kv_inputs), qkv_axes)
+        q = nn.with_logical_constraint(project("query", x, self.num_heads), qkv_axes)  # [B,T,N,H]
+        k = nn.with_logical_constraint(
+            project("key", kv_inputs, num_kv_heads), qkv_axes
+        )  # [B,S,K,H]
+        v = nn.with_logical_constraint(project("value", kv_inputs, num_kv_heads), qkv_axes)
 
         if cache is not None:
             cache = cache.append(k, v)
@@ -188,15 +236,25 @@ class MultiHeadAttention(nn.Module):
             mask = cache_mask if mask is None else jnp.logical_and(mask, cache_mask)
             causal = False  # the cache mask already holds it, at the right offset
 
+        use_attention_dropout = train and self.attention_dropout_rate > 0.0
         y = dot_product_attention(
-            q, k, v, causal=causal, mask=mask, bias=bias, implementation=self.implementation
+            q,
+            k,
+            v,
+            causal=causal,
+            mask=mask,
+            bias=bias,
+            scale=self.scale,
+            dropout_rate=self.attention_dropout_rate,
+            dropout_rng=self.make_rng("dropout") if use_attention_dropout else None,
+            implementation=self.implementation,
         )
         y = nn.with_logical_constraint(y, qkv_axes)
         out = EinsumDense(
             "BTNH,NHD->BTD",
             kernel_shape=(self.num_heads, self.head_dim, features),
             kernel_axes=("heads", "kv", "embed"),
-            bias_axes=("embed",),
+            bias_axes=("embed",) if self.use_bias else None,
             kernel_init=self.out_kernel_init,
             dtype=self.dtype,
             param_dtype=self.param_dtype,

@@ -230,3 +230,93 @@ def test_bad_inputs_are_refused_with_value_errors():
         dot_product_attention(q[0], k, v, causal=False)
     with pytest.raises(ValueError, match="agree on batch"):
         dot_product_attention(q, k[:1], v[:1], causal=False)
+
+
+@pytest.mark.parametrize("implementation", [None, "xla"])
+@pytest.mark.parametrize("num_kv_heads", [1, 2])
+def test_grouped_query_attention_equals_repeated_key_value_heads(implementation, num_kv_heads):
+    # N = 4 query heads over K key/value heads: query head n reads kv head n // (N / K), which is
+    # multi-head attention with each kv head repeated N / K times (consecutively).
+    q, _, _ = _qkv(30, n=4)
+    _, k, v = _qkv(31, n=num_kv_heads)
+    repeat = 4 // num_kv_heads
+    out = dot_product_attention(q, k, v, causal=True, implementation=implementation)
+    want = _numpy_attention(
+        q,
+        np.repeat(k, repeat, axis=2),
+        np.repeat(v, repeat, axis=2),
+        mask=np.tril(np.ones((5, 5), bool)),
+    )
+    np.testing.assert_allclose(out, want, atol=2e-6)
+
+
+def test_kv_heads_must_divide_query_heads():
+    q, _, _ = _qkv(0, n=4)
+    _, k, v = _qkv(1, n=3)
+    with pytest.raises(ValueError, match="k's heads must divide q's heads"):
+        dot_product_attention(q, k, v, causal=False)
+    with pytest.raises(ValueError, match="num_kv_heads=3 must divide num_heads=4"):
+        MultiHeadAttention(num_heads=4, head_dim=2, num_kv_heads=3).init(
+            jax.random.key(0), jnp.zeros((1, 2, 8))
+        )
+
+
+@pytest.mark.parametrize("implementation", [None, "xla"])
+def test_scale_can_be_overridden(implementation):
+    # T5 uses scale 1: scores are plain q.k, as if q were multiplied by sqrt(H).
+    q, k, v = _qkv(2, h=16)
+    out = dot_product_attention(q, k, v, causal=False, scale=1.0, implementation=implementation)
+    np.testing.assert_allclose(out, _numpy_attention(4.0 * q, k, v), atol=3e-6)
+
+
+def test_attention_dropout_drops_probabilities_and_rescales():
+    q, k, v = _qkv(3, t=6, s=6, n=2, h=4)
+    rng = jax.random.key(4)
+    out = dot_product_attention(q, k, v, causal=False, dropout_rate=0.5, dropout_rng=rng)
+    # The same keep pattern written out: probabilities * keep / (1 - rate), then times v.
+    scores = np.einsum("btnh,bsnh->bnts", q, k) / 2.0
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    keep = np.asarray(jax.random.bernoulli(rng, 0.5, probs.shape))
+    assert 0.3 < keep.mean() < 0.7
+    want = np.einsum("bnts,bsnh->btnh", probs * keep / 0.5, v)
+    np.testing.assert_allclose(out, want, atol=2e-6)
+    # No rng (evaluation) or rate 0: no dropout.
+    np.testing.assert_array_equal(
+        dot_product_attention(q, k, v, causal=False, dropout_rate=0.5),
+        dot_product_attention(q, k, v, causal=False),
+    )
+    with pytest.raises(ValueError, match="no attention-probability dropout"):
+        dot_product_attention(
+            q, k, v, causal=False, dropout_rate=0.1, dropout_rng=rng, implementation="xla"
+        )
+
+
+def test_multi_head_attention_grouped_heads_without_biases():
+    layer = MultiHeadAttention(num_heads=4, head_dim=3, num_kv_heads=2, use_bias=False)
+    x = jax.random.normal(jax.random.key(5), (2, 5, 8))
+    params = nn.unbox(layer.init(jax.random.key(6), x)["params"])
+    shapes = jax.tree.map(np.shape, params)
+    assert shapes == {
+        "query": {"kernel": (8, 4, 3)},
+        "key": {"kernel": (8, 2, 3)},
+        "value": {"kernel": (8, 2, 3)},
+        "out": {"kernel": (4, 3, 8)},
+    }
+    q = np.einsum("btd,dnh->btnh", x, params["query"]["kernel"])
+    k = np.einsum("btd,dnh->btnh", x, params["key"]["kernel"])
+    v = np.einsum("btd,dnh->btnh", x, params["value"]["kernel"])
+    y = _numpy_attention(q, np.repeat(k, 2, axis=2), np.repeat(v, 2, axis=2))
+    want = np.einsum("btnh,nhd->btd", y, params["out"]["kernel"])
+    np.testing.assert_allclose(layer.apply({"params": params}, x), want, atol=2e-6)
+
+
+def test_multi_head_attention_dropout_on_probabilities_in_train_only():
+    layer = MultiHeadAttention(num_heads=2, head_dim=4, attention_dropout_rate=0.3)
+    x = jax.random.normal(jax.random.key(7), (1, 6, 8))
+    variables = layer.init(jax.random.key(8), x)
+    eval_out = layer.apply(variables, x)
+    train_a = layer.apply(variables, x, train=True, rngs={"dropout": jax.random.key(9)})
+    train_b = layer.apply(variables, x, train=True, rngs={"dropout": jax.random.key(10)})
+    assert not np.allclose(train_a, eval_out, atol=1e-4)
+    assert not np.allclose(train_a, train_b, atol=1e-4)
