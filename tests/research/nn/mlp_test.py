@@ -1,5 +1,6 @@
 """Tests for research/nn/mlp.py: the block against a numpy transcription of GPT-2's MLP, each
-activation against its formula, logical axes and dropout."""
+activation against its formula, logical axes and dropout; the gated block against its formula and
+Hugging Face T5 v1.1's."""
 
 import math
 
@@ -8,7 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from research.nn.mlp import MlpBlock
+from research.nn.mlp import GatedMlpBlock, MlpBlock
+from tests.reference_packages import import_reference
 
 
 def _gelu_tanh(x):
@@ -77,3 +79,38 @@ def test_dropout_uses_rng_only_in_train():
     assert not np.array_equal(a, b)
     kept = a != 0
     np.testing.assert_allclose(a[kept], 2 * eval_out[kept], rtol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["gelu_tanh", "silu"])
+def test_gated_block_equals_its_formula(activation):
+    # GEGLU / SwiGLU: act(x W0) * (x W1) W_o; swapping the gate and the linear half must fail.
+    block = GatedMlpBlock(mlp_dim=6, activation=activation, kernel_init=nn.initializers.normal(1.0))
+    x = jax.random.normal(jax.random.key(0), (2, 3, 4))
+    p = nn.unbox(block.init(jax.random.key(1), x)["params"])
+    assert jax.tree.map(np.shape, p) == {
+        "wi_0": {"kernel": (4, 6)},
+        "wi_1": {"kernel": (4, 6)},
+        "wo": {"kernel": (6, 4)},
+    }
+    x_np = np.asarray(x, np.float64)
+    gate, linear = x_np @ p["wi_0"]["kernel"], x_np @ p["wi_1"]["kernel"]
+    want = (FORMULAS[activation](gate) * linear) @ p["wo"]["kernel"]
+    got = np.asarray(block.apply({"params": p}, x))
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    swapped = (FORMULAS[activation](linear) * gate) @ p["wo"]["kernel"]
+    assert np.abs(got - swapped).max() > 1e-3
+
+
+def test_gated_block_equals_hugging_face_t5_v1_1():
+    torch = import_reference("torch")
+    t5 = import_reference("transformers.models.t5.modeling_t5")
+    config = t5.T5Config(d_model=8, d_ff=12, dense_act_fn="gelu_new", dropout_rate=0.0)
+    theirs = t5.T5DenseGatedActDense(config).eval()
+    block = GatedMlpBlock(mlp_dim=12, activation="gelu_tanh")
+    x = jax.random.normal(jax.random.key(2), (2, 5, 8))
+    p = nn.unbox(block.init(jax.random.key(3), x)["params"])
+    with torch.no_grad():  # torch Linear weights are [out, in]: the transposed kernels
+        for name in ("wi_0", "wi_1", "wo"):
+            getattr(theirs, name).weight.copy_(torch.tensor(np.asarray(p[name]["kernel"]).T))
+        want = theirs(torch.tensor(np.asarray(x))).numpy()
+    np.testing.assert_allclose(np.asarray(block.apply({"params": p}, x)), want, atol=1e-6)
