@@ -71,7 +71,7 @@ def feature_occurrences(
     min_n, max_n = ngram_range
     uni_index = dict.fromkeys(tokens)
     uni_strings = list(uni_index)
-    uni_index = dict(zip(uni_strings, range(len(uni_strings))))
+    uni_index = dict(zip(uni_strings, range(len(uni_strings)), strict=True))
     ids = np.fromiter(map(uni_index.__getitem__, tokens), np.int64, len(tokens))
     if rows is None:  # one-pass tokens: documents end at the separators
         is_separator = ids == uni_index.get(_SEPARATOR, -1)
@@ -84,7 +84,7 @@ def feature_occurrences(
     groups = []
     if min_n == 1:
         used = np.bincount(ids, minlength=len(uni_strings)) > 0
-        strings = [s if u else None for s, u in zip(uni_strings, used.tolist())]
+        strings = [s if u else None for s, u in zip(uni_strings, used.tolist(), strict=True)]
         groups.append((strings, rows, ids))
     num_uni = max(len(uni_strings), 1)
     prev_ids, prev_strings = ids, uni_strings
@@ -174,7 +174,7 @@ def count_documents(
         rows, ids = assign_ids(groups, learned, grow=True)
         terms, new_id = sorted_vocabulary(learned)
         ids = new_id[ids]
-        vocabulary = dict(zip(terms, range(len(terms))))
+        vocabulary = dict(zip(terms, range(len(terms)), strict=True))
     else:
         rows, ids = assign_ids(groups, vocabulary, grow=False)
     return (*count_pairs(rows, ids, len(documents), len(vocabulary)), vocabulary)

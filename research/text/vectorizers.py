@@ -263,8 +263,8 @@ class CountVectorizer(BaseEstimator):
             raise ValueError(
                 "After pruning, no terms remain. Try a lower min_df or a higher max_df."
             )
-        kept_terms = [t for t, m in zip(terms, mask.tolist()) if m]
-        self.vocabulary_ = dict(zip(kept_terms, range(len(kept_terms))))
+        kept_terms = [t for t, m in zip(terms, mask.tolist(), strict=True) if m]
+        self.vocabulary_ = dict(zip(kept_terms, range(len(kept_terms)), strict=True))
         return mask
 
     def _count(self, documents: list, vocabulary):
