@@ -6,11 +6,24 @@ Re-running the same command resumes from the newest checkpoint in the workdir. E
 `--config.<key>=<value>` flag; see the config file's docstring.
 
 The script supplies the training loop (`research.train.loop`) with a model chosen by
-`config.model_name`, a next-byte cross-entropy loss, and byte-tokenized batches; it reports the best
+`config.model_name`, a next-token cross-entropy loss, and tokenized batches; it reports the best
 n-gram model of the same split next to the validation loss, and prints a sample at the end.
+
+Tokens: bytes by default; `--config.tokenizer.kind=sentencepiece_bpe|sentencepiece_unigram|byte_bpe|
+wordpiece` with `--config.tokenizer.vocab_size=N --config.model.vocab_size=N` trains that tokenizer
+on the train split on the first run and saves it in <workdir>/tokenizer; a resumed run reloads it
+(never retrains), and a workdir whose tokenizer differs from the config is refused.
+Evaluation also reports `eval/nats_per_byte`: summed nats over summed UTF-8 bytes of the text behind
+the evaluated tokens (for bytes, the end-of-document targets carry 0 bytes), the unit that compares
+runs with different tokenizers, and `eval/ngram_nats_per_byte` for the n-gram baseline.
 """
 
+import os
+import shutil
+from pathlib import Path
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
@@ -18,47 +31,122 @@ from experiments import entry
 from research import models
 from research.data import lm_pipeline, text_corpus
 from research.generate.sampling import sample
-from research.text.byte_tokenizer import ByteTokenizer
+from research.text import tokenizers
 from research.text.ngram import best_ngram
 from research.train import loop
 from research.train.losses import classification_loss
 from research.train.task import Task
 
 
-def build_task(config) -> Task:
+def tokenizer_settings(config) -> dict:
+    """What identifies the tokenizer a config asks for (compared with a workdir's saved one)."""
+    kind = config.tokenizer.kind
+    tokenizers.check_kind(kind)
+    if kind == "bytes":
+        return {"kind": "bytes"}
+    return {
+        "kind": kind,
+        "requested_vocab_size": config.tokenizer.vocab_size or config.model.vocab_size,
+        "num_sentinels": config.tokenizer.num_sentinels,
+        "data": config.data.name,
+        "train_split": config.data.train_split,
+    }
+
+
+def load_or_train_tokenizer(config, workdir, train_texts):
+    """The workdir's saved tokenizer if there is one (it must match the config), else a new one
+    trained on `train_texts` and saved in <workdir>/tokenizer (atomically; process 0 writes it)."""
+    wanted = tokenizer_settings(config)
+    directory = Path(workdir) / "tokenizer" if workdir is not None else None
+    saved = tokenizers.saved_config(directory) if directory is not None else None
+    found = saved
+    if saved is None and directory is not None and (Path(workdir) / "checkpoints").exists():
+        found = {"kind": "bytes"}  # checkpoints written before tokenizers were saved: bytes
+    if found is not None:
+        found = {key: found.get(key) for key in wanted}
+        if found != wanted:
+            raise ValueError(
+                f"workdir {workdir} was trained with the tokenizer {found} but the config asks for "
+                f"{wanted}; use a new --workdir or set --config.tokenizer to the saved settings."
+            )
+    if saved is not None:
+        logging.info("Reusing the tokenizer saved in %s.", directory)
+        return tokenizers.load(directory)
+    vocab_size = wanted.get("requested_vocab_size", 0)
+    info = {k: v for k, v in wanted.items() if k not in ("kind", "num_sentinels")}
+    if wanted["kind"] != "bytes":
+        logging.info("Training a %s tokenizer of %d ids on %d documents.", wanted["kind"],
+                     vocab_size, len(train_texts))  # fmt: skip
+    tokenizer = tokenizers.train(
+        wanted["kind"], train_texts, vocab_size, config.tokenizer.num_sentinels, info
+    )
+    if directory is not None and jax.process_index() == 0:
+        partial = directory.with_name(f"tokenizer.tmp-{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        tokenizers.save(tokenizer, partial)
+        partial.rename(directory)  # a killed run leaves no half-written tokenizer behind
+    return tokenizer
+
+
+def build_task(config, workdir=None) -> Task:
+    """The LM task; `workdir` holds the trained tokenizer (None: train it in memory, save nothing)."""
     model_module = models.load(config.model_name)
     model = model_module.make(**config.model.to_dict())
-    tokenizer = ByteTokenizer()
+    data = config.data
+    texts = {
+        split: text_corpus.load_texts(
+            data.name, split, data_dir=data.data_dir, text_key=data.text_key
+        )
+        for split in dict.fromkeys((data.train_split, data.eval_split))
+    }
+    requested = config.tokenizer.vocab_size
+    if config.tokenizer.kind != "bytes" and requested > model.config.vocab_size:
+        raise ValueError(
+            f"tokenizer.vocab_size={requested} exceeds model.vocab_size="
+            f"{model.config.vocab_size}; set --config.model.vocab_size={requested}."
+        )
+    tokenizer = load_or_train_tokenizer(config, workdir, texts[data.train_split])
     if model.config.vocab_size < tokenizer.vocab_size:
         raise ValueError(
-            f"model.vocab_size={model.config.vocab_size} is smaller than the byte tokenizer's "
-            f"{tokenizer.vocab_size} ids; set --config.model.vocab_size={tokenizer.vocab_size}."
+            f"model.vocab_size={model.config.vocab_size} is smaller than the "
+            f"{config.tokenizer.kind} tokenizer's {tokenizer.vocab_size} ids; set "
+            f"--config.model.vocab_size={tokenizer.vocab_size}."
         )
-    data = config.data
     max_len = getattr(model.config, "max_len", None)  # recurrent models have none
     if max_len is not None and data.seq_len > max_len:
         raise ValueError(
             f"data.seq_len={data.seq_len} exceeds model.max_len={max_len}; lower "
             "--config.data.seq_len or raise --config.model.max_len."
         )
-    splits = {}
-    for split in (data.train_split, data.eval_split):
-        texts = text_corpus.load_texts(
-            data.name, split, data_dir=data.data_dir, text_key=data.text_key
-        )
-        splits[split] = tokenizer.encode_documents(texts)
-    train_tokens, eval_tokens = splits[data.train_split], splits[data.eval_split]
+    train_tokens = tokenizer.encode_documents(texts[data.train_split])
+    eval_tokens, eval_bytes = tokenizers.encode_documents_with_bytes(
+        tokenizer, texts[data.eval_split]
+    )
     vocab_size = model.config.vocab_size
     logging.info(
-        "Data %s: %d train / %d eval tokens.", data.name, len(train_tokens), len(eval_tokens)
-    )
+        "Data %s: %d train / %d eval tokens (%s, %.3f bytes per eval token).",
+        data.name, len(train_tokens), len(eval_tokens), config.tokenizer.kind,
+        eval_bytes.sum() / max(len(eval_tokens), 1),
+    )  # fmt: skip
     eval_batches = lm_pipeline.eval_batches(
         eval_tokens, seq_len=data.seq_len, batch_size=data.batch_size, vocab_size=vocab_size
     )
-    ngram = best_ngram(train_tokens, eval_tokens, vocab_size=vocab_size)
+    # The same layout over the byte counts: each target's UTF-8 bytes, for eval/nats_per_byte.
+    byte_batches = lm_pipeline.eval_batches(
+        eval_bytes,
+        seq_len=data.seq_len,
+        batch_size=data.batch_size,
+        vocab_size=int(eval_bytes.max(initial=0)) + 1,
+    )
+    for batch, byte_batch in zip(eval_batches, byte_batches, strict=True):
+        batch["target_bytes"] = byte_batch["targets"].astype(np.float32)
+    # n-gram keys are V^order int64s: the largest orders of a big vocabulary would overflow.
+    orders = tuple(o for o in (1, 2, 3, 4, 5) if vocab_size**o < 2**62)
+    ngram = best_ngram(train_tokens, eval_tokens, vocab_size=vocab_size, orders=orders)
+    ngram_per_byte = ngram.loss * (len(eval_tokens) - 1) / max(int(eval_bytes[1:].sum()), 1)
     logging.info(
-        "Best n-gram baseline on %s: %.4f nats/byte (order %d, add-k %g).",
-        data.eval_split, ngram.loss, ngram.order, ngram.k,
+        "Best n-gram baseline on %s: %.4f nats/token, %.4f nats/byte (order %d, add-k %g).",
+        data.eval_split, ngram.loss, ngram_per_byte, ngram.order, ngram.k,
     )  # fmt: skip
 
     def loss_fn(params, model_state, batch, rng, train):
@@ -66,6 +154,9 @@ def build_task(config) -> Task:
             {"params": params, **model_state}, batch["inputs"], train=train, rngs={"dropout": rng}
         )  # [B,T,V]
         loss, metrics = classification_loss(logits, batch["targets"], batch.get("weights"))
+        if "target_bytes" in batch:  # evaluation: nats per UTF-8 byte of the evaluated text
+            num_bytes = jnp.sum(batch["target_bytes"] * batch["weights"])
+            metrics["nats_per_byte"] = (metrics["loss"][0], num_bytes)
         return loss, metrics, model_state  # stateless: the model state passes through
 
     def train_iterator(process_index, process_count):
@@ -111,13 +202,13 @@ def build_task(config) -> Task:
         items_per_example=data.seq_len,
         items_name="tokens",
         flops_per_item=flops(model.config, data.seq_len) if flops else None,
-        eval_reference={"eval/ngram_loss": ngram.loss},
+        eval_reference={"eval/ngram_loss": ngram.loss, "eval/ngram_nats_per_byte": ngram_per_byte},
         after_training=after_training,
     )
 
 
 def main(config, workdir) -> loop.Result:
-    return loop.train(config, workdir, build_task(config))
+    return loop.train(config, workdir, build_task(config, workdir))
 
 
 if __name__ == "__main__":

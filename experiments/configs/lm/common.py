@@ -21,6 +21,11 @@ def lm_config(model_name: str, variant: str, *, smoke: bool, **model_overrides):
         seq_len=128,
         batch_size=32,
     )
+    # Tokens: 'bytes' (the default: no training, ids 0..255 + end-of-document 256), or a subword
+    # tokenizer trained on the train split on the first run and saved in <workdir>/tokenizer
+    # (a resumed run reloads it): sentencepiece_bpe, sentencepiece_unigram, byte_bpe, wordpiece.
+    # vocab_size 0 = model.vocab_size; model.vocab_size must hold every id the tokenizer makes.
+    config.tokenizer = dict(kind="bytes", vocab_size=0, num_sentinels=32)
     # Drawn through the model's decoding cache; a transformer needs prompt + num_tokens <= max_len.
     config.sample = dict(prompt="The ", num_tokens=120, temperature=0.8, top_k=0)
 
