@@ -1,0 +1,63 @@
+"""Host-side counting: the one-pass tokenizer equals per-document findall, n-grams equal
+scikit-learn's analyzer, and both pair-counting paths agree with a Counter."""
+
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import CountVectorizer as SkCount
+
+from research.text import bag_of_words as bow
+
+TRICKY = [
+    "Straße ÉCOLE naïve_test x y2 __init__ 3.14 a",
+    "",
+    "Ωμέγα ΣΟΦΟΣ σοφός; 日本語テキスト 123 b_",
+    "end-of-line\ttab\nnewline x",
+    "ab",
+]
+
+
+def test_one_pass_tokenizer_equals_per_document_findall():
+    # Bug caught: a token spanning two documents, or a document boundary off by one.
+    findall = re.compile(bow.DEFAULT_TOKEN_PATTERN).findall
+    fast_tokens, fast_rows = bow.tokenize_corpus(TRICKY, str.lower, None)
+    assert fast_rows is None  # the one-pass path ran
+    groups = bow.feature_occurrences(fast_tokens, fast_rows)
+    strings, rows, ids = groups[0]
+    got = [[strings[i] for i in ids[rows == d].tolist()] for d in range(len(TRICKY))]
+    assert got == [findall(doc.lower()) for doc in TRICKY]
+
+
+def test_separator_inside_a_document_falls_back_to_per_document():
+    docs = ["aa\x00bb", "cc"]
+    tokens, rows = bow.tokenize_corpus(docs, str.lower, None)
+    assert tokens == ["aa", "bb", "cc"] and rows.tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 3), (2, 2), (3, 4)])
+@pytest.mark.parametrize("stop_words", [None, frozenset({"the", "cat"})])
+def test_ngrams_equal_sklearn_analyzer(ngram_range, stop_words):
+    docs = ["the cat sat on the mat the cat", "cat", "", "a b c", "the dog and the cat sat"]
+    tokens, rows = bow.tokenize_corpus(docs, str.lower, None)
+    groups = bow.feature_occurrences(tokens, rows, ngram_range, stop_words)
+    analyze = SkCount(ngram_range=ngram_range, stop_words=stop_words and list(stop_words))
+    analyze = analyze.build_analyzer()
+    for d, doc in enumerate(docs):
+        got = Counter(s[i] for s, r, ids in groups for i in ids[r == d].tolist())
+        assert got == Counter(analyze(doc)), doc
+
+
+def test_count_pairs_both_paths_equal_counter(monkeypatch):
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.integers(0, 9, 400))
+    ids = rng.integers(0, 13, 400)
+    want = Counter(zip(rows.tolist(), ids.tolist(), strict=True))
+    dense = bow.count_pairs(rows, ids, 9, 13)
+    monkeypatch.setattr(bow, "_BINCOUNT_LIMIT", 0)  # force the np.unique path
+    sorted_path = bow.count_pairs(rows, ids, 9, 13)
+    for r, c, n in (dense, sorted_path):
+        assert dict(zip(zip(r.tolist(), c.tolist(), strict=True), n.tolist(), strict=True)) == want
+        keys = r * 13 + c
+        assert np.all(np.diff(keys) > 0)  # sorted by (row, col), no duplicates
