@@ -2,6 +2,7 @@
 on the train split, saves it in the workdir, resumes reusing it (never retraining), refuses a workdir
 whose tokenizer differs from the config, and reports eval/nats_per_byte with exact byte counts."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -9,6 +10,7 @@ from experiments import train_lm
 from experiments.configs.lm import gpt_tiny
 from research.data import text_corpus
 from research.text import tokenizers
+from research.train import loop
 from research.train.metrics import read_metrics
 from tests.config_overrides import with_overrides
 
@@ -20,10 +22,16 @@ def smoke_config(**overrides):
     return with_overrides(config, **{**base, **overrides})
 
 
+def _train(config, workdir):
+    """train_lm.main on one device (the 8-device mesh is train_lm_test.py's job; this is faster)."""
+    return loop.train(config, workdir, train_lm.build_task(config, workdir), jax.devices()[:1])
+
+
 def test_trains_saves_and_resumes_with_the_saved_tokenizer(tmp_path, monkeypatch):
     workdir = tmp_path / "run"
     short = {"num_train_steps": 4, "eval_every_steps": 4, "checkpoint_every_steps": 2}
-    first = train_lm.main(smoke_config(**short, **{"optimizer.warmup_steps": 2}), workdir)
+    short |= {"optimizer.warmup_steps": 2, "sample.num_tokens": 2}
+    first = _train(smoke_config(**short), workdir)
     assert first.step == 4
     saved = tokenizers.saved_config(workdir / "tokenizer")
     assert saved["kind"] == "sentencepiece_bpe" and saved["requested_vocab_size"] == 512
@@ -34,7 +42,7 @@ def test_trains_saves_and_resumes_with_the_saved_tokenizer(tmp_path, monkeypatch
 
     monkeypatch.setattr(tokenizers, "train", no_training)
     longer = {**short, "num_train_steps": 6, "eval_every_steps": 6}
-    second = train_lm.main(smoke_config(**longer, **{"optimizer.warmup_steps": 2}), workdir)
+    second = _train(smoke_config(**longer), workdir)
     assert second.step == 6
     assert (workdir / "tokenizer" / "sentencepiece.model").read_bytes() == model_bytes
     evals = [r for r in read_metrics(workdir / "metrics.jsonl") if "eval/loss" in r]
