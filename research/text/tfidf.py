@@ -105,7 +105,10 @@ def _pad(rows, cols, counts, num_docs: int, size: int, dtype):
 
 def _x64(dtype):
     """Context enabling 64-bit JAX types for this call when the output dtype is 64-bit."""
-    return jax.enable_x64(np.dtype(dtype).itemsize == 8)
+    enable_x64 = getattr(jax, "enable_x64", None)
+    if enable_x64 is None:  # older JAX spelled it jax.experimental.enable_x64
+        from jax.experimental import enable_x64
+    return enable_x64(np.dtype(dtype).itemsize == 8)
 
 
 def document_frequency_host(cols, counts, num_terms: int) -> np.ndarray:

@@ -9,7 +9,9 @@ equal scikit-learn's to float64 rounding for every option combination (tests/res
 vectorizers_test.py checks a grid): tokens are counted by `research.text.bag_of_words` (host numpy,
 vectorized), document frequency, idf, weighting and normalization run in `research.text.tfidf`
 (JAX). Ties among `max_features` are broken as scikit-learn breaks them: `np.argsort` of minus the
-column totals (in the vectorizer's dtype) over the alphabetically sorted surviving terms.
+column totals (in the vectorizer's dtype) over the alphabetically sorted surviving terms. Our CSR
+always has sorted column indices; scikit-learn's may not (it renumbers columns in place after
+sorting the vocabulary), so compare matrices, not raw `.indices` arrays.
 
 Beyond scikit-learn: `fit_stream(chunks)` fits over an iterable of document lists in memory bounded
 by the vocabulary (equal to `fit` on their concatenation), and `TfidfVectorizer(idf_form='textbook')`
