@@ -7,8 +7,8 @@ Data: the standard library's docstrings (`research.data.stdlib_docstrings`) labe
 package; the classes are the `model.num_classes` packages with the most training documents (ties by
 name), each needing at least `data.min_train_docs`; documents of other packages are dropped.
 
-For every representation in `features.representations` (`REPRESENTATIONS`): a vectorizer fit on the
-training texts (vocabulary capped at `features.max_features` terms, `min_df`) transforms every
+For every representation in `features.representations` (`REPRESENTATIONS`, vectorizers from
+`research.text.vectorizers`, scikit-learn's API and output): a vectorizer fit on the training texts (vocabulary capped at `features.max_features` terms, `min_df`) transforms every
 split; the same linear classifier (`mlp_classifier` with `num_layers=0`: logits = x W + b) trains on
 the dense rows through the one training loop (`research.train.loop`) in `<workdir>/<name>/`, which
 also resumes it; validation is the loop's evaluation set. Test accuracy and macro-F1 are computed
@@ -31,11 +31,11 @@ import matplotlib
 import numpy as np
 import scipy.sparse
 from absl import logging
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from experiments import entry
 from research import models
 from research.data import array_pipeline, stdlib_docstrings
+from research.text.vectorizers import CountVectorizer, TfidfVectorizer
 from research.train import loop
 from research.train.losses import classification_loss
 from research.train.task import Task
@@ -239,6 +239,15 @@ def markdown(results: dict) -> str:
             f"| {row['test_macro_f1']:.3f} | {row['validation_accuracy']:.3f} "
             f"| {row['common_word_share']:.3f} |"
         )
+    accuracy = {row["representation"]: row["test_accuracy"] for row in results["rows"]}
+    if {"counts", "tf_l2", "tfidf"} <= set(accuracy):
+        lines += [
+            "",
+            "From counts to TF-IDF, test accuracy "
+            f"{accuracy['counts']:.3f} -> {accuracy['tf_l2']:.3f} by l2 length normalization "
+            f"(tf_l2) -> {accuracy['tfidf']:.3f} by idf (tfidf). Normalizing a row does not change "
+            "its common-word share; idf lowers it.",
+        ]
     common = set(results["common_words"])
     lines += [
         "",
@@ -275,8 +284,8 @@ def plot(results: dict, path: pathlib.Path) -> None:
     left.bar(x - 0.2, [r["test_accuracy"] for r in rows], 0.4, label="test accuracy")
     left.bar(x + 0.2, [r["test_macro_f1"] for r in rows], 0.4, label="test macro-F1")
     left.set_xticks(x, names, rotation=20)
-    left.set_ylim(0, 1)
-    left.legend(loc="lower right")
+    left.set_ylim(0, 1.15)
+    left.legend(loc="upper center", ncol=2)
     left.set_title(f"Linear classifier, {len(results['classes'])} stdlib packages")
     right.bar(x, [r["common_word_share"] for r in rows], 0.6, color="tab:gray")
     right.set_xticks(x, names, rotation=20)

@@ -11,7 +11,25 @@ representation in features.representations (see experiments/text_classification.
 capped at features.max_features terms seen in >= features.min_df training documents. Model: the
 linear classifier `mlp_classifier` with num_layers=0, trained by the one loop per representation.
 
-Expected result: measured below.
+Classes (model.num_classes=15, each with >= data.min_train_docs=30 training docstrings; the 16th
+package, collections, has 33): distutils, asyncio, email, importlib, logging, _pydecimal, xml,
+lib2to3, unittest, http, encodings, multiprocessing, ipaddress, urllib, _pyio (213 down to 54
+training documents). Documents train / validation / test: 1704 / 214 / 213. With min_df=2, 2,857
+terms remain, under the max_features=5000 cap (the smoke run's 500 does cap).
+
+Expected result (measured on CPython 3.11.7, a shared 2-core AMD EPYC CPU, 1 device; 1000 steps of
+batch 64 per representation; 54 s in all with the machine under load, 30 s on a quieter one):
+
+  representation    test accuracy  test macro-F1  validation acc.  common-word weight share
+  counts                    0.803          0.746            0.850                     0.300
+  binary                    0.826          0.760            0.850                     0.247
+  tfidf                     0.887          0.831            0.902                     0.152
+  tfidf_sublinear           0.892          0.841            0.897                     0.136
+  tf_l2                     0.869          0.820            0.893                     0.300
+
+The test split has 213 documents, so one document is 0.5 points: counts vs TF-IDF (8 points) is a
+real gap, tfidf vs tfidf_sublinear vs tf_l2 (2 points) is within noise. With 3000 steps the order
+holds (counts 0.775, binary 0.803, tfidf 0.883, tfidf_sublinear 0.892, tf_l2 0.873).
 """
 
 from ml_collections.config_dict import placeholder
