@@ -20,11 +20,10 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
-from research.nn.attention import MultiHeadAttention
 from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
 from research.nn.kv_cache import KVCache
-from research.nn.mlp import MlpBlock
 from research.nn.norm import LayerNorm
+from research.nn.transformer_block import TransformerBlock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,48 +75,32 @@ VARIANTS = {
 }
 
 
-class Block(nn.Module):
-    """One pre-LayerNorm transformer block. Shapes: x [B,T,D] -> [B,T,D] (and the updated
-    KVCache when `cache` is given)."""
+def block(cfg: Config, name: str, *, remat: bool = False) -> TransformerBlock:
+    """One pre-LayerNorm decoder block (`research.nn.transformer_block`): x + attn(ln1(x)), then
+    x + mlp(ln2(x)), GELU (tanh form), biases everywhere: GPT-2's block.
 
-    config: Config
-
-    @nn.compact
-    def __call__(self, x, train: bool = False, cache: KVCache | None = None):
-        cfg = self.config
-        dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+    Called as `block(x, None, train, cache=cache)`: `train` positional so that remat keeps it static.
+    """
+    dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+    block_cls = nn.remat(TransformerBlock, static_argnums=(3,)) if remat else TransformerBlock
+    return block_cls(
+        num_heads=cfg.num_heads,
+        head_dim=cfg.head_dim,
+        mlp_dim=cfg.mlp_dim,
+        activation="gelu_tanh",
+        norm="layer",
+        norm_epsilon=cfg.layer_norm_epsilon,
+        norm_placement="pre",
+        causal=True,
+        dropout_rate=cfg.dropout_rate,
+        dtype=dtype,
+        param_dtype=param_dtype,
+        implementation=cfg.attention_impl,
         # GPT-2: residual projections start smaller so the residual stream's variance does not
         # grow with depth (2 residual additions per block).
-        residual_init = nn.initializers.normal(0.02 / math.sqrt(2 * cfg.num_layers))
-        norm = lambda name: LayerNorm(
-            epsilon=cfg.layer_norm_epsilon, dtype=dtype, param_dtype=param_dtype, name=name
-        )
-        attn = MultiHeadAttention(
-            num_heads=cfg.num_heads,
-            head_dim=cfg.head_dim,
-            dropout_rate=cfg.dropout_rate,
-            dtype=dtype,
-            param_dtype=param_dtype,
-            implementation=cfg.attention_impl,
-            out_kernel_init=residual_init,
-            name="attn",
-        )
-        mlp = MlpBlock(
-            mlp_dim=cfg.mlp_dim,
-            activation="gelu_tanh",
-            dropout_rate=cfg.dropout_rate,
-            dtype=dtype,
-            param_dtype=param_dtype,
-            out_kernel_init=residual_init,
-            name="mlp",
-        )
-        attended = attn(norm("ln1")(x), causal=True, cache=cache, train=train)
-        if cache is not None:
-            attended, cache = attended
-        x = x + attended
-        x = x + mlp(norm("ln2")(x), train=train)
-        x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
-        return x if cache is None else (x, cache)
+        residual_init=nn.initializers.normal(0.02 / math.sqrt(2 * cfg.num_layers)),
+        name=name,
+    )
 
 
 class Model(nn.Module):
@@ -181,15 +164,14 @@ class Model(nn.Module):
         x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
         x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
 
-        # `train` is a Python bool that selects dropout: static for remat (self is argument 0).
-        block_cls = nn.remat(Block, static_argnums=(2,)) if cfg.remat else Block
         new_cache = {}
         for i in range(cfg.num_layers):
             name = f"block_{i}"
+            layer = block(cfg, name, remat=cfg.remat)
             if cache is None:
-                x = block_cls(cfg, name=name)(x, train)
+                x = layer(x, None, train)
             else:
-                x, new_cache[name] = block_cls(cfg, name=name)(x, train, cache[name])
+                x, new_cache[name] = layer(x, None, train, cache=cache[name])
 
         x = LayerNorm(
             epsilon=cfg.layer_norm_epsilon, dtype=dtype, param_dtype=param_dtype, name="ln_f"

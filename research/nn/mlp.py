@@ -30,13 +30,15 @@ def activation_fn(name: str):
 class MlpBlock(nn.Module):
     """Position-wise feed-forward block with dropout on its output.
 
-    Shapes: x [B,T,D] -> [B,T,D]. Params: `wi` kernel [D,F], bias [F]; `wo` kernel [F,D], bias [D].
-    Dropout (when `train` and `dropout_rate > 0`) uses the 'dropout' rng.
+    Shapes: x [B,T,D] -> [B,T,D]. Params: `wi` kernel [D,F], bias [F]; `wo` kernel [F,D], bias [D]
+    (no biases with `use_bias=False`, as in T5). Dropout (when `train` and `dropout_rate > 0`) uses
+    the 'dropout' rng.
     """
 
     mlp_dim: int
     activation: str = "gelu_tanh"
     dropout_rate: float = 0.0
+    use_bias: bool = True
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
     kernel_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
@@ -52,7 +54,7 @@ class MlpBlock(nn.Module):
             "BTD,DF->BTF",
             kernel_shape=(features, self.mlp_dim),
             kernel_axes=("embed", "mlp"),
-            bias_axes=("mlp",),
+            bias_axes=("mlp",) if self.use_bias else None,
             kernel_init=self.kernel_init,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
@@ -63,7 +65,7 @@ class MlpBlock(nn.Module):
             "BTF,FD->BTD",
             kernel_shape=(self.mlp_dim, features),
             kernel_axes=("mlp", "embed"),
-            bias_axes=("embed",),
+            bias_axes=("embed",) if self.use_bias else None,
             kernel_init=self.out_kernel_init,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
