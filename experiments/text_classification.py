@@ -199,7 +199,9 @@ def run_representation(name, config, workdir, data, common) -> tuple[dict, dict]
     validation = evaluate(task.model, params, features["validation"], labels["validation"])
     test = evaluate(task.model, params, features["test"], labels["test"])
     vocabulary = vectorizer.get_feature_names_out()
-    columns = np.array([vectorizer.vocabulary_[w] for w in common if w in vectorizer.vocabulary_])
+    columns = np.array(
+        [vectorizer.vocabulary_[w] for w in common if w in vectorizer.vocabulary_], np.int64
+    )
     row = {
         "representation": name,
         "features": int(features["train"].shape[1]),
