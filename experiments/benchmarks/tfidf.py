@@ -41,15 +41,15 @@ def _profile(documents: list[str], options: dict) -> dict[str, float]:
     analysis = vec._analysis()
     stages = {}
     start = time.perf_counter()
-    tokens, rows = bow.tokenize_corpus(documents, *analysis[:3])
-    stages["tokenize (preprocess + regex)"] = time.perf_counter() - start
+    tokens = bow.tokenize_corpus(documents, *analysis[:3])
+    stages["tokenize (preprocess, regex, token ids)"] = time.perf_counter() - start
     start = time.perf_counter()
-    groups = bow.feature_occurrences(tokens, rows, *analysis[3:])
+    groups = bow.feature_occurrences(*tokens, *analysis[3:])
     learned = {}
     rows, ids = bow.assign_ids(groups, learned, grow=True)
     terms, new_id = bow.sorted_vocabulary(learned)
     ids = new_id[ids]
-    stages["token ids, n-grams, sorted vocabulary"] = time.perf_counter() - start
+    stages["n-grams, feature ids, sorted vocabulary"] = time.perf_counter() - start
     start = time.perf_counter()
     rows, cols, counts = bow.count_pairs(rows, ids, len(documents), len(terms))
     stages["count (doc, term) pairs"] = time.perf_counter() - start

@@ -338,8 +338,8 @@ class CountVectorizer(BaseEstimator):
         num_docs = 0
         for chunk in chunks:
             documents = self._documents(chunk)
-            tokens, rows = bow.tokenize_corpus(documents, *analysis[:3])
-            groups = bow.feature_occurrences(tokens, rows, *analysis[3:])
+            tokens = bow.tokenize_corpus(documents, *analysis[:3])
+            groups = bow.feature_occurrences(*tokens, *analysis[3:])
             rows, ids = bow.assign_ids(groups, vocabulary, grow=fixed is None)
             rows, cols, counts = bow.count_pairs(rows, ids, len(documents), len(vocabulary))
             if self.binary:

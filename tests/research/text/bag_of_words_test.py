@@ -16,32 +16,34 @@ TRICKY = [
     "Ωμέγα ΣΟΦΟΣ σοφός; 日本語テキスト 123 b_",
     "end-of-line\ttab\nnewline x",
     "ab",
+    "don’t stop—go «ßa» naïve naïve’s 東京 x’y zz",  # non-ASCII runs: 0, 1 or several tokens
 ]
 
 
 def test_one_pass_tokenizer_equals_per_document_findall():
     # Bug caught: a token spanning two documents, or a document boundary off by one.
     findall = re.compile(bow.DEFAULT_TOKEN_PATTERN).findall
-    fast_tokens, fast_rows = bow.tokenize_corpus(TRICKY, str.lower, None)
-    assert fast_rows is None  # the one-pass path ran
-    groups = bow.feature_occurrences(fast_tokens, fast_rows)
-    strings, rows, ids = groups[0]
+    strings, ids, rows = bow.tokenize_corpus(TRICKY, str.lower, None)
     got = [[strings[i] for i in ids[rows == d].tolist()] for d in range(len(TRICKY))]
     assert got == [findall(doc.lower()) for doc in TRICKY]
+    # The same tokens through the per-document path (a tokenizer callable).
+    strings2, ids2, rows2 = bow.tokenize_corpus(TRICKY, str.lower, findall)
+    assert [strings2[i] for i in ids2] == [strings[i] for i in ids]
+    np.testing.assert_array_equal(rows2, rows)
 
 
 def test_separator_inside_a_document_falls_back_to_per_document():
     docs = ["aa\x00bb", "cc"]
-    tokens, rows = bow.tokenize_corpus(docs, str.lower, None)
-    assert tokens == ["aa", "bb", "cc"] and rows.tolist() == [0, 0, 1]
+    strings, ids, rows = bow.tokenize_corpus(docs, str.lower, None)
+    assert [strings[i] for i in ids] == ["aa", "bb", "cc"] and rows.tolist() == [0, 0, 1]
 
 
 @pytest.mark.parametrize("ngram_range", [(1, 1), (1, 3), (2, 2), (3, 4)])
 @pytest.mark.parametrize("stop_words", [None, frozenset({"the", "cat"})])
 def test_ngrams_equal_sklearn_analyzer(ngram_range, stop_words):
     docs = ["the cat sat on the mat the cat", "cat", "", "a b c", "the dog and the cat sat"]
-    tokens, rows = bow.tokenize_corpus(docs, str.lower, None)
-    groups = bow.feature_occurrences(tokens, rows, ngram_range, stop_words)
+    tokens = bow.tokenize_corpus(docs, str.lower, None)
+    groups = bow.feature_occurrences(*tokens, ngram_range, stop_words)
     analyze = SkCount(ngram_range=ngram_range, stop_words=stop_words and list(stop_words))
     analyze = analyze.build_analyzer()
     for d, doc in enumerate(docs):
