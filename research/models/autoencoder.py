@@ -17,9 +17,10 @@ Config fields as well, read by the training loss (experiments/train_autoencoder.
   l1_weight       weight of the L1 activity penalty on the code
   kl_weight       weight of the KL sparsity penalty toward the mean activation sparsity_target
 
-Parameters: dense layers are `EinsumDense` ('kernel', 'bias'); the encoder's layer to the code has
-axes ('hidden', 'latent'), the decoder's first ('latent', 'hidden'), the pixel side of the dense
-encoder's input and decoder's output 'embed'. Convolution kernels [3, 3, Cin, Cout] have axes
+Parameters: dense layers are `EinsumDense` ('kernel', 'bias'). As in mlp_classifier, a hidden
+kernel's input side is 'embed' and its units 'hidden'; the encoder's layer to the code has axes
+('hidden', 'latent'), the decoder's first ('latent', 'hidden') and its pixel output ('hidden',
+'embed'). Convolution kernels [3, 3, Cin, Cout] have axes
 (None, None, None, 'hidden'): spatial dims and the input channels have no name.
 """
 
@@ -130,11 +131,10 @@ class Encoder(nn.Module):
             in_axis = "hidden"
         else:
             h = x.reshape(x.shape[0], -1)
-            in_axis = "embed"
             for i in range(cfg.num_layers):
-                h = dense(h.shape[-1], cfg.hidden_dim, (in_axis, "hidden"), f"hidden_{i}")(h)
+                h = dense(h.shape[-1], cfg.hidden_dim, ("embed", "hidden"), f"hidden_{i}")(h)
                 h = nn.with_logical_constraint(nn.gelu(h), ("batch", "hidden"))
-                in_axis = "hidden"
+            in_axis = "hidden" if cfg.num_layers else "embed"
         return dense(h.shape[-1], self.out_dim, (in_axis, "latent"), "code")(h)
 
 
@@ -157,11 +157,12 @@ class Decoder(nn.Module):
                 h = nn.ConvTranspose(out, name=f"deconv_{i}", **_conv_kwargs())(h)
                 h = nn.gelu(h) if i else h
             return h
-        h, in_axis = z, "latent"
+        h = z
         for i in range(cfg.num_layers):
+            in_axis = "embed" if i else "latent"
             h = dense(h.shape[-1], cfg.hidden_dim, (in_axis, "hidden"), f"hidden_{i}")(h)
             h = nn.with_logical_constraint(nn.gelu(h), ("batch", "hidden"))
-            in_axis = "hidden"
+        in_axis = "hidden" if cfg.num_layers else "latent"
         h = dense(h.shape[-1], size * size * c, (in_axis, "embed"), "out")(h)
         return h.reshape(z.shape[0], size, size, c)
 
