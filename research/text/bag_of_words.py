@@ -33,7 +33,8 @@ DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _SEPARATOR = "\x00"
 _RUN_PATTERN = re.compile(rb"[\w\x80-\xff]{2,}|\x00")
 _STR_PATTERN = re.compile(r"\w\w+")  # == DEFAULT_TOKEN_PATTERN under findall, a little faster
-_BINCOUNT_LIMIT = 1 << 25  # D * F cells counted densely at most (256 MiB of int64)
+_BINCOUNT_LIMIT = 1 << 25  # D * F cells counted in one dense array at most (256 MiB of int64)
+_BLOCK_CELLS = 1 << 18  # cells per block when counting sorted rows block by block
 
 
 def _index(items: list) -> tuple[list, np.ndarray]:
@@ -163,15 +164,32 @@ def assign_ids(groups, vocabulary: dict[str, int], grow: bool):
 def count_pairs(rows: np.ndarray, ids: np.ndarray, num_docs: int, num_features: int):
     """Occurrences -> (rows, cols, counts) of the distinct (doc, feature) pairs, sorted by both.
 
+    Dense counting (`np.bincount` of doc * F + feature) when the D * F cells are few next to the
+    M occurrences: over blocks of documents of about 2^18 cells (cache-sized) when rows are
+    sorted, else in one array up to 2^25 cells; otherwise a sort (`np.unique`).
     Shapes: int64 [M] each in; int64 [P] each out (counts >= 1).
     """
-    if num_docs * num_features <= max(_BINCOUNT_LIMIT, 4 * len(ids)) and num_features:
-        dense = np.bincount(rows * num_features + ids, minlength=num_docs * num_features)
+    width = max(num_features, 1)
+    keys = rows * width + ids
+    cells = num_docs * width
+    if len(ids) and cells <= max(_BINCOUNT_LIMIT, 32 * len(ids)) and np.all(rows[1:] >= rows[:-1]):
+        per_block = max(1, _BLOCK_CELLS // width)
+        bounds = np.searchsorted(rows, np.arange(0, num_docs + per_block, per_block))
+        parts_keys, parts_counts = [], []
+        for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            if lo < hi:
+                base = i * per_block * width
+                dense = np.bincount(keys[lo:hi] - base, minlength=per_block * width)
+                nonzero = np.flatnonzero(dense)
+                parts_keys.append(nonzero + base)
+                parts_counts.append(dense[nonzero])
+        keys, counts = np.concatenate(parts_keys), np.concatenate(parts_counts)
+    elif cells <= _BINCOUNT_LIMIT:
+        dense = np.bincount(keys, minlength=cells)
         keys = np.flatnonzero(dense)
         counts = dense[keys]
     else:
-        keys, counts = np.unique(rows * num_features + ids, return_counts=True)
-    width = max(num_features, 1)
+        keys, counts = np.unique(keys, return_counts=True)
     return keys // width, keys % width, counts.astype(np.int64)
 
 

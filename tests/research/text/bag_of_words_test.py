@@ -56,10 +56,13 @@ def test_count_pairs_both_paths_equal_counter(monkeypatch):
     rows = np.sort(rng.integers(0, 9, 400))
     ids = rng.integers(0, 13, 400)
     want = Counter(zip(rows.tolist(), ids.tolist(), strict=True))
-    dense = bow.count_pairs(rows, ids, 9, 13)
+    monkeypatch.setattr(bow, "_BLOCK_CELLS", 20)  # blocks of one document
+    blocked = bow.count_pairs(rows, ids, 9, 13)
+    shuffled = rng.permutation(400)  # unsorted rows: one dense array
+    dense = bow.count_pairs(rows[shuffled], ids[shuffled], 9, 13)
     monkeypatch.setattr(bow, "_BINCOUNT_LIMIT", 0)  # force the np.unique path
-    sorted_path = bow.count_pairs(rows, ids, 9, 13)
-    for r, c, n in (dense, sorted_path):
+    unique = bow.count_pairs(rows[shuffled], ids[shuffled], 9, 13)
+    for r, c, n in (blocked, dense, unique):
         assert dict(zip(zip(r.tolist(), c.tolist(), strict=True), n.tolist(), strict=True)) == want
         keys = r * 13 + c
         assert np.all(np.diff(keys) > 0)  # sorted by (row, col), no duplicates
