@@ -85,6 +85,9 @@ def _tokenize_one_pass(data: bytes) -> tuple[list[str], np.ndarray, np.ndarray]:
     tokens_of_run = np.asarray(tokens_of_run, np.int64)
     starts = np.cumsum(lengths) - lengths
     per_occurrence = lengths[run_ids]  # 1 for an ASCII token, 0 for a separator
+    if lengths.max(initial=0) <= 1:  # no run holds several tokens: a mask and a gather suffice
+        one = per_occurrence == 1
+        return list(token_index), tokens_of_run[starts[run_ids[one]]], rows[one]
     offsets = np.arange(per_occurrence.sum()) - np.repeat(
         np.cumsum(per_occurrence) - per_occurrence, per_occurrence
     )

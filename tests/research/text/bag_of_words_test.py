@@ -20,14 +20,16 @@ TRICKY = [
 ]
 
 
-def test_one_pass_tokenizer_equals_per_document_findall():
-    # Bug caught: a token spanning two documents, or a document boundary off by one.
+@pytest.mark.parametrize("docs", [TRICKY, ["naïve café", "", "plain ascii", "à ß’s x"]])
+def test_one_pass_tokenizer_equals_per_document_findall(docs):
+    # Bug caught: a token spanning two documents, or a document boundary off by one. The second
+    # corpus has no run with several tokens (the one-pass path's mask-and-gather branch).
     findall = re.compile(bow.DEFAULT_TOKEN_PATTERN).findall
-    strings, ids, rows = bow.tokenize_corpus(TRICKY, str.lower, None)
-    got = [[strings[i] for i in ids[rows == d].tolist()] for d in range(len(TRICKY))]
-    assert got == [findall(doc.lower()) for doc in TRICKY]
+    strings, ids, rows = bow.tokenize_corpus(docs, str.lower, None)
+    got = [[strings[i] for i in ids[rows == d].tolist()] for d in range(len(docs))]
+    assert got == [findall(doc.lower()) for doc in docs]
     # The same tokens through the per-document path (a tokenizer callable).
-    strings2, ids2, rows2 = bow.tokenize_corpus(TRICKY, str.lower, findall)
+    strings2, ids2, rows2 = bow.tokenize_corpus(docs, str.lower, findall)
     assert [strings2[i] for i in ids2] == [strings[i] for i in ids]
     np.testing.assert_array_equal(rows2, rows)
 
