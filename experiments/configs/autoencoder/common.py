@@ -1,0 +1,39 @@
+"""What every autoencoder config shares: the data section, the schedule, and the sizes of `:smoke`
+mode. Each config file picks its model preset (and stays the runbook, with its measured numbers)."""
+
+from ml_collections.config_dict import placeholder
+
+from experiments.configs.common import base_config, model_section
+
+
+def autoencoder_config(model_name: str, variant: str, *, smoke: bool, **model_overrides):
+    """3000 steps of 64 digits (8x8) with AdamW at 2e-3; `smoke`: 20 steps, a narrow model."""
+    config = base_config()
+    config.model_name = model_name
+    config.model = model_section(model_name, variant, **model_overrides)
+    config.data = dict(
+        name="digits",  # the embedded default; 'mnist' reads a prepared copy in data_dir
+        data_dir=placeholder(str),  # TFDS data directory; None = TFDS default
+        batch_size=64,
+        eval_split="test",
+        binarize=False,  # pixels >= 0.5 -> 1, else 0 (a Bernoulli likelihood becomes exact)
+    )
+    config.num_train_steps = 3000
+    config.log_every_steps = 100
+    config.eval_every_steps = 1000
+    config.checkpoint_every_steps = 1000
+    config.optimizer.learning_rate = 2e-3
+    config.optimizer.warmup_steps = 100
+    config.optimizer.weight_decay = 1e-4
+
+    if smoke:
+        if "hidden_dim" in config.model:
+            config.model.hidden_dim = 32
+        if "conv_features" in config.model:
+            config.model.conv_features = 8
+        config.num_train_steps = 20
+        config.log_every_steps = 5
+        config.eval_every_steps = 10
+        config.checkpoint_every_steps = 10
+        config.optimizer.warmup_steps = 5
+    return config

@@ -1,0 +1,18 @@
+"""k-sparse autoencoder (top_k) on scikit-learn's 8x8 digits (embedded): 64 code units, of which
+exactly 8 are non-zero per image, against PCA with 8 components.
+
+Run:
+  python -m experiments.train_autoencoder --config=experiments/configs/autoencoder/top_k.py \
+      --workdir=runs/ae_top_k
+Smoke mode: append `:smoke`.
+
+Expected result: MEASURE
+"""
+
+from experiments.configs.autoencoder.common import autoencoder_config
+
+
+def get_config(arg: str | None = None):
+    if arg not in (None, "", "smoke"):
+        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
+    return autoencoder_config("autoencoder", "top_k", smoke=arg == "smoke")
