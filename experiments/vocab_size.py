@@ -41,6 +41,7 @@ from experiments.configs.lm import gpt_tiny
 from research.data import pydoc_topics, stdlib_docstrings
 from research.models import transformer_lm
 from research.text import tokenizers
+from research.text.byte_tokenizer import ByteTokenizer
 from research.train import loop
 from research.train.metrics import read_metrics
 
@@ -60,7 +61,7 @@ def words(texts) -> int:
 def tokenizer_stats(tokenizer, texts, embed_dim: int) -> dict:
     """The held-out measurements of one tokenizer on `texts` (see the module docstring)."""
     lengths, fallback = [], 0
-    mask = None if tokenizer.__class__.__name__ == "ByteTokenizer" else tokenizer.fallback_mask()
+    mask = None if isinstance(tokenizer, ByteTokenizer) else tokenizer.fallback_mask()
     for text in texts:
         ids = tokenizer.encode(text)
         lengths.append(len(ids))
@@ -123,7 +124,8 @@ def train_lms(config, workdir: pathlib.Path) -> list[dict]:
         run_dir = workdir / f"lm_{run.replace(':', '_')}"
         start = time.perf_counter()
         task = train_lm.build_task(lm, run_dir)
-        loop.train(lm, run_dir, task)
+        devices = jax.devices()[: config.lm_num_devices or None]
+        loop.train(lm, run_dir, task, devices)
         seconds = time.perf_counter() - start
         evals = [r for r in read_metrics(run_dir / "metrics.jsonl") if "eval/loss" in r]
         last = evals[-1]

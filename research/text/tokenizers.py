@@ -15,7 +15,7 @@ import numpy as np
 
 from research.text import hf_tokenizer, sentencepiece_tokenizer
 from research.text.byte_tokenizer import ByteTokenizer
-from research.text.subword import CONFIG_FILE, SubwordTokenizer
+from research.text.subword import CONFIG_FILE
 
 KINDS = ("bytes", "sentencepiece_bpe", "sentencepiece_unigram", "byte_bpe", "wordpiece")
 
@@ -94,7 +94,3 @@ def encode_documents_with_bytes(tokenizer, texts) -> tuple[np.ndarray, np.ndarra
         ids += [*doc_ids, tokenizer.eos_id]
         counts += [*doc_counts, rest]
     return np.asarray(ids, np.int32), np.asarray(counts, np.int32)
-
-
-def is_subword(tokenizer) -> bool:
-    return isinstance(tokenizer, SubwordTokenizer)
