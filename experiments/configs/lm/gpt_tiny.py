@@ -5,6 +5,13 @@ Run (this is `make run`):
 Smoke mode (seconds; what the tests run):
   python -m experiments.train_lm --config=experiments/configs/lm/gpt_tiny.py:smoke --workdir=/tmp/s
 Any key can be changed with a flag, e.g. `--config.num_train_steps=500 --config.model.num_layers=2`.
+Subword tokens instead of bytes (trained on the train split on the first run, saved in
+<workdir>/tokenizer, reused on resume): `--config.tokenizer.kind=sentencepiece_bpe` (or
+sentencepiece_unigram, byte_bpe, wordpiece) `--config.tokenizer.vocab_size=1024
+--config.model.vocab_size=1024`; compare runs by eval/nats_per_byte, not eval/loss (nats per
+token). Smoke mode with sentencepiece_bpe at 512 ids: 33 s, eval/loss 5.32 nats/token = 2.82
+nats/byte at step 20 (1.88 bytes per token; measured on the busy 2-core CPU). The vocabulary-size
+trade-off is measured by experiments/vocab_size.py.
 
 Data: Python's own documentation topics (`pydoc_data.topics`, 79 documents, 465 KB), split 90/10 by
 document, bytes as tokens (vocabulary 257 = 256 bytes + end-of-document).
