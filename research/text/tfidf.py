@@ -86,6 +86,7 @@ def tfidf_values(
 
 _jit_values = jax.jit(tfidf_values, static_argnames=("num_docs", "sublinear_tf", "norm"))
 _jit_df = jax.jit(document_frequency, static_argnames=("num_terms",))
+_jit_idf = jax.jit(inverse_document_frequency, static_argnames=("smooth_idf", "idf_form"))
 
 
 def _bucket(n: int, multiple: int = 8) -> int:
@@ -115,7 +116,19 @@ def document_frequency_host(cols, counts, num_terms: int) -> np.ndarray:
     """`document_frequency` of numpy pairs (padded, jitted). Shape: [P] -> int64 [V]."""
     rows = np.zeros(len(cols), np.int32)
     _, cols, counts = _pad(rows, cols, counts, 0, _bucket(len(cols)), np.int32)
-    return np.asarray(_jit_df(cols, counts, num_terms=num_terms)).astype(np.int64)
+    df = _jit_df(cols, counts, num_terms=_bucket(num_terms, 1))
+    return np.asarray(df)[:num_terms].astype(np.int64)
+
+
+def inverse_document_frequency_host(
+    df, num_docs: int, smooth_idf: bool, idf_form: str, dtype
+) -> np.ndarray:
+    """`inverse_document_frequency` of a numpy df [V] (padded, jitted), in `dtype`. Shape [V]."""
+    padded = np.ones(_bucket(len(df), 1), dtype)
+    padded[: len(df)] = df
+    with _x64(dtype):
+        idf = _jit_idf(jnp.asarray(padded), num_docs, smooth_idf=smooth_idf, idf_form=idf_form)
+        return np.asarray(idf, dtype)[: len(df)]
 
 
 def tfidf_values_host(
@@ -123,16 +136,22 @@ def tfidf_values_host(
 ) -> np.ndarray:
     """`tfidf_values` of numpy pairs: padded to a bucket, jitted, float64 under x64. Shape [P].
 
-    With a `mesh`, the pairs are sharded over all of its devices (see `sharded_tfidf_values`).
+    Pairs, idf and the number of documents are padded to powers of two, so corpora of similar
+    size share one compilation. With a `mesh`, the pairs are sharded over all of its devices (see
+    `sharded_tfidf_values`).
     """
     multiple = 8 if mesh is None else 8 * mesh.devices.size
     padded = _pad(rows, cols, counts, num_docs, _bucket(len(rows), multiple), dtype)
+    segments = _bucket(num_docs + 1, 1)  # padding pairs (row = num_docs, count 0) add nothing
     with _x64(dtype):
-        idf = None if idf is None else jnp.asarray(idf, dtype)
+        if idf is not None:
+            idf_padded = np.zeros(_bucket(len(idf), 1), dtype)
+            idf_padded[: len(idf)] = idf
+            idf = jnp.asarray(idf_padded)
         if mesh is None:
-            out = _jit_values(*padded, idf, num_docs, sublinear_tf, norm)
+            out = _jit_values(*padded, idf, segments, sublinear_tf, norm)
         else:
-            out = sharded_tfidf_values(mesh, *padded, idf, num_docs, sublinear_tf, norm)
+            out = sharded_tfidf_values(mesh, *padded, idf, segments, sublinear_tf, norm)
         return np.asarray(out)[: len(rows)]
 
 

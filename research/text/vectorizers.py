@@ -457,12 +457,9 @@ class TfidfVectorizer(CountVectorizer):
         self._fitted = True
 
     def _idf_from_df(self, df: np.ndarray, num_docs: int) -> np.ndarray:
-        dtype = self._out_dtype
-        with tfidf._x64(dtype):
-            idf = tfidf.inverse_document_frequency(
-                np.asarray(df, dtype), num_docs, self.smooth_idf, self.idf_form
-            )
-            return np.asarray(idf, dtype)
+        return tfidf.inverse_document_frequency_host(
+            df, num_docs, self.smooth_idf, self.idf_form, self._out_dtype
+        )
 
     def _weigh(self, rows, cols, counts, num_docs):
         values = tfidf.tfidf_values_host(
