@@ -37,7 +37,7 @@ def check_labels(labels: np.ndarray, where: str) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"The label column of {where} must hold only 0 and 1, but point {i} is {labels[i]!r}; "
+            f"The label column of {where} must hold only 0 and 1, but point {i} is {float(labels[i])!r}; "
             "mark anomalies with 1 and normal points with 0."
         )
     return labels.astype(np.int8)
@@ -52,7 +52,7 @@ def read_csv(path, columns: list[str], label_column: str | None = None) -> Serie
     if not columns:
         raise ValueError(f"No value columns named for {path}; pass --config.data.columns=a,b.")
     with path.open(newline="") as f:
-        rows = list(csv.reader(f))
+        rows = [r for r in csv.reader(f) if r]  # blank lines are not points
     if not rows:
         raise ValueError(f"{path} is empty; a CSV needs a header row and data rows.")
     header = [h.strip() for h in rows[0]]
