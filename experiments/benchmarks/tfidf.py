@@ -9,8 +9,9 @@ on Python 3.11) repeated --repeat times: a real text, tens of MB, offline. Both 
 `fit_transform` with the same options; before any timing the outputs are checked equal (same
 shape, same vocabulary, max |difference| of the matrices; scikit-learn's CSR does not keep its
 column indices sorted, ours does, so the matrices are compared, not their index arrays). Each side
-then runs --reps times alternately (so machine load hits both alike); min and median seconds and
-the ratio scikit-learn / ours (> 1: ours is faster) are printed. A per-stage profile of our side
+then runs --reps times alternately (so machine load hits both alike); min and median wall seconds,
+the min CPU seconds of the process (all threads; steadier on a shared machine) and the ratios
+scikit-learn / ours (> 1: ours is faster) are printed. A per-stage profile of our side
 (tokenize, ids and n-grams, pair counting, JAX weighting, CSR) shows where the time goes.
 """
 
@@ -79,11 +80,13 @@ def run(repeat: int, reps: int, ngram_max: int = 1) -> dict:
         raise RuntimeError("our TfidfVectorizer disagrees with scikit-learn's; timings would lie.")
 
     times = {"sklearn": [], "ours": []}
+    cpu_times = {"sklearn": [], "ours": []}
     for _ in range(reps):
         for name, make in (("sklearn", SkTfidf), ("ours", vectorizers.TfidfVectorizer)):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             make(**options).fit_transform(documents)
             times[name].append(time.perf_counter() - start)
+            cpu_times[name].append(time.process_time() - start_cpu)
     result = {"repeat": repeat, "documents": len(documents), "megachars": megabytes,
               "ngram_max": ngram_max, "nnz": int(ours.nnz), "features": ours.shape[1],
               "max_abs_diff": max_diff, "device": jax.devices()[0].device_kind}  # fmt: skip
@@ -91,10 +94,16 @@ def run(repeat: int, reps: int, ngram_max: int = 1) -> dict:
         result[f"{name}_min_s"], result[f"{name}_median_s"] = min(ts), statistics.median(ts)
         print(f"{name:>8}: min {min(ts):.3f} s, median {statistics.median(ts):.3f} s over {reps} "
               f"runs ({megabytes / min(ts):.1f} M chars/s)", flush=True)  # fmt: skip
+    for name, ts in cpu_times.items():
+        result[f"{name}_cpu_min_s"] = min(ts)
     result["ratio_min"] = result["sklearn_min_s"] / result["ours_min_s"]
+    # CPU seconds of the whole process (all threads): steadier than wall time on a shared machine.
+    result["ratio_cpu_min"] = result["sklearn_cpu_min_s"] / result["ours_cpu_min_s"]
     result["ratio_median"] = result["sklearn_median_s"] / result["ours_median_s"]
     print(f"ratio sklearn / ours: {result['ratio_min']:.2f}x (min), {result['ratio_median']:.2f}x "
-          "(median)", flush=True)  # fmt: skip
+          f"(median); CPU time {result['ratio_cpu_min']:.2f}x (min: sklearn "
+          f"{result['sklearn_cpu_min_s']:.3f} s, ours {result['ours_cpu_min_s']:.3f} s)",
+          flush=True)  # fmt: skip
     result["profile_s"] = _profile(documents, options)
     for stage, seconds in result["profile_s"].items():
         print(f"  ours {stage}: {seconds:.3f} s", flush=True)

@@ -16,7 +16,7 @@ TRICKY = [
     "Ωμέγα ΣΟΦΟΣ σοφός; 日本語テキスト 123 b_",
     "end-of-line\ttab\nnewline x",
     "ab",
-    "don’t stop—go «ßa» naïve naïve’s 東京 x’y zz",  # non-ASCII runs: 0, 1 or several tokens
+    "don’t stop—go «ßa» naïve naïve’s 東京 x’y zz nb\u00a0sp em\u2003sp \x01ctl\x1fz_",  # non-ASCII runs: 0, 1 or several tokens
 ]
 
 
