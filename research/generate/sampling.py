@@ -1,9 +1,14 @@
-"""Choosing the next token from a language model's scores: greedy, temperature, top-k, and
-`sample`, which runs them through the decoding protocol (`research.generate.decoding`).
+"""Choosing the next token from a language model's scores: greedy, temperature, top-k, top-p
+(nucleus), and `sample`, which runs them through the decoding protocol
+(`research.generate.decoding`), for one prompt or a left-padded batch of prompts of different
+lengths (`left_pad` builds one).
 
 Temperature T divides the logits before the softmax: T < 1 sharpens the distribution towards its
 mode, T > 1 flattens it, T -> 0 is greedy decoding. Top-k keeps the k most likely tokens and
-renormalizes over them.
+renormalizes over them. Top-p (Holtzman et al., 2020, "The Curious Case of Neural Text
+Degeneration") keeps the smallest set of most likely tokens whose total probability is >= p, so
+the number of candidates follows the model's confidence. They apply in that order (as in Hugging
+Face's samplers): temperature, then top-k, then top-p on the distribution top-k left.
 """
 
 import dataclasses
@@ -15,10 +20,30 @@ import numpy as np
 from research.generate.decoding import decode
 
 
+def top_p_mask(logits, top_p: float):
+    """Which tokens the nucleus of probability `top_p` keeps. Shapes: logits [B,V] -> bool [B,V].
+
+    With the tokens sorted by probability (softmax of `logits`), the nucleus is the smallest
+    prefix whose probability sums to >= top_p: token i is in it when the tokens more likely than
+    it sum to < top_p. Ties: every token exactly as likely as the least likely token of that
+    prefix is kept too, so the set does not depend on how the sort orders equal scores (it may
+    then hold more than the smallest number of tokens). The most likely token is always kept.
+    """
+    probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+    sorted_probs = -jnp.sort(-probs, axis=-1)  # descending
+    before = jnp.cumsum(sorted_probs, axis=-1) - sorted_probs  # mass of the more likely tokens
+    needed = before < top_p
+    needed = needed.at[..., 0].set(True)
+    # The least likely needed probability is the threshold: everything as likely stays in.
+    threshold = jnp.min(jnp.where(needed, sorted_probs, jnp.inf), axis=-1, keepdims=True)
+    return probs >= threshold
+
+
 @dataclasses.dataclass(frozen=True)
 class TokenChooser:
     """A `select` rule for `decode`: greedy when temperature is 0, else a draw from
-    softmax(logits / temperature) restricted to the top_k most likely tokens (all when None).
+    softmax(logits / temperature) restricted to the top_k most likely tokens (all when None), then
+    to the nucleus of probability top_p (`top_p_mask`; all when None).
 
     Shapes: logits [B,V], rng -> int32[B]. Frozen, so equal rules hash equal and the jitted
     decoding loop compiles once per rule.
@@ -26,6 +51,7 @@ class TokenChooser:
 
     temperature: float = 1.0
     top_k: int | None = None
+    top_p: float | None = None
 
     def __call__(self, logits, rng):
         if self.temperature == 0:
@@ -34,7 +60,44 @@ class TokenChooser:
         if self.top_k is not None:
             kth_largest = jax.lax.top_k(logits, self.top_k)[0][..., -1:]  # [B,1]
             logits = jnp.where(logits < kth_largest, -jnp.inf, logits)
+        if self.top_p is not None and self.top_p < 1.0:
+            logits = jnp.where(top_p_mask(logits, self.top_p), logits, -jnp.inf)
         return jax.random.categorical(rng, logits, axis=-1).astype(jnp.int32)
+
+
+def left_pad(prompts, pad_id: int = 0):
+    """Prompts of different lengths -> (tokens int32[B,P], prompt_mask bool[B,P]), P the longest.
+
+    Each row is right-aligned: `pad_id` fills its start, and the mask is False there. This is the
+    layout `sample` and `decode` take, so every row's new tokens start in the same column.
+    """
+    rows = [np.asarray(p).reshape(-1) for p in prompts]
+    if not rows or min(len(r) for r in rows) == 0:
+        raise ValueError("left_pad needs at least one prompt, and every prompt at least one token.")
+    width = max(len(r) for r in rows)
+    tokens = np.full((len(rows), width), pad_id, np.int32)
+    mask = np.zeros((len(rows), width), bool)
+    for i, row in enumerate(rows):
+        tokens[i, width - len(row) :] = row
+        mask[i, width - len(row) :] = True
+    return tokens, mask
+
+
+def _check_prompt_mask(prompt_mask, shape) -> np.ndarray:
+    mask = np.asarray(prompt_mask)
+    if mask.shape != shape:
+        raise ValueError(
+            f"prompt_mask must have the prompts' shape {shape}, got {mask.shape}; build both with "
+            "left_pad."
+        )
+    mask = mask.astype(bool)
+    # Left padding: each row is False...False True...True, with at least one True.
+    if not mask[:, -1].all() or (np.diff(mask.astype(np.int8), axis=-1) < 0).any():
+        raise ValueError(
+            "prompt_mask must mark left-padded rows (False for the padding, then True up to the "
+            "last column, at least one True per row); build it with left_pad."
+        )
+    return mask
 
 
 def sample(
@@ -46,12 +109,14 @@ def sample(
     rng,
     temperature: float = 1.0,
     top_k: int | None = None,
+    top_p: float | None = None,
     eos_id: int | None = None,
+    prompt_mask=None,
 ):
     """Extends `prompt` by `num_tokens` tokens, with the model's cache (one forward per token).
 
-    Shapes: prompt int32[P] -> int32[P + num_tokens], or int32[B,P] -> int32[B, P + num_tokens]
-    (rows of equal length); the first P entries of each row are the prompt.
+    Shapes: prompt int32[P] -> int32[P + num_tokens], or int32[B,P] -> int32[B, P + num_tokens];
+    the first P entries of each row are the prompt (with its padding, when left-padded).
 
     Args:
       model: a language model implementing the decoding protocol (`init_cache`, and `apply` with
@@ -61,7 +126,12 @@ def sample(
       rng: a JAX PRNG key; step i uses `fold_in(rng, i)`, so a fixed key gives a fixed output.
       temperature: softmax temperature (> 0), or 0 for greedy decoding (argmax, rng unused).
       top_k: if set, sample only among the k most likely tokens; top_k=1 is greedy.
+      top_p: if set, in (0, 1]: sample only from the nucleus (`top_p_mask`); 1 keeps every token.
       eos_id: if set, a row stops at this token and is filled with it from there on.
+      prompt_mask: bool [B,P] for a batch of prompts of different lengths, left-padded (False on
+        the padding; `left_pad` builds both). Each row then decodes as it would alone. The model
+        must accept `mask=` with its cache (`transformer_lm` does; an RNN's carry cannot skip
+        padding, so give it rows of equal length).
     """
     prompt = np.asarray(prompt)
     vocab_size = model.config.vocab_size
@@ -82,16 +152,27 @@ def sample(
         raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}.")
     if top_k is not None and not 1 <= top_k <= vocab_size:
         raise ValueError(f"top_k must be in [1, {vocab_size}] or None, got {top_k}.")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1] or None, got {top_p}.")
     if eos_id is not None and not 0 <= eos_id < vocab_size:
         raise ValueError(f"eos_id must be in [0, {vocab_size}) or None, got {eos_id}.")
 
     rows = jnp.asarray(np.atleast_2d(prompt), jnp.int32)
+    if prompt_mask is not None:
+        prompt_mask = jnp.asarray(_check_prompt_mask(np.atleast_2d(prompt_mask), rows.shape))
     if num_tokens == 0:
         new = jnp.zeros((rows.shape[0], 0), jnp.int32)
     else:
-        select = TokenChooser(float(temperature), top_k)
+        select = TokenChooser(float(temperature), top_k, None if top_p is None else float(top_p))
         new = decode(
-            model, params, rows, num_tokens=num_tokens, select=select, rng=rng, eos_id=eos_id
+            model,
+            params,
+            rows,
+            num_tokens=num_tokens,
+            select=select,
+            rng=rng,
+            eos_id=eos_id,
+            prompt_mask=prompt_mask,
         )
     out = jnp.concatenate([rows, new], axis=1)
     return out[0] if prompt.ndim == 1 else out

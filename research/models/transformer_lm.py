@@ -18,6 +18,7 @@ import dataclasses
 import math
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
@@ -114,27 +115,51 @@ class Model(nn.Module):
     Incremental decoding (the `research.generate` protocol): `cache = model.init_cache(B, L)`,
     then `logits, cache = model.apply({'params': p}, tokens, cache=cache)` for the prompt and
     again for each new token; the tokens continue the sequence the cache holds.
+
+    Padding: `mask` bool[B,T] (True = real token), with or without the cache. A padding token
+    takes no position (the real tokens of a row are numbered 0, 1, ... wherever the padding
+    sits) and no query attends to it, so a left-padded row gives the logits it gives alone at its
+    real positions (Hugging Face's `attention_mask` with `position_ids = cumsum(mask) - 1`).
+    Logits at padding positions are meaningless. The cache remembers which of its slots are
+    padding and the next position of each row, so a left-padded prompt batch decodes row by row
+    as each prompt would alone.
     """
 
     config: Config
 
-    def init_cache(self, batch_size: int, length: int) -> dict[str, KVCache]:
-        """An empty KV cache for sequences of up to `length` tokens (at most max_len)."""
+    def init_cache(self, batch_size: int, length: int) -> dict:
+        """An empty cache for sequences of up to `length` tokens (at most max_len).
+
+        {'block_{i}': KVCache [B,L,N,H] per block, 'key_valid': bool [B,L] (slots holding real
+        tokens, not padding), 'position': int32 [B] (each row's next position)}. Laid out by
+        logical axes, ('batch', 'length', 'heads', 'kv') as the attention activations, so under
+        a mesh it shards like them (a no-op without axis rules).
+        """
         cfg = self.config
         if length > cfg.max_len:
             raise ValueError(
                 f"transformer_lm cannot decode {length} positions: its position table has "
                 f"max_len={cfg.max_len}; generate fewer tokens or use a model with a larger max_len."
             )
-        return {
-            f"block_{i}": KVCache.zeros(
+        kv_axes = ("batch", "length", "heads", "kv")
+        cache = {}
+        for i in range(cfg.num_layers):
+            kv = KVCache.zeros(
                 batch_size, length, cfg.num_heads, cfg.head_dim, jnp.dtype(cfg.dtype)
             )
-            for i in range(cfg.num_layers)
-        }
+            cache[f"block_{i}"] = kv.replace(
+                key=nn.with_logical_constraint(kv.key, kv_axes),
+                value=nn.with_logical_constraint(kv.value, kv_axes),
+            )
+        valid = jnp.zeros((batch_size, length), bool)
+        cache["key_valid"] = nn.with_logical_constraint(valid, ("batch", "length"))
+        cache["position"] = nn.with_logical_constraint(
+            jnp.zeros((batch_size,), jnp.int32), ("batch",)
+        )
+        return cache
 
     @nn.compact
-    def __call__(self, tokens, *, cache: dict[str, KVCache] | None = None, train: bool = False):
+    def __call__(self, tokens, *, cache: dict | None = None, train: bool = False, mask=None):
         cfg = self.config
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
         if tokens.ndim != 2:
@@ -158,20 +183,19 @@ class Model(nn.Module):
             param_dtype=param_dtype,
             name="pos_embed",
         )
-        start = 0 if cache is None else cache["block_0"].index
-        x = embed(tokens) + pos_embed(start + jnp.arange(length))[None]  # [B,T,D]
+        positions, attention_mask, new_cache = self._positions_and_mask(tokens, mask, cache)
+        x = embed(tokens) + pos_embed(positions)  # [B,T,D]
         x = nan_where_invalid(x, tokens, cfg.vocab_size)
         x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
         x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
 
-        new_cache = {}
         for i in range(cfg.num_layers):
             name = f"block_{i}"
             layer = block(cfg, name, remat=cfg.remat)
             if cache is None:
-                x = layer(x, None, train)
+                x = layer(x, None, train, mask=attention_mask)
             else:
-                x, new_cache[name] = layer(x, None, train, cache=cache[name])
+                x, new_cache[name] = layer(x, None, train, mask=attention_mask, cache=cache[name])
 
         x = LayerNorm(
             epsilon=cfg.layer_norm_epsilon, dtype=dtype, param_dtype=param_dtype, name="ln_f"
@@ -179,6 +203,33 @@ class Model(nn.Module):
         logits = embed.attend(x)[..., : cfg.vocab_size]  # [B,T,V] float32, padding dropped
         logits = nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
         return logits if cache is None else (logits, new_cache)
+
+    def _positions_and_mask(self, tokens, mask, cache):
+        """Positions int32 [B,T] or [1,T], the self-attention mask (None, or bool [B,1,1,S]) and
+        the non-KV part of the updated cache (empty without a cache)."""
+        batch, length = tokens.shape
+        if mask is not None and jnp.shape(mask) != tokens.shape:
+            raise ValueError(
+                f"mask must have the tokens' shape {tokens.shape} (True = real token), got "
+                f"{jnp.shape(mask)}."
+            )
+        if cache is None:
+            if mask is None:
+                return jnp.arange(length)[None], None, {}
+            mask = jnp.asarray(mask, bool)
+            positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)
+            return positions, mask[:, None, None, :], {}
+        valid = jnp.ones((batch, length), bool) if mask is None else jnp.asarray(mask, bool)
+        # A padding token before the row's first real token would get position -1: it is never
+        # attended to, so any in-range position does.
+        positions = cache["position"][:, None] + jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0)
+        start = cache["block_0"].index  # the slot the first of these tokens is written at
+        key_valid = jax.lax.dynamic_update_slice(cache["key_valid"], valid, (0, start))
+        new_cache = {
+            "key_valid": nn.with_logical_constraint(key_valid, ("batch", "length")),
+            "position": cache["position"] + jnp.sum(valid, axis=1, dtype=jnp.int32),
+        }
+        return positions, key_valid[:, None, None, :], new_cache
 
 
 def make(variant: str | None = None, **overrides) -> Model:

@@ -175,7 +175,54 @@ def test_cached_decoding_equals_the_full_forward_token_by_token():
         logits, cache = step(params, tokens[:, t : t + 1], cache)
         pieces.append(logits)
     np.testing.assert_allclose(jnp.concatenate(pieces, axis=1), full, atol=2e-6)
-    assert {name: int(c.index) for name, c in cache.items()} == {"block_0": 16, "block_1": 16}
+    assert {name: int(cache[name].index) for name in ("block_0", "block_1")} == {
+        "block_0": 16,
+        "block_1": 16,
+    }
+    np.testing.assert_array_equal(cache["position"], [16, 16])
+    assert np.all(cache["key_valid"])
+
+
+def test_padding_mask_gives_each_row_its_unpadded_logits():
+    # Left padding (row 0: 5 pads) and padding in the middle (row 1): at every real position
+    # the logits equal those of the row's real tokens alone. Without positions from the mask the
+    # left-padded row is shifted by 5 positions; without the key mask it attends to the pads.
+    model = _small()
+    params = _init(model)
+    tokens = _tokens(8, length=12)
+    mask = np.ones((2, 12), bool)
+    mask[0, :5] = False
+    mask[1, 3:6] = False
+    logits = jax.jit(lambda p, t, m: model.apply({"params": p}, t, mask=m))(params, tokens, mask)
+    for row in range(2):
+        alone = _apply(model)({"params": params}, tokens[row : row + 1, mask[row]])
+        np.testing.assert_allclose(logits[row, mask[row]], alone[0], atol=2e-6)
+    # Padding tokens are not looked at: other ids there change no real position's logits.
+    other = jnp.where(mask, tokens, 99)
+    logits_other = model.apply({"params": params}, other, mask=mask)
+    np.testing.assert_allclose(logits_other[mask], logits[mask], atol=1e-6)
+
+
+def test_left_padded_prefill_then_cached_steps_equal_each_row_alone():
+    model = _small()
+    params = _init(model)
+    tokens = _tokens(9, length=10)
+    mask = np.ones((2, 6), bool)
+    mask[1, :4] = False  # row 1: a 2-token prompt behind 4 pads
+    step = jax.jit(lambda p, t, c, m: model.apply({"params": p}, t, cache=c, mask=m))
+    cache = model.init_cache(2, 10)
+    logits, cache = step(params, tokens[:, :6], cache, mask)
+    pieces = [logits[:, -1:]]
+    for t in range(6, 10):
+        logits, cache = step(params, tokens[:, t : t + 1], cache, np.ones((2, 1), bool))
+        pieces.append(logits)
+    cached = jnp.concatenate(pieces, axis=1)  # [2, 5, V]: predictions after slots 5..9
+    np.testing.assert_array_equal(cache["position"], [10, 6])
+    np.testing.assert_array_equal(cache["key_valid"][1], [0, 0, 0, 0] + [1] * 6)
+    for row in range(2):
+        real = np.concatenate([np.asarray(tokens[row, :6])[mask[row]], tokens[row, 6:]])
+        alone = _apply(model)({"params": params}, jnp.asarray(real)[None])
+        np.testing.assert_allclose(cached[row], alone[0, -5:], atol=2e-6)
 
 
 def test_cache_longer_than_the_position_table_is_refused():
