@@ -70,6 +70,15 @@ def test_ucr_file_is_reported_in_its_own_1_based_indexing(tmp_path):
     assert report["metrics"]["ucr_hit"] == 1.0
     saved = json.loads((tmp_path / "w" / "anomalies.json").read_text())
     assert saved["top1_location"] == 306 and "matrix_profile" not in saved["methods"]
+    # A rerun on the same workdir resumes from the series' checkpoint (no step is trained again)
+    # and reports the same detection.
+    metrics_file = tmp_path / "w" / "toy" / "metrics.jsonl"
+    logged = metrics_file.read_text()
+    (again,) = anomaly_detection.main(
+        _config(**{"data.path": str(path), "baselines.methods": "zscore"}), tmp_path / "w"
+    )
+    assert again == report
+    assert metrics_file.read_text() == logged
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,12 @@ One file (a CSV with value columns and an optional 0/1 label column, or a UCR ar
       [--config.data.columns=a,b --config.data.label_column=label]
 Smoke mode: append `:smoke`.
 
-Expected result: MEASURED_PLACEHOLDER
+Expected result (measured on the shared 2-core CPU, jax 0.10, seed 0; 1500 steps per series, window
+32): over the 9 series, mean point F1 / UCR-rule accuracy
+  conv autoencoder 0.40 / 1.00, PCA 0.33 / 0.78, matrix profile 0.23 / 0.89, z-score 0.05 / 0.56
+(mean range recall 1.00 / 0.89 / 0.78 / 0.44), in 5 min 2 s wall (1 min 32 s of CPU: the machine
+was shared). Per series in W/results.md; lstm.py gives 0.43 / 0.89. The `:smoke` run of the suite
+takes about 2.5 min and of one small CSV about 40 s, mostly compilation.
 """
 
 from ml_collections.config_dict import placeholder
