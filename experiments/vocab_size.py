@@ -17,8 +17,8 @@ every size in `vocab_sizes`, a tokenizer is trained on the corpus's train split
   train_seconds     time to train the tokenizer
 Part 2, the language model at equal compute. For each entry of `lm_runs` ('bytes' or
 '<kind>:<vocab size>'), GPT-tiny (experiments/configs/lm/gpt_tiny.py) trains through the one loop
-(experiments/train_lm.py) for `num_train_steps` steps of the same batch of sequences of the same
-number of tokens on the main job's corpus, and reports the validation loss in nats per byte.
+(experiments/train_lm.py) for `num_train_steps` steps of `lm_batch_size` sequences of the same
+number of tokens (the config's seq_len) on the main job's corpus, and reports the validation loss in nats per byte.
 "Equal compute" here is equal token positions: every run processes steps x batch x seq_len tokens
 with the same transformer body (same FLOPs per token except the output layer, whose FLOPs grow with
 the vocabulary: FLOPs per token are reported); a bigger vocabulary therefore reads more text (bytes)
@@ -104,6 +104,7 @@ def lm_config(config, run: str):
     lm = gpt_tiny.get_config("smoke" if config.smoke else None)
     lm.data.data_dir = config.lm_data_dir
     lm.num_train_steps = config.num_train_steps
+    lm.data.batch_size = config.lm_batch_size
     lm.eval_every_steps = lm.checkpoint_every_steps = config.num_train_steps
     lm.log_every_steps = max(1, config.num_train_steps // 10)
     lm.optimizer.warmup_steps = min(lm.optimizer.warmup_steps, config.num_train_steps // 2)

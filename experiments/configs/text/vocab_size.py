@@ -36,7 +36,8 @@ def get_config(arg: str | None = None):
     # GPT-tiny runs at equal compute: 'bytes' or '<kind>:<vocab size>'.
     config.lm_runs = "bytes,sentencepiece_bpe:1024,sentencepiece_bpe:8192"
     config.lm_data_dir = placeholder(str)
-    config.num_train_steps = 100  # per LM run, 32 x 128 tokens each (warmup 50)
+    config.num_train_steps = 60  # per LM run (warmup 30)
+    config.lm_batch_size = 16  # sequences of 128 tokens per step (the main job: 32)
     config.lm_num_devices = 0  # devices of the LM runs' mesh; 0 = all
     if config.smoke:
         config.data.name = "pydoc_topics"
@@ -44,5 +45,6 @@ def get_config(arg: str | None = None):
         config.vocab_sizes = "400,1024"
         config.lm_runs = "sentencepiece_bpe:512"  # one run: the path, not the comparison
         config.num_train_steps = 4
+        config.lm_batch_size = 8
         config.lm_num_devices = 1  # compiles faster than the tests' 8 fake CPU devices
     return config
