@@ -99,6 +99,20 @@ def _tokenize_one_pass(data: bytes) -> tuple[list[str], np.ndarray, np.ndarray]:
     return list(token_index), ids, np.repeat(rows, per_occurrence)
 
 
+def _relabel(keys: np.ndarray, key_range: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct keys, index of each key among them), as `np.unique(return_inverse=True)`.
+
+    Dense (a presence table and a cumsum) when the range is small next to the number of keys:
+    O(M + range) instead of a sort.
+    """
+    if key_range <= max(_BINCOUNT_LIMIT, 8 * len(keys)):
+        present = np.zeros(key_range, bool)
+        present[keys] = True
+        return np.flatnonzero(present), (np.cumsum(present) - 1)[keys]
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
 def feature_occurrences(
     strings: list[str],
     ids: np.ndarray,
@@ -132,9 +146,9 @@ def feature_occurrences(
             break
         valid = (prev_ids[:m] >= 0) & (rows[:m] == rows[n - 1 :])
         keys = prev_ids[:m] * num_uni + ids[n - 1 :]
-        uniq, inverse = np.unique(keys[valid], return_inverse=True)
+        uniq, inverse = _relabel(keys[valid], len(prev_strings) * num_uni)
         cur = np.full(m, -1, np.int64)
-        cur[valid] = inverse.reshape(-1)
+        cur[valid] = inverse
         strings = [
             f"{prev_strings[k // num_uni]} {uni_strings[k % num_uni]}" for k in uniq.tolist()
         ]
@@ -159,9 +173,11 @@ def assign_ids(groups, vocabulary: dict[str, int], grow: bool):
         else:
             lookup = [vocabulary.get(s, -1) for s in strings]
         feature = np.asarray(lookup, np.int64)[local] if len(local) else local
-        keep = feature >= 0
-        all_rows.append(rows[keep])
-        all_ids.append(feature[keep])
+        if not grow:  # a grown vocabulary has every used string (-1 marks unused ones only)
+            keep = feature >= 0
+            rows, feature = rows[keep], feature[keep]
+        all_rows.append(rows)
+        all_ids.append(feature)
     empty = np.zeros(0, np.int64)
     rows = np.concatenate(all_rows) if all_rows else empty
     ids = np.concatenate(all_ids) if all_ids else empty
@@ -172,14 +188,19 @@ def count_pairs(rows: np.ndarray, ids: np.ndarray, num_docs: int, num_features: 
     """Occurrences -> (rows, cols, counts) of the distinct (doc, feature) pairs, sorted by both.
 
     Dense counting (`np.bincount` of doc * F + feature) when the D * F cells are few next to the
-    M occurrences: over blocks of documents of about 2^18 cells (cache-sized) when rows are
-    sorted, else in one array up to 2^25 cells; otherwise a sort (`np.unique`).
+    M occurrences, over blocks of documents of about 2^18 cells (cache-sized), after a stable sort
+    by row when rows are not sorted (n-gram groups: timsort merges their sorted runs); otherwise
+    a sort of the keys (`np.unique`).
     Shapes: int64 [M] each in; int64 [P] each out (counts >= 1).
     """
     width = max(num_features, 1)
-    keys = rows * width + ids
     cells = num_docs * width
-    if len(ids) and cells <= max(_BINCOUNT_LIMIT, 32 * len(ids)) and np.all(rows[1:] >= rows[:-1]):
+    dense = len(ids) > 0 and cells <= max(_BINCOUNT_LIMIT, 16 * len(ids))
+    if dense and not np.all(rows[1:] >= rows[:-1]):  # n-gram groups: sorted runs, timsort merges
+        order = np.argsort(rows, kind="stable")
+        rows, ids = rows[order], ids[order]
+    keys = rows * width + ids
+    if dense:
         per_block = max(1, _BLOCK_CELLS // width)
         bounds = np.searchsorted(rows, np.arange(0, num_docs + per_block, per_block))
         parts_keys, parts_counts = [], []
@@ -191,10 +212,6 @@ def count_pairs(rows: np.ndarray, ids: np.ndarray, num_docs: int, num_features: 
                 parts_keys.append(nonzero + base)
                 parts_counts.append(dense[nonzero])
         keys, counts = np.concatenate(parts_keys), np.concatenate(parts_counts)
-    elif cells <= _BINCOUNT_LIMIT:
-        dense = np.bincount(keys, minlength=cells)
-        keys = np.flatnonzero(dense)
-        counts = dense[keys]
     else:
         keys, counts = np.unique(keys, return_counts=True)
     return keys // width, keys % width, counts.astype(np.int64)

@@ -60,11 +60,21 @@ def test_count_pairs_both_paths_equal_counter(monkeypatch):
     want = Counter(zip(rows.tolist(), ids.tolist(), strict=True))
     monkeypatch.setattr(bow, "_BLOCK_CELLS", 20)  # blocks of one document
     blocked = bow.count_pairs(rows, ids, 9, 13)
-    shuffled = rng.permutation(400)  # unsorted rows: one dense array
+    shuffled = rng.permutation(400)  # unsorted rows: sorted by row first
     dense = bow.count_pairs(rows[shuffled], ids[shuffled], 9, 13)
     monkeypatch.setattr(bow, "_BINCOUNT_LIMIT", 0)  # force the np.unique path
-    unique = bow.count_pairs(rows[shuffled], ids[shuffled], 9, 13)
+    unique = bow.count_pairs(rows[shuffled], ids[shuffled], 900, 13)
     for r, c, n in (blocked, dense, unique):
         assert dict(zip(zip(r.tolist(), c.tolist(), strict=True), n.tolist(), strict=True)) == want
         keys = r * 13 + c
         assert np.all(np.diff(keys) > 0)  # sorted by (row, col), no duplicates
+
+
+def test_relabel_equals_np_unique(monkeypatch):
+    keys = np.random.default_rng(0).integers(0, 50, 300)
+    want_uniq, want_inverse = np.unique(keys, return_inverse=True)
+    for limit in (1 << 25, 0):  # the dense table, then (range 5000 > 8 * 300) the sort
+        monkeypatch.setattr(bow, "_BINCOUNT_LIMIT", limit)
+        uniq, inverse = bow._relabel(keys, 5000)
+        np.testing.assert_array_equal(uniq, want_uniq)
+        np.testing.assert_array_equal(inverse, want_inverse)
