@@ -195,7 +195,7 @@ def count_pairs(rows: np.ndarray, ids: np.ndarray, num_docs: int, num_features: 
     """
     width = max(num_features, 1)
     cells = num_docs * width
-    dense = len(ids) > 0 and cells <= max(_BINCOUNT_LIMIT, 16 * len(ids))
+    dense = len(ids) > 0 and cells <= max(_BINCOUNT_LIMIT, 32 * len(ids))
     if dense and not np.all(rows[1:] >= rows[:-1]):  # n-gram groups: sorted runs, timsort merges
         order = np.argsort(rows, kind="stable")
         rows, ids = rows[order], ids[order]
