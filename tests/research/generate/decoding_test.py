@@ -48,6 +48,9 @@ def test_arguments_are_checked():
     with pytest.raises(ValueError, match="num_tokens must be >= 1"):
         decode(CountingModel(), {}, jnp.zeros((1, 2), jnp.int32), num_tokens=0, select=GREEDY,
                rng=jax.random.key(0))  # fmt: skip
+    with pytest.raises(ValueError, match="prompt_mask must have the prompts' shape"):
+        decode(CountingModel(), {}, jnp.zeros((1, 2), jnp.int32), num_tokens=1, select=GREEDY,
+               rng=jax.random.key(0), prompt_mask=jnp.ones((1, 3), bool))  # fmt: skip
     with pytest.raises(ValueError, match="at most 32 positions"):
         decode(CountingModel(), {}, jnp.zeros((1, 2), jnp.int32), num_tokens=31, select=GREEDY,
                rng=jax.random.key(0))  # fmt: skip
