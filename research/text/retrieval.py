@@ -154,6 +154,7 @@ class CosineIndex:
     """Cosine top-k over corpus vectors: TF-IDF (scipy sparse [D, V]) or dense [D, E] rows."""
 
     def __init__(self, vectors, mesh: Mesh | None = None):
+        vectors = vectors if sp.issparse(vectors) else np.asarray(vectors)
         if vectors.ndim != 2 or vectors.shape[0] == 0:
             raise ValueError(
                 f"vectors have shape {vectors.shape}; pass a non-empty [num_docs, dim] matrix."
