@@ -19,10 +19,10 @@ a Python loop per token:
   tokens). '\\x00' is not a word byte, so no token spans two documents, and the separators mark
   where each document's tokens end. Used when no document contains '\\x00' and the text encodes
   to UTF-8; any other pattern or a tokenizer callable runs per document.
-- n-grams are integer keys (prefix id * U + next id) made unique with `np.unique`, and only the
-  distinct n-grams are joined into strings.
+- n-grams are integer keys (prefix id * U + next id) relabeled densely (a presence table) or by
+  `np.unique`, and only the distinct n-grams are joined into strings.
 - (doc, feature) occurrences become sorted count pairs through `np.bincount` over doc * F + feature
-  when D * F is small, else `np.unique`.
+  in cache-sized blocks of documents when D * F is small next to M, else `np.unique`.
 """
 
 import re
