@@ -31,7 +31,7 @@ from absl import logging
 
 from experiments import entry
 from research import models
-from research.anomaly import detection, matrix_profile, pca, windows, zscore
+from research.anomaly import detection, matrix_profile, pca, threshold, windows, zscore
 from research.data import anomaly_series, array_pipeline, time_series
 from research.train import loop
 from research.train.losses import squared_error
@@ -198,7 +198,7 @@ def _plot(path, series, x, train_end, start, scores, found) -> None:
         for b, e in ae.ranges:
             ax.axvspan(b, e + 1, color="r", alpha=0.25, lw=0)
         if series.labels is not None:
-            for b, e in detection.threshold.to_ranges(series.labels):
+            for b, e in threshold.to_ranges(series.labels):
                 ax.axvspan(b, e + 1, color="g", alpha=0.2, lw=0)
     axes[0].set_title(
         f"{series.name}: labelled (green), flagged by the autoencoder (red), calibration (grey)"

@@ -101,3 +101,14 @@ def test_bad_inputs_are_refused_with_one_sentence(tmp_path, csv, overrides, mess
     with pytest.raises(ValueError, match=message) as error:
         anomaly_detection.main(config, tmp_path / "w")
     assert str(error.value).count(". ") == 0 and "\n" not in str(error.value)
+
+
+def test_training_batches_hold_only_windows_of_the_fit_part():
+    # Labels are for evaluation only: the task is built from windows alone, and its batches carry
+    # nothing else (a label leaking into training would show up as a second key).
+    fit = np.arange(40 * 16, dtype=np.float32).reshape(40, 16, 1)
+    task = anomaly_detection.build_task(_config(), fit, fit[:0])
+    batch = next(task.train_iterator(0, 1))
+    assert set(batch) == {"x"} and batch["x"].shape == (16, 16, 1)
+    assert set(batch["x"][:, 0, 0].tolist()) <= set(fit[:, 0, 0].tolist())
+    assert task.eval_batches is None  # no calibration windows, no evaluation
