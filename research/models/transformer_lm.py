@@ -43,6 +43,8 @@ class Config:
     num_heads: int = 4
     mlp_dim: int = 1024
     dropout_rate: float = 0.0
+    # On the attention probabilities (GPT-2's attn_pdrop); the einsum attention path only.
+    attention_dropout_rate: float = 0.0
     dtype: str = "float32"  # compute dtype, e.g. 'bfloat16'
     param_dtype: str = "float32"
     attention_impl: str | None = None  # None: einsum reference; 'xla'/'cudnn': jax.nn path
@@ -94,6 +96,7 @@ def block(cfg: Config, name: str, *, remat: bool = False) -> TransformerBlock:
         norm_placement="pre",
         causal=True,
         dropout_rate=cfg.dropout_rate,
+        attention_dropout_rate=cfg.attention_dropout_rate,
         dtype=dtype,
         param_dtype=param_dtype,
         implementation=cfg.attention_impl,

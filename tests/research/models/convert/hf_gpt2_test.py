@@ -1,16 +1,23 @@
 """Tests for research/models/convert/hf_gpt2.py.
 
 Reference-free: a state dict whose every q/k/v slice, head and width position holds a distinct
-constant lands exactly where the layout says. Parity: a randomly initialized Hugging Face
-`GPT2LMHeadModel` (PyTorch, built from a config, nothing downloaded) is converted and both models
-score the same random tokens in float32 (skipped without torch/transformers, failed under CI).
+constant lands exactly where the layout says, and export inverts import exactly. Parity: a
+randomly initialized Hugging Face `GPT2LMHeadModel` (PyTorch, built from a config, nothing
+downloaded) saved to a folder and imported, and our randomly initialized model exported to a
+folder that `from_pretrained` loads, score the same left-padded batch with attention masks within
+1e-4 in float32 (skipped without torch/transformers, failed under CI). Unrepresentable configs and
+wrong tensors are refused by name; GPT-2 small's parameter count equals the HF model's.
 """
 
+import dataclasses
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from research.models import transformer_lm as lm
+from research.models.convert import hf_gpt2
 from research.models.convert.hf_gpt2 import from_hf_gpt2_state_dict
 from tests.reference_packages import import_reference
 
@@ -80,14 +87,101 @@ def test_every_slice_head_and_width_lands_where_the_layout_says():
     assert params["ln_f"]["scale"][0] == 7 and params["ln_f"]["bias"][0] == 8
 
 
-def test_missing_tensor_is_named():
-    config = lm.make(
-        vocab_size=V, max_len=MAX_LEN, num_layers=LAYERS, embed_dim=D, num_heads=N, mlp_dim=F
-    ).config
+def _config(**overrides):
+    values = dict(vocab_size=V, max_len=MAX_LEN, num_layers=LAYERS, embed_dim=D, num_heads=N,
+                  mlp_dim=F)  # fmt: skip
+    return lm.make(**{**values, **overrides}).config
+
+
+def test_export_inverts_import_exactly():
+    config = _config(vocab_pad_multiple=8)
+    sd = _labelled_state_dict()
+    back = hf_gpt2.to_hf_gpt2_state_dict(from_hf_gpt2_state_dict(sd, config), config)
+    assert sorted(back) == sorted(sd)
+    for name, value in sd.items():
+        np.testing.assert_array_equal(back[name], np.float32(value), err_msg=name)
+
+
+def test_missing_misshapen_and_unexpected_tensors_are_named():
+    config = _config()
     sd = _labelled_state_dict()
     del sd["transformer.h.1.attn.c_attn.bias"]
-    with pytest.raises(ValueError, match=r"no 'h.1.attn.c_attn.bias'; is this a GPT-2"):
+    with pytest.raises(ValueError, match=r"no tensor 'h.1.attn.c_attn.bias'"):
         from_hf_gpt2_state_dict(sd, config)
+    sd = _labelled_state_dict()
+    sd["transformer.h.0.mlp.c_fc.weight"] = np.zeros((D, F + 1), np.float32)
+    with pytest.raises(ValueError, match=r"'h.0.mlp.c_fc.weight' has shape \(6, 9\)"):
+        from_hf_gpt2_state_dict(sd, config)
+    sd = _labelled_state_dict()
+    sd["transformer.h.2.attn.c_attn.weight"] = np.zeros((D, 3 * D), np.float32)  # a 3rd layer
+    with pytest.raises(ValueError, match=r"1 unexpected tensor.*'h.2.attn.c_attn.weight'"):
+        from_hf_gpt2_state_dict(sd, config)
+    sd = _labelled_state_dict()
+    sd["lm_head.weight"] = sd["transformer.wte.weight"] + 1.0
+    with pytest.raises(ValueError, match="lm_head.weight differs from wte.weight"):
+        from_hf_gpt2_state_dict(sd, config)
+    sd["lm_head.weight"] = sd["transformer.wte.weight"]  # tied: accepted
+    sd["transformer.h.0.attn.bias"] = np.tril(np.ones((1, 1, 4, 4)))  # an old causal buffer
+    from_hf_gpt2_state_dict(sd, config)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("activation_function", "relu"),
+        ("scale_attn_by_inverse_layer_idx", True),
+        ("scale_attn_weights", False),
+        ("add_cross_attention", True),
+        ("tie_word_embeddings", False),
+        ("embd_pdrop", 0.3),
+        ("model_type", "gpt_neo"),
+    ],
+)
+def test_unrepresentable_config_fields_are_refused_by_name(field, value):
+    hf = hf_gpt2.hf_config(_config())
+    with pytest.raises(ValueError, match=field):
+        hf_gpt2.config_from_hf({**hf, field: value})
+
+
+def test_config_round_trip_and_the_gpt2_defaults():
+    config = _config(dropout_rate=0.1, attention_dropout_rate=0.05, layer_norm_epsilon=1e-6)
+    assert hf_gpt2.config_from_hf(hf_gpt2.hf_config(config)) == config
+    # An HF config.json lists only what differs from GPT2Config's defaults: GPT-2 small's.
+    small = hf_gpt2.config_from_hf(
+        {"model_type": "gpt2", "activation_function": "gelu_pytorch_tanh"}
+    )
+    assert small == lm.make("gpt2_small", dropout_rate=0.1, attention_dropout_rate=0.1).config
+
+
+def test_save_refuses_an_existing_folder_and_writes_nothing(tmp_path):
+    config = _config()
+    params = from_hf_gpt2_state_dict(_labelled_state_dict(), config)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ValueError, match="already exists"):
+        hf_gpt2.save(tmp_path / "out", config, params)
+    assert list((tmp_path / "out").iterdir()) == [] and len(list(tmp_path.iterdir())) == 1
+
+
+GPT2_SMALL = 124_439_808
+
+
+def test_gpt2_small_parameter_count_equals_hf():
+    transformers = import_reference("transformers")
+    torch = import_reference("torch")
+    unpadded = lm.make("gpt2_small", vocab_pad_multiple=1).config
+    assert lm.num_params(unpadded) == GPT2_SMALL
+    # Our default table is padded from 50257 to 50304 rows: 47 * 768 = 36,096 more parameters.
+    padded = lm.make("gpt2_small").config
+    assert lm.num_params(padded) == GPT2_SMALL + 36_096
+    with torch.device("meta"):
+        hf = transformers.GPT2LMHeadModel(transformers.GPT2Config())
+    assert sum(p.numel() for p in hf.parameters()) == GPT2_SMALL  # lm_head tied: counted once
+    assert hf_gpt2.config_from_hf(hf.config.to_dict(), vocab_pad_multiple=1) == dataclasses.replace(
+        unpadded, dropout_rate=0.1, attention_dropout_rate=0.1
+    )
+
+
+HF_KW = dict(vocab_size=257, n_positions=32, n_embd=64, n_layer=2, n_head=4)
 
 
 def _hf_model():
@@ -95,11 +189,7 @@ def _hf_model():
     transformers = import_reference("transformers")
     torch.manual_seed(0)
     config = transformers.GPT2Config(
-        vocab_size=257,
-        n_positions=32,
-        n_embd=64,
-        n_layer=2,
-        n_head=4,
+        **HF_KW,
         activation_function="gelu_new",
         resid_pdrop=0.0,
         embd_pdrop=0.0,
@@ -120,29 +210,66 @@ def _hf_model():
     return model
 
 
-def test_logits_match_hf_gpt2():
-    hf = _hf_model()
-    config = lm.make(
-        vocab_size=257, max_len=32, num_layers=2, embed_dim=64, num_heads=4, mlp_dim=256
-    ).config
-    model = lm.Model(config)
-    params = from_hf_gpt2_state_dict(hf.state_dict(), config)
+def _padded_batch():
+    """Left-padded tokens [3, 20] (0, 7 and 12 pads), mask, and HF's position ids."""
+    tokens = np.random.default_rng(0).integers(0, 257, size=(3, 20), dtype=np.int64)
+    mask = np.ones((3, 20), np.int64)
+    mask[1, :7] = 0
+    mask[2, :12] = 0
+    tokens[mask == 0] = 0
+    positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)
+    return tokens, mask, positions
 
-    tokens = np.random.default_rng(0).integers(0, 257, size=(3, 32), dtype=np.int64)
+
+def _compare(ours, hf, tokens, mask, positions):
     torch = import_reference("torch")
     with torch.no_grad():
-        expected = hf(torch.from_numpy(tokens)).logits.numpy()
-    logits = np.asarray(model.apply({"params": params}, jnp.asarray(tokens, jnp.int32)))
-    max_error = np.abs(logits - expected).max()
-    print(f"max |logits - HF logits| = {max_error:.3g}")
-    assert max_error <= 1e-4, max_error
-    assert np.abs(expected).max() > 0.1  # the comparison is not between near-zero logits
+        expected = hf(
+            torch.from_numpy(tokens),
+            attention_mask=torch.from_numpy(mask),
+            position_ids=torch.from_numpy(positions),
+        ).logits.numpy()
+    model, params = ours
+    logits = jax.jit(lambda p, t, m: model.apply({"params": p}, t, mask=m))(
+        params, jnp.asarray(tokens, jnp.int32), jnp.asarray(mask, bool)
+    )
+    real = mask.astype(bool)
+    error = np.abs(np.asarray(logits)[real] - expected[real]).max()
+    print(f"max |logits - HF logits| over real positions = {error:.3g}")
+    assert error <= 1e-4, error
+    assert np.abs(expected[real]).max() > 0.1  # not a comparison between near-zero logits
 
 
-def test_converter_rejects_mismatched_config():
+def test_import_from_a_folder_matches_hf_on_a_padded_batch(tmp_path):
     hf = _hf_model()
-    config = lm.make(
-        vocab_size=257, max_len=32, num_layers=2, embed_dim=64, num_heads=4, mlp_dim=128
-    ).config
-    with pytest.raises(ValueError, match="c_fc.weight"):
-        from_hf_gpt2_state_dict(hf.state_dict(), config)
+    hf.save_pretrained(tmp_path / "hf")
+    model, params = hf_gpt2.load(tmp_path / "hf")
+    assert (model.config.vocab_size, model.config.num_layers, model.config.mlp_dim) == (257, 2, 256)
+    _compare((model, params), hf, *_padded_batch())
+
+
+def test_export_to_a_folder_loads_in_hf_and_matches_on_a_padded_batch(tmp_path):
+    transformers = import_reference("transformers")
+    model = lm.make(vocab_size=257, max_len=32, num_layers=2, embed_dim=64, num_heads=4,
+                    mlp_dim=256)  # fmt: skip
+    params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 8), jnp.int32))["params"]
+    # Our init has zero biases and unit LayerNorm scales: perturb every leaf so each placement
+    # matters.
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    params = jax.tree.unflatten(
+        tree, [x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)]
+    )
+    folder = hf_gpt2.save(tmp_path / "export", model.config, params)
+    hf, info = transformers.GPT2LMHeadModel.from_pretrained(
+        folder, attn_implementation="eager", output_loading_info=True
+    )
+    assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    _compare((model, params), hf.eval(), *_padded_batch())
+    # And back: importing the export gives the same parameters (the vocabulary padding aside).
+    _, again = hf_gpt2.load(folder)
+    flat = jax.tree.leaves_with_path(params)
+    for (path, ours), theirs in zip(flat, jax.tree.leaves(again), strict=True):
+        if "embed" in jax.tree_util.keystr(path) and "pos_embed" not in jax.tree_util.keystr(path):
+            ours, theirs = ours[:257], theirs[:257]
+        np.testing.assert_array_equal(np.asarray(ours), theirs, err_msg=jax.tree_util.keystr(path))
