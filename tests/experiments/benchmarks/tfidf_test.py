@@ -10,7 +10,7 @@ def test_tiny_run_checks_equal_output_and_reports_ratio(capsys):
     assert result["documents"] == len(tfidf.corpus(1)) and result["nnz"] > 0
     assert result["ratio_min"] == result["sklearn_min_s"] / result["ours_min_s"]
     assert set(result["profile_s"]) >= {
-        "tokenize (preprocess, regex, token ids)",
+        "tokenize (preprocess, split, token ids)",
         "count (doc, term) pairs",
     }
     assert "ratio sklearn / ours" in capsys.readouterr().out
