@@ -223,18 +223,18 @@ def evaluate_test(model, params, test, train, seed: int) -> tuple[dict, dict]:
     else:
         results["mean_activation"] = mean(metrics["mean_activation"])
         results["inactive_fraction"] = mean(metrics["inactive"])
-        code = model.config
-        if code.kl_weight:
-            results["sparsity_target"] = code.sparsity_target
-        if code.top_k:  # k numbers (and which k) per image: PCA with k components is the peer
-            results["top_k"] = code.top_k
+        cfg = model.config
+        if cfg.kl_weight:
+            results["sparsity_target"] = cfg.sparsity_target
+        if cfg.top_k:  # k numbers (and which k) per image: PCA with k components is the peer
+            results["top_k"] = cfg.top_k
             results["pca_mse_at_k"] = pca_baseline(
-                train["image"], test["image"], test["image"], code.top_k
+                train["image"], test["image"], test["image"], cfg.top_k
             )["pca_mse"]
-        if code.corruption != "none":
+        if cfg.corruption != "none":
             results |= {
-                "corruption": code.corruption,
-                "corruption_rate": code.corruption_rate,
+                "corruption": cfg.corruption,
+                "corruption_rate": cfg.corruption_rate,
                 "noisy_psnr": mean(metrics["noisy_psnr"]),
                 "denoised_psnr": mean(metrics["psnr"]),
                 "denoised_mse": mean(metrics["mse"]),

@@ -100,8 +100,16 @@ def test_denoiser_fed_clean_input_is_the_plain_autoencoder():
         assert float(loss) == float(want)
         np.testing.assert_array_equal(inputs, images)
     noisy = autoencoder.make("classic", corruption="masking", corruption_rate=0.3, **fields)
-    loss, _, _, _ = train_autoencoder.objective(noisy, params, images, jax.random.key(2), weights)
+    loss, metrics, outputs, inputs = train_autoencoder.objective(
+        noisy, params, images, jax.random.key(2), weights
+    )
     assert float(loss) != float(want)  # the comparison is not vacuous
+    # The target is the clean image, not the noisy input the model saw.
+    assert float(jnp.mean(inputs == 0)) > float(jnp.mean(images == 0)) + 0.2
+    clean_sse = jnp.sum(jnp.square(outputs["output"] - images), axis=(1, 2, 3))
+    assert float(loss) == pytest.approx(float(jnp.mean(clean_sse)), rel=1e-6)
+    total, count = metrics["mse"]
+    assert float(total / count) == pytest.approx(float(jnp.mean(clean_sse)) / 64, rel=1e-6)
 
 
 def test_mnist_without_a_prepared_copy_is_one_sentence(tmp_path):
