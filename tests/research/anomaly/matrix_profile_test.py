@@ -49,6 +49,16 @@ def test_matches_brute_force_including_the_exclusion_zone():
     np.testing.assert_allclose(mp.matrix_profile(x, 10)[0], _brute_force(x, 10), atol=1e-9)
 
 
+def test_row_blocks_give_the_same_profile(monkeypatch):
+    # Bug caught: rows of a later block written to the wrong place (long series use many blocks).
+    x = np.random.default_rng(4).normal(size=120)
+    whole = mp.matrix_profile(x, 10)
+    monkeypatch.setattr(mp, "_BLOCK_ENTRIES", 1000)  # 9 rows per block of 111
+    blocked = mp.matrix_profile(x, 10)
+    np.testing.assert_array_equal(blocked[0], whole[0])
+    np.testing.assert_array_equal(blocked[1], whole[1])
+
+
 def test_an_implanted_discord_tops_the_profile_and_the_point_scores():
     t = np.arange(1000)
     x = np.sin(2 * np.pi * t / 40) + 0.01 * np.random.default_rng(0).normal(size=1000)
