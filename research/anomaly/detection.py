@@ -1,7 +1,8 @@
 """From per-point scores to a detection: calibrate the threshold, flag the test part, evaluate.
 
-The series splits into fit [0, calibration_start), calibration [calibration_start, train_end) (held-out
-normal data: never fit on) and test [train_end, T). Only test points are flagged and evaluated.
+The series splits into fit [0, calibration_start), calibration [calibration_start, train_end)
+(held-out normal data: never fit on) and test [train_end, T). Only test points are flagged and
+evaluated.
 """
 
 import dataclasses

@@ -8,8 +8,9 @@ like anything else in it (Yeh et al., 2016; a strong classical detector on the U
 Distances come from sliding dot products: with means mu and stds sigma,
   d(i, j)^2 = 2 m (1 - (Q_i . T_j - m mu_i mu_j) / (m sigma_i sigma_j)),
 computed in row blocks, O(n^2 m) work in all (a 100k-point UCR file takes minutes: drop the
-baseline there with --config.baselines.methods=zscore,pca if that is too slow). A constant subsequence (sigma = 0) is at distance 0 from
-another constant one and sqrt(m) from any other, as in stumpy.
+baseline there with --config.baselines.methods=zscore,pca if that is too slow). A constant
+subsequence (sigma = 0) is at distance 0 from another constant one and sqrt(m) from any other, as
+in stumpy.
 """
 
 import numpy as np

@@ -29,7 +29,7 @@ def window_starts(num_points: int, length: int, stride: int = 1) -> np.ndarray:
 
 
 def sliding_windows(series: np.ndarray, length: int, stride: int = 1) -> np.ndarray:
-    """Windows of `series` at `window_starts`. Shapes: series [T, C] -> windows [N, L, C] (a copy)."""
+    """Windows of `series` at `window_starts`. Shapes: series [T, C] -> windows [N, L, C] (copy)."""
     series = np.asarray(series)
     if series.ndim != 2:
         raise ValueError(f"series must be [T, C], got shape {series.shape}; add a channel axis.")

@@ -76,7 +76,7 @@ def inject(values: np.ndarray, rule: str, channel: int, begin: int, end: int, tr
 
 def sines(num_points: int = 2000, period: float = 50.0, noise: float = 0.1, seed: int = 0,
           phases=(0.0,)) -> np.ndarray:  # fmt: skip
-    """Noisy unit sines, one channel per phase (radians). Shape: float64 [num_points, len(phases)]."""
+    """Noisy unit sines, a channel per phase (radians). Shape: float64 [num_points, len(phases)]."""
     t = np.arange(num_points)[:, None]
     clean = np.sin(2 * np.pi * t / period + np.asarray(phases)[None, :])
     return clean + noise * np.random.default_rng(seed).normal(size=clean.shape)

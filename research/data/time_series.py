@@ -1,9 +1,9 @@
 """Reading and checking time series for anomaly detection: CSV files, UCR archive files, NaN gaps.
 
-Indexing. A CSV's points are its data rows, 0-based (row 0 is the first row after the header). A UCR
-Anomaly Archive file `<id>_UCR_Anomaly_<name>_<trainEnd>_<begin>_<end>.txt` is indexed 1-based in its
-name, as the archive counts (point k is line k): the first `trainEnd` points are training data
-(0-based indices < trainEnd) and the anomaly is points begin .. end inclusive, i.e. 0-based
+Indexing. A CSV's points are its data rows, 0-based (row 0 is the first row after the header). A
+UCR Anomaly Archive file `<id>_UCR_Anomaly_<name>_<trainEnd>_<begin>_<end>.txt` is indexed 1-based
+in its name, as the archive counts (point k is line k): the first `trainEnd` points are training
+data (0-based indices < trainEnd) and the anomaly is points begin .. end inclusive, i.e. 0-based
 begin - 1 .. end - 1. `Series.index_base` records which indexing a file uses, so results can be
 reported in the file's own indexing (0-based index + index_base).
 """
@@ -37,14 +37,14 @@ def check_labels(labels: np.ndarray, where: str) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"The label column of {where} must hold only 0 and 1, but point {i} is {float(labels[i])!r}; "
-            "mark anomalies with 1 and normal points with 0."
+            f"The label column of {where} must hold only 0 and 1, but point {i} is "
+            f"{float(labels[i])!r}; mark anomalies with 1 and normal points with 0."
         )
     return labels.astype(np.int8)
 
 
 def read_csv(path, columns: list[str], label_column: str | None = None) -> Series:
-    """Value `columns` (one or more, float) and an optional 0/1 `label_column` of a CSV with a header.
+    """Value `columns` (one or more, float) and an optional 0/1 `label_column` of a headed CSV.
 
     Empty cells and 'nan' become NaN (see `fill_gaps`). Labels are for evaluation only.
     """

@@ -48,7 +48,10 @@ def _fan_in_init(in_axis, out_axis):
 
 
 def conv1d(x, kernel, bias, stride: int):
-    """'SAME' 1-D convolution. Shapes: x [B, L, I], kernel [K, I, O], bias [O] -> [B, ceil(L/s), O]."""
+    """'SAME' 1-D convolution, stride s.
+
+    Shapes: x [B, L, I], kernel [K, I, O], bias [O] -> [B, ceil(L / s), O].
+    """
     y = jax.lax.conv_general_dilated(
         x, kernel, (stride,), "SAME", dimension_numbers=("NWC", "WIO", "NWC")
     )

@@ -1,5 +1,6 @@
-"""The anomaly-detection experiment end to end with `:smoke` configs: the CLI on a labelled CSV, a
-UCR archive file reported in its own 1-based indexing, and each bad input refused in one sentence."""
+"""The anomaly-detection experiment end to end with `:smoke` configs: the CLI on a labelled CSV,
+a UCR archive file reported in its own 1-based indexing, and each bad input refused in one
+sentence."""
 
 import json
 

@@ -15,8 +15,9 @@ Expected result (measured on the shared 2-core CPU, jax 0.10, seed 0; 1500 steps
 (mean range recall 1.00 / 0.89 / 0.78 / 0.44), in 5 min 2 s wall (1 min 32 s of CPU: the machine
 was shared). With --config.seed=1 the autoencoder gets 0.44 / 0.78 (it misses the top location of
 eeg_level_shift and eeg_pattern, where natural EEG bursts compete): UCR accuracy over 9 series
-moves by 2 hits between seeds, F1 by 0.04. Per series in W/results.md; lstm.py gives 0.43 / 0.89. The `:smoke` run of the suite
-takes about 2.5 min and of one small CSV about 40 s, mostly compilation.
+moves by 2 hits between seeds, F1 by 0.04. Per series in W/results.md; lstm.py gives 0.43 / 0.89.
+The `:smoke` run of the suite takes about 2.5 min and of one small CSV about 40 s, mostly
+compilation.
 """
 
 from ml_collections.config_dict import placeholder

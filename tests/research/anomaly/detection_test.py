@@ -1,4 +1,5 @@
-"""Tests for research/anomaly/detection.py: the split, calibration, and that only test points count."""
+"""Tests for research/anomaly/detection.py: the split, calibration, and that only test points
+count."""
 
 import numpy as np
 import pytest

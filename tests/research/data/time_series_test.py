@@ -56,7 +56,7 @@ def test_nan_gaps_interpolated_or_refused():
     np.testing.assert_array_equal(filled, [[2, 1], [2, 2], [3, 3], [4, 5], [4, 5]])
     with pytest.raises(
         ValueError,
-        match=r"has 4 missing values \(the first at point 0, channel 0\); set --config.data.nan_policy=",
+        match=r"has 4 missing values \(the first at point 0, channel 0\); set --config.data.nan",
     ):
         ts.fill_gaps(x, "refuse")
     np.testing.assert_array_equal(ts.fill_gaps(filled, "refuse"), filled)

@@ -86,7 +86,8 @@ def test_golden_logical_axes(variant):
     """Parameter path -> logical axes (window 32, 1 channel); a change here changes sharding.
 
     Regenerate after an intended change with
-      REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/sequence_autoencoder_test.py
+      REGENERATE_GOLDEN=1 .venv/bin/python -m pytest \
+          tests/research/models/sequence_autoencoder_test.py
     and review the diff of the golden file.
     """
     golden = Path(__file__).parent / "golden" / f"sequence_autoencoder_{variant}_axes.json"
