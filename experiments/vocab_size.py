@@ -149,6 +149,13 @@ def train_lms(config, workdir: pathlib.Path) -> list[dict]:
     return rows
 
 
+def _vocab(row) -> str:
+    """The learned vocabulary size, and the asked one when the corpus could not fill it."""
+    if row["vocab_size"] == row["requested"] or row["kind"] == "bytes":
+        return str(row["vocab_size"])
+    return f"{row['vocab_size']} (asked {row['requested']})"
+
+
 def table(rows, lm_rows) -> str:
     lines = [
         "| tokenizer | vocab | tokens/word | bytes/token | mean doc tokens | fallback rate "
@@ -157,7 +164,7 @@ def table(rows, lm_rows) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['kind']} | {r['vocab_size']} | {r['tokens_per_word']:.2f} | "
+            f"| {r['kind']} | {_vocab(r)} | {r['tokens_per_word']:.2f} | "
             f"{r['bytes_per_token']:.2f} | {r['mean_doc_tokens']:.0f} | {r['fallback_rate']:.4f} | "
             f"{r['embedding_params']:,} ({r['embedding_share']:.0%}) | {r['train_seconds']:.1f} |"
         )
@@ -205,7 +212,7 @@ def plot_tokenizers(rows, path):
 
 def plot_lm(lm_rows, path):
     fig, ax = plt.subplots(figsize=(6, 4))
-    names = [r["run"] for r in lm_rows]
+    names = [r["run"].replace(":", "\n") for r in lm_rows]
     ax.bar(names, [r["eval_nats_per_byte"] for r in lm_rows], color="tab:blue", label="GPT-tiny")
     ax.plot(names, [r["ngram_nats_per_byte"] for r in lm_rows], "rs", label="best n-gram")
     ax.set_ylabel("validation nats per byte")
