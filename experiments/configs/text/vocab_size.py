@@ -11,7 +11,7 @@ Tokenizers are trained on the train split of the standard library's docstrings
 LM runs use the main job's corpus (pydoc_topics, through experiments/train_lm.py).
 
 Expected result (measured with `time` on the shared 2-core AMD EPYC CPU at load 11-15, jax 0.10.2,
-Python 3.11.7): 15 min 46 s in all (tokenizer sweep 3 min: unigram 11-26 s each, BPE 1-5 s; LM
+Python 3.11.7): 15 min 46 s in all (tokenizer sweep 2 min 18 s: unigram 11-26 s each, BPE 1-5 s; LM
 runs 333 s, 257 s and 203 s). results.md, vocab_tokenizers.png and vocab_lm.png in the workdir.
 Held-out: 451 documents, 0.13 MB. Selected rows:
 
