@@ -98,11 +98,11 @@ def test_published_presets_have_the_published_counts_and_match_hugging_face():
     assert sum(p.numel() for p in hf_v1_1.parameters()) == SMALL_V1_1_PARAMS
 
 
-@pytest.mark.parametrize("feed_forward", ["relu", "gated-gelu"])
-def test_padding_of_the_input_changes_nothing(feed_forward):
+def test_padding_of_the_input_changes_nothing():
     """Catches an encoder or cross-attention that attends to padding: changing the padded input
-    tokens (under the mask) leaves every logit of that row unchanged."""
-    model, params = _model(feed_forward)
+    tokens (under the mask) leaves every logit of that row unchanged. (v1.1 on padded batches:
+    the Hugging Face parity test.)"""
+    model, params = _model()
     mask = jnp.array([[1, 1, 1, 1, 0, 0], [1] * 6], bool)
     decoder_inputs = jnp.array([[0, 3, 4], [0, 5, 6]], jnp.int32)
     apply = jax.jit(lambda x: model.apply({"params": params}, x, decoder_inputs, mask=mask))
