@@ -21,11 +21,18 @@ reused; --models picks the models): 'cpu' is each family's 'tiny' preset at batc
 float32, einsum attention; 'gpu' is the published shapes (GPT-2 small at 16 x 1024, BERT-base at
 16 x 512, T5-small at 16 x 512 -> 128), bf16 compute with fp32 params, cuDNN attention with an
 'xla' fallback; 'smoke' is 2-layer models for tests. --batch, --seq_len, --steps, --warmup,
---dtype, --attention_impl, --torch_compile override a preset for every model.
+--dtype, --attention_impl, --torch_compile, --torch_threads override a preset for every model.
 
-Measured (2026-11-26), preset cpu, a shared 2-core AMD EPYC (load average ~15 from other jobs),
-jax 0.10.2 / torch 2.13 / transformers 5.24, float32: see the runbook table in the README section
-of issue 6 (the numbers are noisy on shared cores; the ratio is the figure to read).
+Measured (2026-11-26), preset cpu (float32, batch 8 x 128, 10 timed steps after 3), a shared
+2-core AMD EPYC with a load average of ~10 from other jobs, jax 0.10.2 / torch 2.13 /
+transformers 5.24; each row's first losses agreed (5.6093, 8.3530, 7.8301), about 4 min per run:
+
+  one thread each (XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+  ... --torch_threads=1): GPT-2 tiny 1,221 vs 1,624 tokens/s (JAX/PyTorch 0.75), BERT tiny
+  2,305 vs 3,736 (0.62), T5 tiny 10,537 vs 7,832 (1.35).
+  default threads: PyTorch's OpenMP kernels collapse on the oversubscribed cores (222, 463 and
+  344 tokens/s; JAX 1,251, 2,182, 5,919: "ratios" 5.6, 4.7, 17), so compare with one thread each.
+The 'gpu' preset was not run in this session (no GPU was lent to it).
 """
 
 import dataclasses
@@ -56,6 +63,9 @@ from research.train.step import make_train_step
 
 MODELS = ("gpt2", "bert", "t5")
 _MODELS = flags.DEFINE_list("models", list(MODELS), f"Which of {MODELS} to measure.")
+_TORCH_THREADS = flags.DEFINE_integer(
+    "torch_threads", None, "torch.set_num_threads (default: PyTorch's; 1 on oversubscribed CPUs)."
+)
 FLAGS = flags.FLAGS
 
 
@@ -77,6 +87,7 @@ class Settings:
     torch_compile: bool
     steps: int
     warmup: int
+    torch_threads: int | None = None  # None: PyTorch's default
 
 
 SMOKE_T5 = dict(embed_dim=32, num_heads=2, head_dim=16, mlp_dim=64)
@@ -90,8 +101,8 @@ PRESETS = {
         "float32",
         (None,),
         False,
-        steps=5,
-        warmup=1,
+        steps=10,
+        warmup=3,  # PyTorch's CPU kernels need a few steps before their times settle
     ),
     "gpu": Settings(
         {
@@ -131,7 +142,6 @@ class Bench:
     make_jax: Callable  # attention_impl -> (loss_fn for research.train.step, batch of jnp arrays)
     params: dict  # our initial params (numpy, unboxed)
     hf_model: torch.nn.Module  # on the CPU, holding the same weights
-    torch_loss: Callable  # (model, batch of torch tensors) -> scalar loss
     torch_batch: dict  # numpy arrays
 
 
@@ -148,6 +158,13 @@ def _load(hf_model, state_dict, tied: tuple[str, ...]):
         raise RuntimeError(f"weights did not transfer: missing {missing}, unexpected {unexpected}")
     hf_model.tie_weights()
     return hf_model
+
+
+def torch_loss(model, batch):
+    """The HF model's mean cross-entropy against batch['targets'] (T5: teacher forced)."""
+    kwargs = {"decoder_input_ids": batch["decoder_inputs"]} if "decoder_inputs" in batch else {}
+    logits = model(input_ids=batch["inputs"], **kwargs).logits
+    return F.cross_entropy(logits.float().flatten(0, 1), batch["targets"].flatten())
 
 
 def _lm_loss(logits, targets):
@@ -176,21 +193,10 @@ def gpt2_bench(shape: Shape, s: Settings, transformers, rng) -> Bench:
         tied=("lm_head.weight",),
     )
 
-    def torch_loss(model, batch):
-        logits = model(batch["inputs"]).logits
-        return F.cross_entropy(logits.float().flatten(0, 1), batch["targets"].flatten())
-
     return Bench(
-        "GPT-2",
-        "GPT2LMHeadModel",
-        transformer_lm.num_params(config),
-        shape.batch * shape.seq_len,
-        make_jax,
-        params,
-        hf,
-        torch_loss,
-        {"inputs": tokens[:, :-1], "targets": tokens[:, 1:]},
-    )
+        "GPT-2", "GPT2LMHeadModel", transformer_lm.num_params(config), shape.batch * shape.seq_len,
+        make_jax, params, hf, {"inputs": tokens[:, :-1], "targets": tokens[:, 1:]},
+    )  # fmt: skip
 
 
 def bert_bench(shape: Shape, s: Settings, transformers, rng) -> Bench:
@@ -222,13 +228,9 @@ def bert_bench(shape: Shape, s: Settings, transformers, rng) -> Bench:
         tied=("cls.predictions.decoder.weight", "cls.predictions.decoder.bias"),
     )
 
-    def torch_loss(model, batch):
-        logits = model(batch["inputs"]).logits
-        return F.cross_entropy(logits.float().flatten(0, 1), batch["targets"].flatten())
-
     return Bench(
         "BERT", "BertForMaskedLM", bert.num_params(config), shape.batch * shape.seq_len,
-        make_jax, params, hf, torch_loss, batch,
+        make_jax, params, hf, batch,
     )  # fmt: skip
 
 
@@ -265,13 +267,9 @@ def t5_bench(shape: Shape, s: Settings, transformers, rng) -> Bench:
         tied=tied if config.tie_word_embeddings else tied[:2],
     )
 
-    def torch_loss(model, batch):
-        logits = model(input_ids=batch["inputs"], decoder_input_ids=batch["decoder_inputs"]).logits
-        return F.cross_entropy(logits.float().flatten(0, 1), batch["targets"].flatten())
-
     return Bench(
         "T5", "T5ForConditionalGeneration", t5.num_params(config),
-        shape.batch * (shape.seq_len + target_len), make_jax, params, hf, torch_loss, batch,
+        shape.batch * (shape.seq_len + target_len), make_jax, params, hf, batch,
     )  # fmt: skip
 
 
@@ -313,7 +311,7 @@ def bench_torch(b: Bench, s: Settings) -> dict:
         fused=device == "cuda",
     )
     batch = {k: torch.from_numpy(np.array(v)).long().to(device) for k, v in b.torch_batch.items()}
-    loss_fn = torch.compile(b.torch_loss) if s.torch_compile else b.torch_loss
+    loss_fn = torch.compile(torch_loss) if s.torch_compile else torch_loss
     autocast_dtype = torch.bfloat16 if s.dtype == "bfloat16" else torch.float32
 
     def step():
@@ -334,7 +332,7 @@ def bench_torch(b: Bench, s: Settings) -> dict:
         if not s.torch_compile:
             raise
         say(f"  torch.compile failed ({type(error).__name__}: {str(error)[:300]}); eager instead.")
-        loss_fn = b.torch_loss
+        loss_fn = torch_loss
         name = f"  torch eager on {device}"
         timing = time_steps(step, sync, steps=s.steps, warmup=s.warmup)
     return summarize(name, timing, **report)
@@ -406,6 +404,8 @@ def run(s: Settings, models, json_out: str | None = None, skip_torch: bool = Fal
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise app.UsageError(f"Unknown --models {unknown}; choose from {list(MODELS)}.")
+    if s.torch_threads:
+        torch.set_num_threads(s.torch_threads)
     torch_device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     say(
         f"jax {jax.__version__}, torch {torch.__version__}, transformers {transformers.__version__}"
@@ -444,7 +444,11 @@ def settings_from_flags() -> Settings:
         for name, shape in s.shapes.items()
     }
     changes = dict(
-        steps=FLAGS.steps, warmup=FLAGS.warmup, dtype=FLAGS.dtype, torch_compile=FLAGS.torch_compile
+        steps=FLAGS.steps,
+        warmup=FLAGS.warmup,
+        dtype=FLAGS.dtype,
+        torch_compile=FLAGS.torch_compile,
+        torch_threads=_TORCH_THREADS.value,
     )
     if FLAGS.attention_impl is not None:
         changes["attention_impls"] = (

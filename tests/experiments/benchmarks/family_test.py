@@ -48,13 +48,14 @@ def test_smoke_preset_measures_every_model_against_hf_from_the_same_weights(tmp_
 
 def test_flags_override_every_model_and_unknown_models_are_refused():
     try:
-        _parse("--preset=gpu", "--batch=4", "--seq_len=256", "--dtype=float32", "--steps=3")
+        _parse("--preset=gpu", "--batch=4", "--seq_len=256", "--dtype=float32", "--steps=3",
+               "--torch_threads=1")  # fmt: skip
         s = family.settings_from_flags()
     finally:
         flags.FLAGS.unparse_flags()
     assert {shape.batch for shape in s.shapes.values()} == {4}
     assert {shape.seq_len for shape in s.shapes.values()} == {256}
-    assert (s.dtype, s.steps, s.attention_impls) == ("float32", 3, ("cudnn",))
+    assert (s.dtype, s.steps, s.attention_impls, s.torch_threads) == ("float32", 3, ("cudnn",), 1)
     assert s.shapes["bert"].variant == "base" and s.shapes["t5"].variant == "small"
     with pytest.raises(Exception, match="Unknown --models"):
         family.run(family.PRESETS["smoke"], ["gpt3"])
