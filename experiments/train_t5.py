@@ -268,11 +268,17 @@ def markdown(results: dict) -> str:
 def main(config, workdir) -> dict:
     workdir = pathlib.Path(workdir)
     pre = loop.train(config, workdir / "pretrain", pretrain_task(config))
+    if pre.preempted:  # checkpointed; the next stages would start from unfinished weights
+        logging.info("Preempted while pre-training at step %d; rerun to resume.", pre.step)
+        return {"preempted": "pretrain", "step": pre.step}
     params = jax.device_get(pre.state.params)
     results = {"pretrain": {}, "finetune": {}, "classes": []}
     for name, start in (("pretrained", params), ("scratch", None)):
         task, classes = finetune_task(config, start)
         result = loop.train(config.finetune, workdir / f"finetune_{name}", task)
+        if result.preempted:
+            logging.info("Preempted while fine-tuning (%s); rerun to resume.", name)
+            return {"preempted": f"finetune_{name}", "step": result.step}
         last = _last(workdir / f"finetune_{name}", "eval/exact_match")
         results["finetune"][name] = {
             "steps": result.step,
