@@ -1,5 +1,7 @@
-"""Documents of a text dataset by TFDS name: the embedded `pydoc_topics`, or any prepared TFDS
-dataset with a text feature, read from `data_dir` (a local folder or `gs://`) as array_record.
+"""Documents of a text dataset by TFDS name: an embedded one, `pydoc_topics` (465 KB of Python's help
+topics) or `stdlib_docstrings` (1.38 MB of the standard library's docstrings; splits train,
+validation, test), or any prepared TFDS dataset with a text feature, read from `data_dir` (a local
+folder or `gs://`) as array_record.
 
 Nothing is downloaded: a real dataset must already be prepared in `data_dir` in the array_record
 format (for example with `tfds build <name> --file_format=array_record --data_dir=<dir>` on a machine
@@ -8,9 +10,12 @@ with network access).
 
 import tensorflow_datasets as tfds
 
-from research.data import pydoc_topics
+from research.data import pydoc_topics, stdlib_docstrings
 
-EMBEDDED = {"pydoc_topics": pydoc_topics.load_texts}
+EMBEDDED = {
+    "pydoc_topics": pydoc_topics.load_texts,
+    "stdlib_docstrings": stdlib_docstrings.load_texts,
+}
 
 
 def load_texts(name: str, split: str, *, data_dir: str | None, text_key: str = "text") -> list[str]:

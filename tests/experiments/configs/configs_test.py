@@ -17,7 +17,11 @@ FILES = sorted(
 # Experiments that do not train through research/train/loop.py (several short runs compared in one
 # process, no checkpoints): they have no model family, eval or checkpoint keys, so only the
 # runbook, smoke-size and unknown-argument tests apply.
-STANDALONE = {"experiments/configs/rnn/gradients.py", "experiments/configs/rnn/memory.py"}
+STANDALONE = {
+    "experiments/configs/rnn/gradients.py",
+    "experiments/configs/rnn/memory.py",
+    "experiments/configs/text/vocab_size.py",
+}
 LOOP_FILES = [p for p in FILES if p not in STANDALONE]
 LOOP_KEYS = (
     "seed", "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",

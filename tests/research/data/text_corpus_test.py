@@ -5,7 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 from etils import epath
 
-from research.data import pydoc_topics, text_corpus
+from research.data import pydoc_topics, stdlib_docstrings, text_corpus
 
 DOCS = {
     "train": ["first document", "second – with unicode ✓", "third"],
@@ -48,6 +48,12 @@ def data_dir(tmp_path_factory):
     return str(path)
 
 
+def test_stdlib_docstrings_is_embedded_too(tmp_path):
+    texts = text_corpus.load_texts("stdlib_docstrings", "test", data_dir=str(tmp_path))
+    assert texts == stdlib_docstrings.load_texts("test", str(tmp_path))
+    assert len(texts) > 100
+
+
 def test_pydoc_topics_is_the_embedded_builder(tmp_path):
     texts = text_corpus.load_texts("pydoc_topics", "validation", data_dir=str(tmp_path))
     assert texts == pydoc_topics.load_texts("validation", str(tmp_path))
@@ -65,7 +71,7 @@ def test_a_prepared_dataset_loads_by_name_in_stored_order(data_dir):
 def test_unknown_name_is_named_in_the_error(tmp_path):
     with pytest.raises(
         ValueError,
-        match=r"(?s)^TFDS dataset 'no_such_corpus_xyz' could not be opened.*\['pydoc_topics'\]\.$",
+        match=r"(?s)^TFDS dataset 'no_such_corpus_xyz' could not be opened.*\['pydoc_topics', 'stdlib_docstrings'\]\.$",
     ):
         text_corpus.load_texts("no_such_corpus_xyz", "train", data_dir=str(tmp_path))
 
