@@ -9,16 +9,30 @@ Smoke mode (what the tests run): append `:smoke`.
 Stages (each through research/train/loop.py, in its own sub-workdir, so each resumes):
   pretrain/            span corruption (15% noise, mean span 3, sentinels = the project's ids
                        5..36) of 128-byte windows of pydoc_topics' train split, 2 corruptions per
-                       window drawn up front; inputs 116 ids, targets 26; STEPS steps of 32.
-  finetune_pretrained/ "classify: <docstring>" (127 bytes + EOS) -> the package name + EOS
-                       (<= 12 ids) for the 5 most frequent packages; all weights from pretrain/.
+                       window drawn up front; inputs 116 ids, targets 26; 500 steps of 32.
+  finetune_pretrained/ "classify: <docstring>" (95 bytes + EOS) -> the package name + EOS
+                       (<= 12 ids) for the 5 most frequent packages; all weights from pretrain/;
+                       250 steps of 32.
   finetune_scratch/    the same, every weight fresh.
 Fine-tuning is scored by greedy generation: `eval/exact_match` on the test split.
 
 Model: t5 'tiny' (v1.0: ReLU MLP, tied head; 2 + 2 layers, width 128, 4 heads of 32, MLP 512,
 vocab 320 >= the 293 ids of the byte vocabulary): 960,256 parameters.
 
-Expected result: MEASURED_RESULT
+Measured (2-core AMD EPYC CPU shared with other jobs, load ~12; `time` of the command: 12 min 40 s
+wall, 5 min 05 s user CPU; 1 CPU device):
+  | stage                        | steps | metric                                  | value |
+  | span-corruption pre-training | 500   | eval loss (nats / target byte)          | 2.433 |
+  |                              |       | eval accuracy of target bytes           | 0.326 |
+  | fine-tune (pre-trained)      | 250   | test exact match (5 classes, 98 docs)   | 0.347 |
+  | fine-tune (scratch)          | 250   | test exact match (5 classes, 98 docs)   | 0.429 |
+  Classes: distutils, asyncio, email, importlib, logging (chance 0.2 for a uniform guess).
+At this size and length pre-training does not help: the loss flattens at ~2.45 nats per target
+byte by step 250, and the pre-trained model fills every span of a held-out window with a space
+(`<X0> <X1> ...`), the unigram answer; 98 test documents give about +-0.05 of sampling noise.
+ByT5-scale byte-level denoising needs orders of magnitude more steps than a CPU run affords; the
+experiment shows the pipeline (objective, text-to-text labels, generation-scored accuracy)
+end to end. The smoke run takes about 75 s on the same machine, mostly compilation.
 """
 
 from ml_collections.config_dict import placeholder
@@ -43,9 +57,9 @@ def get_config(arg: str | None = None):
         batch_size=32,
         eval_batch_size=128,
     )
-    config.num_train_steps = 1000
+    config.num_train_steps = 500
     config.log_every_steps = 50
-    config.eval_every_steps = 250
+    config.eval_every_steps = 125
     config.checkpoint_every_steps = 250
     config.optimizer.learning_rate = 3e-3
     config.optimizer.warmup_steps = 100
@@ -60,15 +74,15 @@ def get_config(arg: str | None = None):
         eval_split="test",
         num_classes=5,  # the most frequent packages of the train split
         min_train_docs=20,
-        max_input_len=128,  # "classify: " + docstring bytes, cut, + EOS
+        max_input_len=96,  # "classify: " + docstring bytes, cut, + EOS
         max_target_len=12,  # the package name + EOS
         batch_size=32,
         eval_batch_size=128,
     )
-    finetune.num_train_steps = 400
+    finetune.num_train_steps = 250
     finetune.log_every_steps = 50
-    finetune.eval_every_steps = 100
-    finetune.checkpoint_every_steps = 100
+    finetune.eval_every_steps = 50
+    finetune.checkpoint_every_steps = 125
     finetune.optimizer.learning_rate = 1e-3
     finetune.optimizer.warmup_steps = 40
     finetune.optimizer.b2 = 0.98
