@@ -1,12 +1,13 @@
 """Tests for research/models/convert/hf_gpt2.py.
 
 Reference-free: a state dict whose every q/k/v slice, head and width position holds a distinct
-constant lands exactly where the layout says, and export inverts import exactly. Parity: a
-randomly initialized Hugging Face `GPT2LMHeadModel` (PyTorch, built from a config, nothing
-downloaded) saved to a folder and imported, and our randomly initialized model exported to a
-folder that `from_pretrained` loads, score the same left-padded batch with attention masks within
-1e-4 in float32 (skipped without torch/transformers, failed under CI). Unrepresentable configs and
-wrong tensors are refused by name; GPT-2 small's parameter count equals the HF model's.
+constant lands exactly where the layout says, and export inverts import exactly. Parity (skipped
+without torch/transformers, failed under CI), against Hugging Face `GPT2LMHeadModel`s built from
+a config with random weights (nothing downloaded): an HF model saved to a folder and imported, and
+our model exported to a folder that `from_pretrained` loads, score the same left-padded batch
+with attention masks within 1e-4 in float32; greedy cached decoding of a left-padded batch equals
+HF's `generate` token for token. Unrepresentable configs and wrong tensors are refused by name;
+GPT-2 small's parameter count equals the HF model's.
 """
 
 import dataclasses
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from research.generate.sampling import left_pad, sample
 from research.models import transformer_lm as lm
 from research.models.convert import hf_gpt2
 from research.models.convert.hf_gpt2 import from_hf_gpt2_state_dict
@@ -273,3 +275,27 @@ def test_export_to_a_folder_loads_in_hf_and_matches_on_a_padded_batch(tmp_path):
         if "embed" in jax.tree_util.keystr(path) and "pos_embed" not in jax.tree_util.keystr(path):
             ours, theirs = ours[:257], theirs[:257]
         np.testing.assert_array_equal(np.asarray(ours), theirs, err_msg=jax.tree_util.keystr(path))
+
+
+def test_greedy_decoding_of_a_left_padded_batch_equals_hf_generate(tmp_path):
+    # Our KV-cached decoding of an imported model against transformers' own generate(), which
+    # takes positions from the attention mask: a left-padded batch, greedy, token for token.
+    torch = import_reference("torch")
+    hf = _hf_model()
+    torch.manual_seed(1)
+    with torch.no_grad():  # larger weights than HF's init, so greedy output does not repeat
+        for param in hf.parameters():
+            if param.ndim == 2:
+                param.add_(0.2 * torch.randn_like(param))
+    hf.save_pretrained(tmp_path / "hf")
+    model, params = hf_gpt2.load(tmp_path / "hf")
+    tokens, mask = left_pad([[5, 9, 200, 31, 7], [17], [250, 3, 3]], pad_id=0)
+    ours = sample(model, params, tokens, num_tokens=10, rng=jax.random.key(0), temperature=0,
+                  prompt_mask=mask)  # fmt: skip
+    with torch.no_grad():
+        theirs = hf.generate(
+            torch.from_numpy(tokens).long(), attention_mask=torch.from_numpy(mask).long(),
+            do_sample=False, max_new_tokens=10, pad_token_id=0, eos_token_id=None,
+        ).numpy()  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(ours), theirs)
+    assert len({tuple(row) for row in theirs[:, 5:]}) == 3  # varied rows, not one repeated token
