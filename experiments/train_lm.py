@@ -188,6 +188,7 @@ def build_task(config, workdir=None) -> Task:
             rng=jax.random.key(config.seed),
             temperature=config.sample.temperature,
             top_k=config.sample.top_k or None,
+            top_p=config.sample.top_p or None,
             eos_id=tokenizer.eos_id,  # stop at the end of a document
         )
         return f"Sample from {config.sample.prompt!r}:\n{tokenizer.decode(np.asarray(tokens))}"

@@ -27,7 +27,8 @@ def lm_config(model_name: str, variant: str, *, smoke: bool, **model_overrides):
     # vocab_size 0 = model.vocab_size; model.vocab_size must hold every id the tokenizer makes.
     config.tokenizer = dict(kind="bytes", vocab_size=0, num_sentinels=32)
     # Drawn through the model's decoding cache; a transformer needs prompt + num_tokens <= max_len.
-    config.sample = dict(prompt="The ", num_tokens=120, temperature=0.8, top_k=0)
+    # top_k and top_p (nucleus) filter the distribution; 0 turns either off.
+    config.sample = dict(prompt="The ", num_tokens=120, temperature=0.8, top_k=0, top_p=0.0)
 
     config.num_train_steps = 500
     config.log_every_steps = 25
