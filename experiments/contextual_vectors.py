@@ -13,7 +13,8 @@ A word split into several WordPiece pieces is the mean of its pieces (vectors an
 
 The model is pre-trained with masked LM through the training loop exactly as experiments/
 train_mlm.py does (`<workdir>/pretrain`, resumable), or taken from a finished train_mlm run with
-`--config.mlm_workdir=runs/mlm` (its tokenizer and its pretrain/ checkpoint: nothing is retrained).
+`--config.mlm_workdir=runs/mlm` (its tokenizer and its pretrain/ checkpoint: nothing is retrained;
+the loop records this launch in that pretrain/ folder, as it does for every resumed run).
 Writes results.json, results.md and bert_contextual.png into the workdir.
 """
 
@@ -173,8 +174,8 @@ def plot(rows: list[dict], path: pathlib.Path) -> None:
     ax.axhline(1.0, color="k", linestyle="--", linewidth=1, label="static embedding")
     ax.set_xticks(x, words)
     ax.set(ylabel="mean cosine similarity", title="One word in different contexts (tiny BERT)")
-    ax.set_ylim(0, 1.08)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_ylim(0, 1.25)
+    ax.legend(loc="upper center", ncol=3, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

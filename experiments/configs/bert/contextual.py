@@ -8,7 +8,24 @@ Reuse a finished train_mlm run (its tokenizer and pretrain/ checkpoint; nothing 
   ... --config.mlm_workdir=runs/mlm
 Smoke mode (what the tests run): append `:smoke`.
 
-Expected result: MEASURED_RESULT
+Expected result (measured with --config.mlm_workdir set to the full train_mlm run, so the
+encoder is its 600-step pre-training; 55 s wall, 23 s CPU, on a shared 2-core AMD EPYC CPU, jax
+0.10.2). Mean cosine similarity of a word's final-layer vectors over pairs of occurrences (a static
+vector gives 1.000 for every pair):
+
+  word   same sense  different senses  untrained: same / different  vs its static embedding
+  set    0.927       0.912             0.763 / 0.699                0.710
+  key    0.936       0.932             0.678 / 0.751                0.698
+  type   0.932       0.913             0.741 / 0.667                0.692
+  raise  0.845       0.854             0.761 / 0.809                0.581
+  open   0.853       0.831             0.757 / 0.700                0.296
+  list   0.955       0.933             0.806 / 0.691                0.666
+
+Every occurrence gets its own vector (all below 1); same-sense pairs are closer than
+different-sense pairs for 5 of 6 words, by small margins (tiny model, 2.4M tokens of pre-training);
+the trained vectors are more alike overall than the untrained ones (anisotropy, Ethayarajh 2019).
+Without --config.mlm_workdir the run first pre-trains (about 20 min on that CPU). Smoke mode: about
+4 min wall on the loaded CPU (under 1 min CPU).
 """
 
 from ml_collections.config_dict import placeholder

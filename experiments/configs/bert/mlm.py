@@ -13,7 +13,18 @@ Stages (each through research/train/loop.py, in its own sub-workdir, so each res
   finetune_scratch/    the same classifier, every weight fresh.
 Both fine-tunings report accuracy on the test split (the loop's final evaluation).
 
-Expected result: MEASURED_RESULT
+Expected result (measured, one full run on a 2-core AMD EPYC CPU shared with other jobs, jax
+0.10.2; 29 min 50 s wall, 12 min CPU user time):
+  pre-training   eval loss 4.104 nats per masked token (4.353 at step 200, 4.164 at 400), masked-
+                 token accuracy 0.364, against 5.108 for the train unigram distribution; 1.3-2.9K
+                 tokens/s.
+  fine-tuning    6 packages (distutils, asyncio, email, importlib, logging, _pydecimal), 996 train
+                 / 114 test docstrings: test accuracy 0.825 from the pre-trained encoder (0.614 at
+                 step 100, 0.789 at 200) and 0.939 from scratch (0.535, 0.939).
+Pre-training did not help here: masked LM alone never trains the [CLS] output the pooler reads
+(no next-sentence objective), 100K tokens of pydoc text are little, and the docstring packages are
+told apart by a few keywords that a fresh model learns in 200 steps. Smoke mode: about 3 min wall
+on the same loaded CPU (46 s CPU).
 """
 
 from ml_collections.config_dict import placeholder
