@@ -9,6 +9,7 @@ and review the diff of tests/research/models/golden/t5_tiny_axes.json.
 """
 
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -138,14 +139,14 @@ def test_tied_head_rescales_the_decoder_output_by_inverse_sqrt_d():
     for feed_forward in ("relu", "gated-gelu"):
         tied = feed_forward == "relu"
         model, params = _model(feed_forward)
-        x = model.apply({"params": params}, method=_decoder_output)
+        x = jax.jit(lambda p, m=model: m.apply({"params": p}, method=_decoder_output))(params)
         if tied:
             table = params["embed"]["embedding"]
             expected = (x * 16**-0.5) @ table.T
             assert "lm_head" not in params
         else:
             expected = x @ params["lm_head"]["kernel"]
-        logits = model.apply({"params": params}, INPUTS, DEC)
+        logits = jax.jit(lambda p, m=model: m.apply({"params": p}, INPUTS, DEC))(params)
         np.testing.assert_allclose(logits, expected, atol=1e-5)
 
 
@@ -209,13 +210,14 @@ def test_generation_through_the_decoding_protocol():
     tokens = jnp.zeros((2, 0), jnp.int32)
     full = jax.jit(lambda d: model.apply({"params": params}, INPUTS, d))
     for i in range(5):
-        logits = full(t5.shift_right(jnp.pad(tokens, ((0, 0), (0, 1))), 0))[:, i]
+        # Fixed length 5 (one compilation): position i sees only the tokens before it.
+        logits = full(t5.shift_right(jnp.pad(tokens, ((0, 0), (0, 5 - i))), 0))[:, i]
         tokens = jnp.concatenate([tokens, chooser(logits, jax.random.fold_in(rng, i))[:, None]], 1)
     np.testing.assert_array_equal(out, tokens)
     assert len(np.unique(np.asarray(out))) > 2  # sampling, not a constant
     greedy = decoding.decode(model, params, INPUTS, num_tokens=3, select=TokenChooser(0.0), rng=rng)
     np.testing.assert_array_equal(
-        greedy[:, 0], jnp.argmax(full(jnp.zeros((2, 1), jnp.int32))[:, 0], -1)
+        greedy[:, 0], jnp.argmax(full(jnp.zeros((2, 5), jnp.int32))[:, 0], -1)
     )
 
 
@@ -224,6 +226,7 @@ def test_dropout_only_in_training():
     model = model.clone(config=dataclasses.replace(model.config, dropout_rate=0.3))
     dec = jnp.array([[0, 3, 4], [0, 5, 6]], jnp.int32)
 
+    @functools.partial(jax.jit, static_argnums=0)
     def run(train, seed):
         return model.apply(
             {"params": params}, INPUTS, dec, train=train, rngs={"dropout": jax.random.key(seed)}
