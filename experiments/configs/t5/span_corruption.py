@@ -30,9 +30,16 @@ wall, 5 min 05 s user CPU; 1 CPU device):
 At this size and length pre-training does not help: the loss flattens at ~2.45 nats per target
 byte by step 250, and the pre-trained model fills every span of a held-out window with a space
 (`<X0> <X1> ...`), the unigram answer; 98 test documents give about +-0.05 of sampling noise.
-ByT5-scale byte-level denoising needs orders of magnitude more steps than a CPU run affords; the
-experiment shows the pipeline (objective, text-to-text labels, generation-scored accuracy)
-end to end. The smoke run takes about 75 s on the same machine, mostly compilation.
+Longer pre-training starts to pay, measured on the same machine:
+  --config.optimizer.learning_rate=1e-3 (7 min 09 s wall, 4 min 58 s CPU):
+      pre-training loss 2.448, exact match pre-trained 0.347, scratch 0.327
+  --config.num_train_steps=2000 --config.eval_every_steps=500 --config.checkpoint_every_steps=1000
+  --config.optimizer.learning_rate=1e-3 (14 min 36 s wall, 11 min 56 s CPU):
+      pre-training loss 2.257 (accuracy 0.364), exact match pre-trained 0.480, scratch 0.429
+      (the scratch run is bit-identical to the default run's)
+Byte-level denoising (ByT5) needs far more steps than a CPU run affords; the experiment shows the
+pipeline (objective, text-to-text labels, generation-scored accuracy) end to end. The smoke run
+takes about 75 s on the same machine, mostly compilation.
 """
 
 from ml_collections.config_dict import placeholder
