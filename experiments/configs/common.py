@@ -19,6 +19,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.skip_nonfinite_updates = False
 
     config.optimizer = ml_collections.ConfigDict()
+    config.optimizer.name = "adamw"  # 'adamw' | 'sgd' | 'adagrad' (research/train/optimizer.py)
     config.optimizer.learning_rate = 1e-3
     config.optimizer.warmup_steps = 100
     config.optimizer.decay = "cosine"

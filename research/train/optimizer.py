@@ -1,8 +1,13 @@
-"""Optimizer factory: AdamW with warmup + decay, global-norm clipping and a weight-decay mask.
+"""Optimizer factory: AdamW (or plain SGD, or AdaGrad) with warmup + decay, global-norm clipping
+and a weight-decay mask.
 
 The config section (`config.optimizer`) has the keys below; experiments expand them explicitly so any
 can be overridden with `--config.optimizer.<key>=...`:
 
+  name              'adamw' (default) | 'sgd' (no momentum: word2vec's update) | 'adagrad' (GloVe's;
+                    the squared-gradient sums start at `initial_accumulator`); b1, b2 and
+                    weight_decay are Adam's only
+  initial_accumulator  AdaGrad's starting sum of squared gradients (GloVe's C code uses 1.0)
   learning_rate     peak learning rate reached at the end of warmup
   warmup_steps      linear warmup from 0
   decay             'cosine' | 'linear' | 'constant' (after warmup, down to end_learning_rate_ratio)
@@ -16,6 +21,7 @@ import jax
 import optax
 
 DECAYS = ("cosine", "linear", "constant")
+NAMES = ("adamw", "sgd", "adagrad")
 
 
 def learning_rate_schedule(cfg, num_train_steps: int) -> optax.Schedule:
@@ -58,10 +64,25 @@ def decay_mask(params):
 
 def make_optimizer(cfg, num_train_steps: int) -> optax.GradientTransformation:
     """The optimizer every experiment uses (see the module docstring for `cfg`'s keys)."""
+    name = cfg.get("name", "adamw")
+    if name not in NAMES:
+        raise ValueError(f"optimizer.name={name!r} is not known; use one of {', '.join(NAMES)}.")
     schedule = learning_rate_schedule(cfg, num_train_steps)
-    adamw = optax.adamw(
-        schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay, mask=decay_mask
-    )
+    if name == "sgd":
+        update = optax.sgd(schedule)
+    elif name == "adagrad":
+        update = optax.adagrad(
+            schedule, initial_accumulator_value=cfg.get("initial_accumulator", 0.1), eps=cfg.eps
+        )
+    else:
+        update = optax.adamw(
+            schedule,
+            b1=cfg.b1,
+            b2=cfg.b2,
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
+            mask=decay_mask,
+        )
     if cfg.grad_clip_norm and cfg.grad_clip_norm > 0:
-        return optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), adamw)
-    return adamw
+        return optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), update)
+    return update

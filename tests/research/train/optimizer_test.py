@@ -181,3 +181,51 @@ def test_weight_decay_shrinks_kernels_but_not_biases():
     updates, _ = tx.update(zeros, tx.init(params), params)
     np.testing.assert_allclose(updates["kernel"], -0.1 * 0.5 * 2.0 * np.ones((2, 2)), rtol=1e-6)
     np.testing.assert_array_equal(updates["bias"], np.zeros(2))
+
+
+def test_sgd_is_the_plain_scheduled_step_without_weight_decay():
+    # word2vec's update: p - lr(t) * g, nothing else (no momentum, no decay even at weight_decay 0.5).
+    cfg = _cfg(
+        name="sgd",
+        learning_rate=0.5,
+        warmup_steps=0,
+        decay="linear",
+        end_learning_rate_ratio=0.0,
+        weight_decay=0.5,
+        grad_clip_norm=0.0,
+    )
+    params = {"kernel": jnp.full((2, 2), 2.0)}
+    grads = {"kernel": jnp.array([[1.0, -2.0], [3.0, 0.0]])}
+    tx = make_optimizer(cfg, 4)
+    state = tx.init(params)
+    for step, lr in enumerate([0.5, 0.375]):  # linear from 0.5 to 0 over 4 steps
+        updates, state = tx.update(grads, state, params)
+        np.testing.assert_allclose(
+            updates["kernel"], -lr * grads["kernel"], rtol=1e-6, err_msg=f"step {step}"
+        )
+
+
+def test_adagrad_divides_by_the_root_of_the_accumulated_squares():
+    cfg = _cfg(
+        name="adagrad",
+        learning_rate=0.05,
+        warmup_steps=0,
+        decay="constant",
+        initial_accumulator=1.0,
+        eps=0.0,
+        grad_clip_norm=0.0,
+    )
+    params = {"w": jnp.zeros((3,))}
+    grads = [np.array([1.0, -2.0, 0.5]), np.array([3.0, 0.0, -1.0])]
+    tx = make_optimizer(cfg, 10)
+    state = tx.init(params)
+    accumulated = np.ones(3)
+    for g in grads:
+        updates, state = tx.update({"w": jnp.asarray(g)}, state, params)
+        accumulated = accumulated + g**2
+        np.testing.assert_allclose(updates["w"], -0.05 * g / np.sqrt(accumulated), rtol=1e-6)
+
+
+def test_unknown_optimizer_name_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="optimizer.name='lion' is not known; use one of adamw"):
+        make_optimizer(_cfg(name="lion"), 10)
