@@ -1,0 +1,117 @@
+"""GloVe (Pennington, Socher and Manning, 2014): word vectors from a weighted least-squares fit to
+log co-occurrence counts.
+
+  J = sum over nonzero X_ij of f(X_ij) (w_i . w~_j + b_i + b~_j - log X_ij)^2,
+  f(x) = min(1, (x / x_max)^alpha),  x_max = 100, alpha = 0.75 (the paper's values)
+
+The model predicts w_i . w~_j + b_i + b~_j for a batch of (i, j) pairs; `weighting` and
+`weighted_squared_error` are the objective's pieces as pure functions. The exported vectors are
+W + W~ (the paper's section 4.2 choice), `word_vectors(params)`.
+
+Parameter tree: word/embedding W [V, D] and context/embedding W~ [V, D] with logical axes
+('vocab', 'embed'); word_bias b [V] and context_bias b~ [V] with ('vocab',). With
+`--config.mesh.tensor=n` the vocabulary rows shard over n devices. Every parameter starts uniform in
+[-0.5 / D, 0.5 / D], as GloVe's C code initializes them.
+"""
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from research.nn.embedding import Embed, check_token_ids
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    vocab_size: int = 10_000
+    embed_dim: int = 50
+    x_max: float = 100.0
+    alpha: float = 0.75
+
+
+VARIANTS = {
+    "paper_300d": dict(vocab_size=400_000, embed_dim=300, x_max=100.0, alpha=0.75),
+    "small": dict(vocab_size=10_000, embed_dim=50, x_max=100.0, alpha=0.75),
+    "tiny": dict(vocab_size=128, embed_dim=8, x_max=100.0, alpha=0.75),
+}
+
+
+def weighting(counts, x_max: float, alpha: float):
+    """f(X) = min(1, (X / x_max)^alpha), elementwise; counts float [...] > 0 -> float [...]."""
+    return jnp.minimum(1.0, (counts / x_max) ** alpha)
+
+
+def weighted_squared_error(predictions, counts, x_max: float, alpha: float):
+    """f(X_ij) (prediction_ij - log X_ij)^2 per entry: predictions, counts float [B] -> [B].
+
+    The sum over all nonzero entries is GloVe's J; `0.5 *` it is the cost GloVe's C code prints
+    (per entry) and differentiates.
+    """
+    diff = predictions - jnp.log(counts)
+    return weighting(counts, x_max, alpha) * diff**2
+
+
+def _uniform_init(scale_dim: int):
+    """GloVe's init: (rand() / RAND_MAX - 0.5) / D, i.e. uniform in [-0.5 / D, 0.5 / D]."""
+
+    def init(key, shape, dtype=jnp.float32):
+        return (jax.random.uniform(key, shape, dtype) - 0.5) / scale_dim
+
+    return init
+
+
+class Model(nn.Module):
+    config: Config
+
+    @nn.compact
+    def __call__(self, rows, cols):
+        """rows, cols: int [B] word and context ids -> float32 [B] w_i . w~_j + b_i + b~_j."""
+        cfg = self.config
+        if cfg.vocab_size < 1 or cfg.embed_dim < 1:
+            raise ValueError(
+                f"GloVe needs vocab_size >= 1 and embed_dim >= 1, got {cfg.vocab_size} and "
+                f"{cfg.embed_dim}; pass the vocabulary's size and a positive dimension."
+            )
+        if rows.ndim != 1 or cols.shape != rows.shape:
+            raise ValueError(
+                f"rows and cols must be [B] id arrays of one shape, got {rows.shape} and "
+                f"{cols.shape}; pass one (word, context) pair per entry."
+            )
+        check_token_ids(rows, cfg.vocab_size)
+        check_token_ids(cols, cfg.vocab_size)
+        init = _uniform_init(cfg.embed_dim)
+        axes = ("vocab", "embed")
+        w = Embed(cfg.vocab_size, cfg.embed_dim, axes, embedding_init=init, name="word")(rows)
+        c = Embed(cfg.vocab_size, cfg.embed_dim, axes, embedding_init=init, name="context")(cols)
+        bias_init = nn.with_logical_partitioning(init, ("vocab",))
+        b = self.param("word_bias", bias_init, (cfg.vocab_size,), jnp.float32)
+        b_tilde = self.param("context_bias", bias_init, (cfg.vocab_size,), jnp.float32)
+        w = nn.with_logical_constraint(w, ("batch", "embed"))
+        c = nn.with_logical_constraint(c, ("batch", "embed"))
+        return jnp.einsum("BD,BD->B", w, c) + jnp.take(b, rows) + jnp.take(b_tilde, cols)
+
+
+def word_vectors(params) -> np.ndarray:
+    """W + W~ as float32 numpy [V, D] (params: the model's 'params', possibly sharded)."""
+    params = nn.unbox(params)
+    word = np.asarray(jax.device_get(params["word"]["embedding"]), np.float32)
+    context = np.asarray(jax.device_get(params["context"]["embedding"]), np.float32)
+    return word + context
+
+
+def make(variant: str | None = None, **overrides) -> Model:
+    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(
+            f"Unknown glove variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
+        )
+    fields = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(
+            f"Unknown glove Config field(s) {unknown}; valid fields are {sorted(fields)}."
+        )
+    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))

@@ -1,0 +1,151 @@
+"""Tests for research/models/glove.py: hand-worked objective values, gradients, init, axes, errors."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import traverse_util
+
+from research.models import glove
+from research.models.glove import Config, make, weighted_squared_error, weighting
+
+# Hand tables: V = 2 words, D = 2.
+W = np.array([[1.0, 0.0], [0.0, 2.0]], np.float32)
+W_TILDE = np.array([[0.5, 0.5], [1.0, -1.0]], np.float32)
+B = np.array([0.1, 0.2], np.float32)
+B_TILDE = np.array([0.3, -0.4], np.float32)
+PARAMS = {
+    "word": {"embedding": W},
+    "context": {"embedding": W_TILDE},
+    "word_bias": B,
+    "context_bias": B_TILDE,
+}
+
+
+def test_make_presets_and_overrides():
+    assert make().config == Config()
+    for name, fields in glove.VARIANTS.items():
+        assert make(name).config == Config(**fields)
+    assert make("tiny", embed_dim=3).config.embed_dim == 3
+    with pytest.raises(ValueError, match=r"Unknown glove variant 'huge'; choose one of \["):
+        make("huge")
+    with pytest.raises(ValueError, match=r"Config field\(s\) \['dim'\]; valid fields are"):
+        make(dim=3)
+
+
+def test_weighting_is_the_papers_f():
+    x = np.array([1.0, 50.0, 100.0, 1000.0], np.float32)
+    f = np.asarray(weighting(x, 100.0, 0.75))
+    np.testing.assert_allclose(f, [10**-1.5, 0.5**0.75, 1.0, 1.0], rtol=1e-6)  # capped at 1
+
+
+def test_predictions_and_loss_on_hand_tables_exact():
+    model = make(vocab_size=2, embed_dim=2)
+    rows = np.array([0, 1, 1], np.int32)
+    cols = np.array([1, 0, 1], np.int32)
+    counts = np.array([1.0, 100.0, 1000.0], np.float32)
+    pred = np.asarray(model.apply({"params": PARAMS}, rows, cols))
+    # (0,1): 1*1 + 0*(-1) + 0.1 - 0.4 = 0.7; (1,0): 0*0.5 + 2*0.5 + 0.2 + 0.3 = 1.5;
+    # (1,1): 0*1 + 2*(-1) + 0.2 - 0.4 = -2.2.
+    np.testing.assert_allclose(pred, [0.7, 1.5, -2.2], rtol=1e-6)
+    loss = np.asarray(weighted_squared_error(pred, counts, 100.0, 0.75))
+    expected = [
+        10**-1.5 * 0.7**2,  # log 1 = 0, f(1) = (1/100)^0.75
+        (1.5 - math.log(100.0)) ** 2,  # f(100) = 1
+        (-2.2 - math.log(1000.0)) ** 2,  # f(1000) = 1 (capped)
+    ]
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+
+
+def test_gradient_is_glove_c_update():
+    """d(0.5 * sum J)/dW_i = sum over its entries of f (pred - log X) W~_j, likewise for W~, b, b~
+    (the per-entry gradient of GloVe's glove.c); a batch adds the entries that share a row."""
+    rng = np.random.default_rng(0)
+    v, d = 5, 3
+    params = {
+        "word": {"embedding": rng.normal(size=(v, d)).astype(np.float32)},
+        "context": {"embedding": rng.normal(size=(v, d)).astype(np.float32)},
+        "word_bias": rng.normal(size=v).astype(np.float32),
+        "context_bias": rng.normal(size=v).astype(np.float32),
+    }
+    rows = np.array([0, 2, 2, 4], np.int32)
+    cols = np.array([1, 1, 3, 0], np.int32)
+    counts = np.array([3.0, 0.5, 250.0, 12.0], np.float32)
+    model = make(vocab_size=v, embed_dim=d)
+
+    def objective(p):
+        pred = model.apply({"params": p}, rows, cols)
+        return 0.5 * weighted_squared_error(pred, counts, 100.0, 0.75).sum()
+
+    grads = jax.grad(objective)(params)
+    w, c = params["word"]["embedding"], params["context"]["embedding"]
+    want = {"w": np.zeros((v, d)), "c": np.zeros((v, d)), "b": np.zeros(v), "bc": np.zeros(v)}
+    for i, j, x in zip(rows, cols, counts, strict=True):
+        diff = w[i] @ c[j] + params["word_bias"][i] + params["context_bias"][j] - np.log(x)
+        fdiff = min(1.0, (x / 100.0) ** 0.75) * diff
+        want["w"][i] += fdiff * c[j]
+        want["c"][j] += fdiff * w[i]
+        want["b"][i] += fdiff
+        want["bc"][j] += fdiff
+    np.testing.assert_allclose(grads["word"]["embedding"], want["w"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads["context"]["embedding"], want["c"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads["word_bias"], want["b"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads["context_bias"], want["bc"], rtol=1e-5, atol=1e-6)
+
+
+def test_init_is_uniform_within_half_over_d_and_vectors_are_w_plus_w_tilde():
+    model = make(vocab_size=300, embed_dim=4)
+    ids = np.zeros(1, np.int32)
+    params = nn.unbox(model.init({"params": jax.random.key(0)}, ids, ids)["params"])
+    shapes = jax.tree.map(lambda a: a.shape, params)
+    assert shapes == {
+        "word": {"embedding": (300, 4)},
+        "context": {"embedding": (300, 4)},
+        "word_bias": (300,),
+        "context_bias": (300,),
+    }
+    for leaf in jax.tree.leaves(params):
+        leaf = np.asarray(leaf)
+        assert np.abs(leaf).max() <= 0.125  # 0.5 / D
+        assert np.abs(leaf).max() > 0.11  # spread over the whole range, not a narrow normal
+    assert not np.array_equal(params["word"]["embedding"], params["context"]["embedding"])
+    np.testing.assert_array_equal(
+        glove.word_vectors(params), params["word"]["embedding"] + params["context"]["embedding"]
+    )
+    np.testing.assert_array_equal(glove.word_vectors(PARAMS), W + W_TILDE)
+
+
+def test_bad_input_is_one_sentence():
+    model = make(vocab_size=2, embed_dim=2)
+    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 2\)"):
+        model.apply({"params": PARAMS}, np.array([0, 2]), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"rows and cols must be \[B\] id arrays of one shape"):
+        model.apply({"params": PARAMS}, np.array([0, 1]), np.array([0]))
+    ids = jnp.zeros(1, jnp.int32)
+    with pytest.raises(ValueError, match=r"GloVe needs vocab_size >= 1 and embed_dim >= 1"):
+        make(vocab_size=2, embed_dim=0).init({"params": jax.random.key(0)}, ids, ids)
+
+
+GOLDEN = Path(__file__).parent / "golden" / "glove_small_axes.json"
+
+
+def test_golden_logical_axes():
+    """Parameter path -> logical axes of the 'small' preset; a change here changes sharding.
+
+    Regenerate after an intended change with
+      REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/glove_test.py
+    and review the diff of the golden file.
+    """
+    ids = jnp.zeros(1, jnp.int32)
+    shapes = jax.eval_shape(lambda: make("small").init({"params": jax.random.key(0)}, ids, ids))
+    flat = traverse_util.flatten_dict(nn.get_partition_spec(shapes)["params"], sep="/")
+    axes = {path: list(spec) for path, spec in sorted(flat.items())}
+    if os.environ.get("REGENERATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(axes, indent=2) + "\n")
+    assert axes == json.loads(GOLDEN.read_text())
