@@ -8,8 +8,9 @@ The model predicts w_i . w~_j + b_i + b~_j for a batch of (i, j) pairs; `weighti
 `weighted_squared_error` are the objective's pieces as pure functions. The exported vectors are
 W + W~ (the paper's section 4.2 choice), `word_vectors(params)`.
 
-Parameter tree: word/embedding W [V, D] and context/embedding W~ [V, D] with logical axes
-('vocab', 'embed'); word_bias b [V] and context_bias b~ [V] with ('vocab',). With
+Parameter tree: word/embedding W [V', D] and context/embedding W~ [V', D] with logical axes
+('vocab', 'embed'); word_bias b [V'] and context_bias b~ [V'] with ('vocab',); V' is vocab_size
+rounded up to `vocab_pad_multiple`. With
 `--config.mesh.tensor=n` the vocabulary rows shard over n devices. Every parameter starts uniform in
 [-0.5 / D, 0.5 / D], as GloVe's C code initializes them.
 """
@@ -27,15 +28,22 @@ from research.nn.embedding import Embed, check_token_ids
 @dataclasses.dataclass(frozen=True)
 class Config:
     vocab_size: int = 10_000
+    # The tables have vocab_size rounded up to this multiple, so they shard evenly over `tensor`;
+    # no pair reads a padding row, so those rows get no gradient and `word_vectors` drops them.
+    vocab_pad_multiple: int = 64
     embed_dim: int = 50
     x_max: float = 100.0
     alpha: float = 0.75
 
+    @property
+    def padded_vocab_size(self) -> int:
+        return -(-self.vocab_size // self.vocab_pad_multiple) * self.vocab_pad_multiple
+
 
 VARIANTS = {
-    "paper_300d": dict(vocab_size=400_000, embed_dim=300, x_max=100.0, alpha=0.75),
-    "small": dict(vocab_size=10_000, embed_dim=50, x_max=100.0, alpha=0.75),
-    "tiny": dict(vocab_size=128, embed_dim=8, x_max=100.0, alpha=0.75),
+    "paper_300d": dict(vocab_size=400_000, embed_dim=300),
+    "small": dict(vocab_size=10_000, embed_dim=50),
+    "tiny": dict(vocab_size=128, embed_dim=8, vocab_pad_multiple=8),
 }
 
 
@@ -70,10 +78,11 @@ class Model(nn.Module):
     def __call__(self, rows, cols):
         """rows, cols: int [B] word and context ids -> float32 [B] w_i . w~_j + b_i + b~_j."""
         cfg = self.config
-        if cfg.vocab_size < 1 or cfg.embed_dim < 1:
+        if cfg.vocab_size < 1 or cfg.embed_dim < 1 or cfg.vocab_pad_multiple < 1:
             raise ValueError(
-                f"GloVe needs vocab_size >= 1 and embed_dim >= 1, got {cfg.vocab_size} and "
-                f"{cfg.embed_dim}; pass the vocabulary's size and a positive dimension."
+                f"GloVe needs vocab_size, embed_dim and vocab_pad_multiple >= 1, got "
+                f"{cfg.vocab_size}, {cfg.embed_dim} and {cfg.vocab_pad_multiple}; pass the "
+                "vocabulary's size and positive sizes."
             )
         if rows.ndim != 1 or cols.shape != rows.shape:
             raise ValueError(
@@ -83,23 +92,24 @@ class Model(nn.Module):
         check_token_ids(rows, cfg.vocab_size)
         check_token_ids(cols, cfg.vocab_size)
         init = _uniform_init(cfg.embed_dim)
-        axes = ("vocab", "embed")
-        w = Embed(cfg.vocab_size, cfg.embed_dim, axes, embedding_init=init, name="word")(rows)
-        c = Embed(cfg.vocab_size, cfg.embed_dim, axes, embedding_init=init, name="context")(cols)
+        v, d, axes = cfg.padded_vocab_size, cfg.embed_dim, ("vocab", "embed")
+        w = Embed(v, d, axes, embedding_init=init, name="word")(rows)
+        c = Embed(v, d, axes, embedding_init=init, name="context")(cols)
         bias_init = nn.with_logical_partitioning(init, ("vocab",))
-        b = self.param("word_bias", bias_init, (cfg.vocab_size,), jnp.float32)
-        b_tilde = self.param("context_bias", bias_init, (cfg.vocab_size,), jnp.float32)
+        b = self.param("word_bias", bias_init, (v,), jnp.float32)
+        b_tilde = self.param("context_bias", bias_init, (v,), jnp.float32)
         w = nn.with_logical_constraint(w, ("batch", "embed"))
         c = nn.with_logical_constraint(c, ("batch", "embed"))
         return jnp.einsum("BD,BD->B", w, c) + jnp.take(b, rows) + jnp.take(b_tilde, cols)
 
 
-def word_vectors(params) -> np.ndarray:
-    """W + W~ as float32 numpy [V, D] (params: the model's 'params', possibly sharded)."""
+def word_vectors(params, vocab_size: int | None = None) -> np.ndarray:
+    """W + W~ as float32 numpy [V, D] without the padding rows (params: the model's 'params',
+    possibly sharded; vocab_size: V, None keeps every row)."""
     params = nn.unbox(params)
     word = np.asarray(jax.device_get(params["word"]["embedding"]), np.float32)
     context = np.asarray(jax.device_get(params["context"]["embedding"]), np.float32)
-    return word + context
+    return (word + context)[:vocab_size]
 
 
 def make(variant: str | None = None, **overrides) -> Model:

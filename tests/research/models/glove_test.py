@@ -46,7 +46,7 @@ def test_weighting_is_the_papers_f():
 
 
 def test_predictions_and_loss_on_hand_tables_exact():
-    model = make(vocab_size=2, embed_dim=2)
+    model = make(vocab_size=2, embed_dim=2, vocab_pad_multiple=1)
     rows = np.array([0, 1, 1], np.int32)
     cols = np.array([1, 0, 1], np.int32)
     counts = np.array([1.0, 100.0, 1000.0], np.float32)
@@ -77,7 +77,7 @@ def test_gradient_is_glove_c_update():
     rows = np.array([0, 2, 2, 4], np.int32)
     cols = np.array([1, 1, 3, 0], np.int32)
     counts = np.array([3.0, 0.5, 250.0, 12.0], np.float32)
-    model = make(vocab_size=v, embed_dim=d)
+    model = make(vocab_size=v, embed_dim=d, vocab_pad_multiple=1)
 
     def objective(p):
         pred = model.apply({"params": p}, rows, cols)
@@ -100,15 +100,15 @@ def test_gradient_is_glove_c_update():
 
 
 def test_init_is_uniform_within_half_over_d_and_vectors_are_w_plus_w_tilde():
-    model = make(vocab_size=300, embed_dim=4)
+    model = make(vocab_size=300, embed_dim=4, vocab_pad_multiple=64)
     ids = np.zeros(1, np.int32)
     params = nn.unbox(model.init({"params": jax.random.key(0)}, ids, ids)["params"])
     shapes = jax.tree.map(lambda a: a.shape, params)
-    assert shapes == {
-        "word": {"embedding": (300, 4)},
-        "context": {"embedding": (300, 4)},
-        "word_bias": (300,),
-        "context_bias": (300,),
+    assert shapes == {  # 300 rounded up to 320 rows
+        "word": {"embedding": (320, 4)},
+        "context": {"embedding": (320, 4)},
+        "word_bias": (320,),
+        "context_bias": (320,),
     }
     for leaf in jax.tree.leaves(params):
         leaf = np.asarray(leaf)
@@ -116,19 +116,37 @@ def test_init_is_uniform_within_half_over_d_and_vectors_are_w_plus_w_tilde():
         assert np.abs(leaf).max() > 0.11  # spread over the whole range, not a narrow normal
     assert not np.array_equal(params["word"]["embedding"], params["context"]["embedding"])
     np.testing.assert_array_equal(
-        glove.word_vectors(params), params["word"]["embedding"] + params["context"]["embedding"]
+        glove.word_vectors(params, 300),
+        (params["word"]["embedding"] + params["context"]["embedding"])[:300],
     )
     np.testing.assert_array_equal(glove.word_vectors(PARAMS), W + W_TILDE)
 
 
+def test_padding_rows_get_no_gradient():
+    """Bug caught: a pair reading a padding row (V..V'-1), which would train rows no word owns."""
+    model = make(vocab_size=5, embed_dim=3, vocab_pad_multiple=8)
+    ids = np.arange(5, dtype=np.int32)
+    params = nn.unbox(model.init({"params": jax.random.key(1)}, ids, ids[::-1])["params"])
+    counts = np.full(5, 2.0, np.float32)
+
+    def objective(p):
+        pred = model.apply({"params": p}, ids, ids[::-1])
+        return weighted_squared_error(pred, counts, 100.0, 0.75).sum()
+
+    grads = jax.grad(objective)(params)
+    for leaf in jax.tree.leaves(grads):
+        assert leaf.shape[0] == 8
+        assert np.all(np.asarray(leaf)[5:] == 0) and np.any(np.asarray(leaf)[:5] != 0)
+
+
 def test_bad_input_is_one_sentence():
-    model = make(vocab_size=2, embed_dim=2)
+    model = make(vocab_size=2, embed_dim=2, vocab_pad_multiple=1)
     with pytest.raises(ValueError, match=r"token ids must lie in \[0, 2\)"):
         model.apply({"params": PARAMS}, np.array([0, 2]), np.array([0, 1]))
     with pytest.raises(ValueError, match=r"rows and cols must be \[B\] id arrays of one shape"):
         model.apply({"params": PARAMS}, np.array([0, 1]), np.array([0]))
     ids = jnp.zeros(1, jnp.int32)
-    with pytest.raises(ValueError, match=r"GloVe needs vocab_size >= 1 and embed_dim >= 1"):
+    with pytest.raises(ValueError, match=r"GloVe needs vocab_size, embed_dim and vocab_pad_mul"):
         make(vocab_size=2, embed_dim=0).init({"params": jax.random.key(0)}, ids, ids)
 
 
