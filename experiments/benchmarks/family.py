@@ -16,7 +16,8 @@ tokens/s counting both). Dropout is off on both sides, so the first-step losses 
 (printed as a sanity check). It prints, per model and side, the first step's time (compilation
 included), the median step, tokens/s, and the JAX/PyTorch tokens/s ratio, then a table.
 
-Timing, flags and presets are `experiments/benchmarks/train_step.py`'s (its helpers and flags are
+The model pairs are built in `experiments/benchmarks/family_pairs.py`. Timing, flags and presets are
+`experiments/benchmarks/train_step.py`'s (its helpers and flags are
 reused; --models picks the models): 'cpu' is each family's 'tiny' preset at batch 8 x 128 tokens,
 float32, einsum attention; 'gpu' is the published shapes (GPT-2 small at 16 x 1024, BERT-base at
 16 x 512, T5-small at 16 x 512 -> 128), bf16 compute with fp32 params, cuDNN attention with an
@@ -40,23 +41,18 @@ import gc
 import json
 import os
 import sys
-from collections.abc import Callable
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-import torch.nn.functional as F
 from absl import app, flags
 
 from experiments.benchmarks import torch_gpt
+from experiments.benchmarks.family_pairs import PAIRS, Bench, Shape, torch_loss
 
 # Importing train_step also defines its flags (--preset, --steps, ...): they are this script's too.
 from experiments.benchmarks.train_step import OPTIMIZER, say, summarize, time_steps
-from research.models import bert, t5, transformer_lm
-from research.models.convert import hf_bert, hf_gpt2, hf_t5
-from research.train.losses import softmax_cross_entropy
 from research.train.optimizer import make_optimizer
 from research.train.state import TrainState
 from research.train.step import make_train_step
@@ -67,16 +63,6 @@ _TORCH_THREADS = flags.DEFINE_integer(
     "torch_threads", None, "torch.set_num_threads (default: PyTorch's; 1 on oversubscribed CPUs)."
 )
 FLAGS = flags.FLAGS
-
-
-@dataclasses.dataclass(frozen=True)
-class Shape:
-    """One model's benchmark: its preset, the batch, and the sequence length (T5: inputs)."""
-
-    variant: str | None
-    overrides: dict
-    batch: int
-    seq_len: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,151 +115,6 @@ PRESETS = {
         warmup=0,
     ),
 }
-
-
-@dataclasses.dataclass
-class Bench:
-    """One model, both sides: what the JAX and PyTorch steps need."""
-
-    name: str
-    hf_name: str
-    num_params: int
-    tokens_per_step: int
-    make_jax: Callable  # attention_impl -> (loss_fn for research.train.step, batch of jnp arrays)
-    params: dict  # our initial params (numpy, unboxed)
-    hf_model: torch.nn.Module  # on the CPU, holding the same weights
-    torch_batch: dict  # numpy arrays
-
-
-def _init(model, *inputs, **kwargs):
-    init = jax.jit(lambda rng: nn.meta.unbox(model.init(rng, *inputs, **kwargs)))
-    return jax.device_get(init(jax.random.key(0))["params"])
-
-
-def _load(hf_model, state_dict, tied: tuple[str, ...]):
-    """Copies our exported tensors into the HF model; only tied weights may be left out."""
-    tensors = {name: torch.from_numpy(np.array(v)) for name, v in state_dict.items()}
-    missing, unexpected = hf_model.load_state_dict(tensors, strict=False)
-    if unexpected or set(missing) - set(tied):
-        raise RuntimeError(f"weights did not transfer: missing {missing}, unexpected {unexpected}")
-    hf_model.tie_weights()
-    return hf_model
-
-
-def torch_loss(model, batch):
-    """The HF model's mean cross-entropy against batch['targets'] (T5: teacher forced)."""
-    kwargs = {"decoder_input_ids": batch["decoder_inputs"]} if "decoder_inputs" in batch else {}
-    logits = model(input_ids=batch["inputs"], **kwargs).logits
-    return F.cross_entropy(logits.float().flatten(0, 1), batch["targets"].flatten())
-
-
-def _lm_loss(logits, targets):
-    total, count = softmax_cross_entropy(logits, targets)
-    return total / count, {"loss": (total, count)}
-
-
-def gpt2_bench(shape: Shape, s: Settings, transformers, rng) -> Bench:
-    config = transformer_lm.make(shape.variant, **shape.overrides, dtype=s.dtype).config
-    tokens = rng.integers(0, config.vocab_size, (shape.batch, shape.seq_len + 1), dtype=np.int32)
-    params = _init(transformer_lm.Model(config), jnp.zeros((1, shape.seq_len), jnp.int32))
-
-    def make_jax(impl):
-        model = transformer_lm.Model(dataclasses.replace(config, attention_impl=impl))
-
-        def loss_fn(p, model_state, batch, rng, train):
-            logits = model.apply({"params": p}, batch["inputs"], train=train)
-            return (*_lm_loss(logits, batch["targets"]), model_state)
-
-        return loss_fn, {"inputs": tokens[:, :-1], "targets": tokens[:, 1:]}
-
-    hf_config = transformers.GPT2Config(**hf_gpt2.hf_config(config), attn_implementation="sdpa")
-    hf = _load(
-        transformers.GPT2LMHeadModel(hf_config),
-        hf_gpt2.to_hf_gpt2_state_dict(params, config),
-        tied=("lm_head.weight",),
-    )
-
-    return Bench(
-        "GPT-2", "GPT2LMHeadModel", transformer_lm.num_params(config), shape.batch * shape.seq_len,
-        make_jax, params, hf, {"inputs": tokens[:, :-1], "targets": tokens[:, 1:]},
-    )  # fmt: skip
-
-
-def bert_bench(shape: Shape, s: Settings, transformers, rng) -> Bench:
-    config = bert.make(
-        shape.variant, **shape.overrides, pooler=False, dropout_rate=0.0,
-        attention_dropout_rate=0.0, dtype=s.dtype,
-    ).config  # fmt: skip
-    size = (shape.batch, shape.seq_len)
-    batch = {
-        "inputs": rng.integers(0, config.vocab_size, size, dtype=np.int32),
-        "targets": rng.integers(0, config.vocab_size, size, dtype=np.int32),
-    }
-    params = _init(bert.Model(config), jnp.zeros((1, shape.seq_len), jnp.int32))
-
-    def make_jax(impl):
-        model = bert.Model(dataclasses.replace(config, attention_impl=impl))
-
-        def loss_fn(p, model_state, batch, rng, train):
-            logits = model.apply({"params": p}, batch["inputs"], train=train)["mlm_logits"]
-            return (*_lm_loss(logits, batch["targets"]), model_state)
-
-        return loss_fn, batch
-
-    hf_dict, state_dict = hf_bert.to_hf(params, config)
-    hf_config = transformers.BertConfig(**hf_dict, attn_implementation="sdpa")
-    hf = _load(
-        transformers.BertForMaskedLM(hf_config),
-        state_dict,
-        tied=("cls.predictions.decoder.weight", "cls.predictions.decoder.bias"),
-    )
-
-    return Bench(
-        "BERT", "BertForMaskedLM", bert.num_params(config), shape.batch * shape.seq_len,
-        make_jax, params, hf, batch,
-    )  # fmt: skip
-
-
-def t5_bench(shape: Shape, s: Settings, transformers, rng) -> Bench:
-    config = t5.make(shape.variant, **shape.overrides, dropout_rate=0.0, dtype=s.dtype).config
-    target_len = max(1, shape.seq_len // 4)
-    # Ids from 2 up: no padding (0) and no EOS (1), so every position is real on both sides.
-    inputs = rng.integers(2, config.vocab_size, (shape.batch, shape.seq_len), dtype=np.int32)
-    targets = rng.integers(2, config.vocab_size, (shape.batch, target_len), dtype=np.int32)
-    decoder_inputs = np.asarray(t5.shift_right(targets, config.pad_id))
-    batch = {"inputs": inputs, "decoder_inputs": decoder_inputs, "targets": targets}
-    params = _init(
-        t5.Model(config),
-        jnp.ones((1, shape.seq_len), jnp.int32),
-        jnp.ones((1, target_len), jnp.int32),
-    )
-
-    def make_jax(impl):
-        model = t5.Model(dataclasses.replace(config, attention_impl=impl))
-
-        def loss_fn(p, model_state, batch, rng, train):
-            logits = model.apply(
-                {"params": p}, batch["inputs"], batch["decoder_inputs"], train=train
-            )
-            return (*_lm_loss(logits, batch["targets"]), model_state)
-
-        return loss_fn, batch
-
-    hf_config = transformers.T5Config(**hf_t5.config_to_hf(config), attn_implementation="sdpa")
-    tied = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight")
-    hf = _load(
-        transformers.T5ForConditionalGeneration(hf_config),
-        hf_t5.to_state_dict(params, config),
-        tied=tied if config.tie_word_embeddings else tied[:2],
-    )
-
-    return Bench(
-        "T5", "T5ForConditionalGeneration", t5.num_params(config),
-        shape.batch * (shape.seq_len + target_len), make_jax, params, hf, batch,
-    )  # fmt: skip
-
-
-BENCHES = {"gpt2": gpt2_bench, "bert": bert_bench, "t5": t5_bench}
 
 
 def bench_jax(b: Bench, impl, s: Settings) -> dict:
@@ -340,7 +181,7 @@ def bench_torch(b: Bench, s: Settings) -> dict:
 
 def run_model(name: str, s: Settings, transformers, skip_torch: bool = False) -> dict:
     shape = s.shapes[name]
-    b = BENCHES[name](shape, s, transformers, np.random.default_rng(0))
+    b = PAIRS[name](shape, s.dtype, transformers, np.random.default_rng(0))
     say(
         f"{b.name} vs {b.hf_name}: {b.num_params:,} params, {shape}, "
         f"{b.tokens_per_step:,} tokens/step"

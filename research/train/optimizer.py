@@ -64,7 +64,7 @@ def decay_mask(params):
 
 def make_optimizer(cfg, num_train_steps: int) -> optax.GradientTransformation:
     """The optimizer every experiment uses (see the module docstring for `cfg`'s keys)."""
-    name = cfg.get("name", "adamw")
+    name = getattr(cfg, "name", "adamw")
     if name not in NAMES:
         raise ValueError(f"optimizer.name={name!r} is not known; use one of {', '.join(NAMES)}.")
     schedule = learning_rate_schedule(cfg, num_train_steps)
@@ -72,7 +72,9 @@ def make_optimizer(cfg, num_train_steps: int) -> optax.GradientTransformation:
         update = optax.sgd(schedule)
     elif name == "adagrad":
         update = optax.adagrad(
-            schedule, initial_accumulator_value=cfg.get("initial_accumulator", 0.1), eps=cfg.eps
+            schedule,
+            initial_accumulator_value=getattr(cfg, "initial_accumulator", 0.1),
+            eps=cfg.eps,
         )
     else:
         update = optax.adamw(
