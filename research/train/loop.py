@@ -120,6 +120,8 @@ def train(config, workdir, task: Task, devices=None) -> Result:
     def init_state(rng):
         variables = dict(task.model.init({"params": rng}, *task.init_inputs))
         params = variables.pop("params")
+        if task.warm_start is not None:
+            params = task.warm_start(params)  # pre-trained values, on the fresh params' shards
         return TrainState.create(params, tx, model_state=variables)
 
     with contextlib.ExitStack() as cleanup:

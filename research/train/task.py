@@ -75,6 +75,9 @@ class Task:
     after_training: `(params, model_state) -> str | None`, called with the final state on every
       process (it is sharded across all of them), for example to generate a sample; returns text
       that process 0 logs, or None.
+    warm_start: `params -> params`, applied to the fresh parameters inside the (sharded) init of a
+      run that starts from step 0, e.g. `research.train.warm_start.from_pretrained(pretrained)`;
+      None keeps the fresh init. A resumed run restores its checkpoint instead.
     """
 
     model: nn.Module
@@ -87,3 +90,4 @@ class Task:
     flops_per_item: float | None = None
     eval_reference: Mapping[str, float] = dataclasses.field(default_factory=dict)
     after_training: Callable[[Any, ModelState], str | None] | None = None
+    warm_start: Callable[[Any], Any] | None = None
