@@ -1,0 +1,130 @@
+"""FastText (Bojanowski et al. 2017): word2vec whose input vector is the mean of the word's row and
+the rows of its hashed character n-grams, so words never seen still get a vector.
+
+  word input:  mean(embedding[w], ngrams[b_1], ..., ngrams[b_m])   b_i = n-gram buckets of w
+               (`research.embeddings.subword_ngrams.bucket_table`, gensim's bucket ids)
+  skip-gram:   h = word input of the center                      inputs [B], buckets [B, M]
+  CBOW:        h = mean over the context of their word inputs    inputs [B, C], buckets [B, C, M]
+  logits:      positive [B] = output[target] . h, negative [B, K] = output[negatives] . h
+
+Parameter tree: embedding [V, D] and ngrams [num_buckets, D] (uniform(-0.5/D, 0.5/D)), output [V, D]
+(zeros); all ('vocab', 'embed'), so both tables shard their rows over `tensor`. A word's exported
+vector is `word_vectors` (the same mean, gensim's `adjust_vectors`); an out-of-vocabulary word's is
+the mean of its n-gram rows (`ngram_vector`; zeros when it has no n-gram, as gensim and fastText).
+Every averaged row receives the whole error, as fastText and gensim update (`average_rows`).
+"""
+
+import dataclasses
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from research.embeddings.negative_sampling import average_rows
+from research.models.word2vec import ARCHITECTURES, check_sizes, scores, uniform_init
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    vocab_size: int = 10_000
+    embed_dim: int = 100
+    architecture: str = "skipgram"  # 'skipgram' | 'cbow'
+    num_buckets: int = 100_000
+    min_n: int = 3
+    max_n: int = 6
+
+
+VARIANTS = {
+    "skipgram": dict(embed_dim=100, architecture="skipgram", num_buckets=100_000),
+    "cbow": dict(embed_dim=100, architecture="cbow", num_buckets=100_000),
+    "tiny": dict(vocab_size=128, embed_dim=16, num_buckets=1000, min_n=2, max_n=4),
+}
+
+
+class Model(nn.Module):
+    config: Config
+
+    def setup(self):
+        cfg = self.config
+        check_sizes(
+            "fasttext",
+            vocab_size=cfg.vocab_size,
+            embed_dim=cfg.embed_dim,
+            num_buckets=cfg.num_buckets,
+            min_n=cfg.min_n,
+        )
+        if cfg.max_n < cfg.min_n:
+            raise ValueError(
+                f"fasttext max_n={cfg.max_n} must be >= min_n={cfg.min_n}; pass e.g. 3 and 6."
+            )
+        if cfg.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"fasttext architecture={cfg.architecture!r} is not known; use one of "
+                f"{', '.join(ARCHITECTURES)}."
+            )
+        axes = ("vocab", "embed")
+        init = nn.with_logical_partitioning(uniform_init(cfg.embed_dim), axes)
+        zeros = nn.with_logical_partitioning(nn.initializers.zeros, axes)
+        self.embedding = self.param("embedding", init, (cfg.vocab_size, cfg.embed_dim))
+        self.ngrams = self.param("ngrams", init, (cfg.num_buckets, cfg.embed_dim))
+        self.output = self.param("output", zeros, (cfg.vocab_size, cfg.embed_dim))
+
+    def word_input(self, ids, buckets, bucket_mask):
+        """ids int [...], buckets int [..., M], bucket_mask [..., M] -> float32 [..., D]."""
+        rows = jnp.concatenate(
+            [jnp.take(self.embedding, ids, axis=0)[..., None, :], self.ngrams[buckets]], axis=-2
+        )
+        mask = jnp.concatenate([jnp.ones_like(bucket_mask[..., :1]), bucket_mask], axis=-1)
+        return average_rows(rows, mask)
+
+    def hidden(self, inputs, buckets, bucket_mask, mask=None):
+        """Skip-gram: inputs [B], buckets [B, M]; CBOW: inputs [B, C], buckets [B, C, M], mask
+        [B, C] -> h float32 [B, D]."""
+        expected = 1 if self.config.architecture == "skipgram" else 2
+        if (
+            inputs.ndim != expected
+            or buckets.shape[:-1] != inputs.shape
+            or (expected == 2 and mask is None)
+        ):
+            want = (
+                "[B] ids with [B, M] buckets"
+                if expected == 1
+                else ("[B, C] ids with [B, C, M] buckets and a [B, C] mask")
+            )
+            raise ValueError(
+                f"fasttext {self.config.architecture} inputs must be {want}, got inputs "
+                f"{inputs.shape} and buckets {buckets.shape}."
+            )
+        words = self.word_input(inputs, buckets, bucket_mask)
+        h = words if expected == 1 else average_rows(words, mask)
+        return nn.with_logical_constraint(h, ("batch", "embed"))
+
+    def __call__(self, inputs, buckets, bucket_mask, targets, negatives, mask=None):
+        """-> (positive logits float32 [B], negative logits float32 [B, K]); see `hidden`."""
+        h = self.hidden(inputs, buckets, bucket_mask, mask)
+        return scores(h, self.output, targets, negatives)
+
+    def word_vectors(self, buckets, bucket_mask):
+        """Vectors float32 [V, D] of the vocabulary; buckets int [V, M], bucket_mask [V, M]."""
+        ids = jnp.arange(self.config.vocab_size)
+        return self.word_input(ids, buckets, bucket_mask)
+
+    def ngram_vector(self, buckets):
+        """An out-of-vocabulary word's vector float32 [D]: the mean of its n-gram rows [M]."""
+        if buckets.shape[0] == 0:
+            return jnp.zeros((self.config.embed_dim,), jnp.float32)
+        return jnp.mean(self.ngrams[buckets], axis=0)
+
+
+def make(variant: str | None = None, **overrides) -> Model:
+    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(
+            f"Unknown fasttext variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
+        )
+    fields = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(
+            f"Unknown fasttext Config field(s) {unknown}; valid fields are {sorted(fields)}."
+        )
+    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
