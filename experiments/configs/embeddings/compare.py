@@ -1,0 +1,58 @@
+"""Our word2vec, FastText and GloVe against gensim's Word2Vec and FastText, same settings, one run
+(a standalone analysis script: it calls the embedding experiments' `train_vectors`).
+
+Run (one core for everything: `taskset` pins the process; gensim runs with workers=1):
+  taskset -c 0 python -m experiments.embeddings_compare \
+      --config=experiments/configs/embeddings/compare.py --workdir=runs/embeddings_compare
+Smoke mode (what the tests run): append `:smoke` (8 dimensions, 2% of an epoch for ours and one
+epoch for gensim, 2,000 buckets; the corpora and checks as in the full run).
+
+Settings: skip-gram, 100 dimensions, window 5, 5 negatives, sample 1e-3, min_count 5, 5 epochs,
+seed 0; FastText n-grams 3..6 in 100,000 buckets (both sides); ours in batches of 1024 pairs.
+GloVe: same dimension, window and min_count, 25 passes over the nonzero co-occurrences.
+
+Expected result: MEASURED below.
+"""
+
+import ml_collections
+from ml_collections.config_dict import placeholder
+
+
+def get_config(arg: str | None = None):
+    if arg not in (None, "smoke"):
+        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
+    config = ml_collections.ConfigDict()
+    config.data_dir = placeholder(str)  # TFDS data directory of stdlib_docstrings; None = default
+    config.methods = "word2vec,fasttext,glove,gensim_word2vec,gensim_fasttext"
+    config.settings = dict(
+        dim=100,
+        window=5,
+        negative=5,
+        sample=1e-3,
+        min_count=5,
+        epochs=5.0,  # float: the smoke run trains a fraction of an epoch
+        glove_epochs=25.0,
+        min_n=3,
+        max_n=6,
+        num_buckets=100_000,
+        batch_size=1024,
+        seed=0,
+    )
+    config.checks = dict(
+        package_min_count=10,  # a labelled word occurs at least this often
+        package_purity=0.8,  # ... with at least this share of its occurrences in one package
+        package_words=10,  # at most this many words per package (the most frequent)
+        package_min_words=3,  # packages with fewer distinctive words are left out
+        profile_skip=50,  # the profile pairs skip the most frequent (function) words
+        profile_words=500,
+        num_pairs=2000,
+        seed=0,
+    )
+    config.probes = "file,list,thread,socket,string,error,integer,directory"
+    if arg == "smoke":
+        config.settings.dim = 8
+        config.settings.epochs = 0.02  # gensim needs whole epochs: its smoke runs one
+        config.settings.glove_epochs = 0.02
+        config.settings.num_buckets = 2000
+        config.settings.batch_size = 256
+    return config
