@@ -73,7 +73,9 @@ def _check(config) -> None:
 def _matrix_key(config, vocab: Vocabulary) -> str:
     """What the counted matrix depends on: corpus settings, window and the exact vocabulary."""
     words = hashlib.sha256("\n".join(vocab.words).encode()).hexdigest()
-    data = {k: v for k, v in config.data.to_dict().items() if k not in ("batch_size",)}
+    data = {
+        k: v for k, v in config.data.to_dict().items() if k not in ("batch_size", "chunk_tokens")
+    }
     return json.dumps({"data": data, "vocabulary": words}, sort_keys=True, default=str)
 
 
