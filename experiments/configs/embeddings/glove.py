@@ -12,7 +12,16 @@ Co-occurrences: symmetric window of 10 with 1/d weights, counted once into the w
 Model: research/models/glove.py, 50 dimensions, x_max 100, alpha 0.75; AdaGrad lr 0.05 (glove.c's),
 starting accumulator 1.0, constant rate, no clipping; batches of 1024 nonzeros.
 
-Expected result: MEASURED below.
+Measured (2-core AMD EPYC CPU shared with other jobs, load ~14, one XLA CPU device, Python 3.11):
+2,852 words, 150,836 corpus words in vocabulary, 549,156 nonzeros counted in 0.5 s; 20,000 steps
+(37.3 epochs over the nonzeros) in 66 s of training (311K nonzeros/s over the whole run, 384K/s in
+the last interval), final cost per nonzero 0.0096 (0.040 at step 500), 78 s in all. Bit-identical
+on a rerun. Nearest neighbours: file -> filename, source, object; string -> single, containing,
+input; error -> an, occurs, exception; directory -> current, package.
+Smoke (planted corpus of 2,000 sentences, 50 steps of 256, 8 CPU devices): ~10 s; too short to
+recover the clusters (cluster accuracy 0.11). The planted test (tests/experiments/
+train_glove_test.py: 20,000 sentences, window 5, dim 16, 200 steps of 512) reaches cluster accuracy
+1.0 in ~8 s; trained far longer, GloVe groups planted words by role instead (see that test).
 """
 
 from ml_collections.config_dict import placeholder
