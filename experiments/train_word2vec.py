@@ -48,6 +48,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 CORPORA = ("stdlib_docstrings", "planted")
+# Words whose nearest neighbours results.md lists (those in the vocabulary; planted: c0_r0, c1_r1).
+PROBES = ("list", "file", "thread", "socket", "true", "encoding", "c0_r0", "c1_r1")
 
 
 def corpus_sentences(data) -> tuple[list[list[str]], planted_embeddings.PlantedCorpus | None]:
@@ -188,8 +190,9 @@ def train_vectors(config, workdir) -> WordVectors:
     return train(config, workdir)[0]
 
 
-def train(config, workdir) -> tuple[WordVectors, dict]:
-    """Trains as `config` says in `workdir`; returns the vectors and the results it wrote.
+def train(config, workdir) -> tuple[WordVectors, dict, loop.Result]:
+    """Trains as `config` says in `workdir`; returns the vectors, the results it wrote and the
+    loop's result (final train state included).
 
     results: corpus words, vocabulary size, epochs, train_seconds (loop wall time, compilation
     included), words_per_second (corpus words x epochs / train_seconds), final loss and, on the
@@ -219,6 +222,9 @@ def train(config, workdir) -> tuple[WordVectors, dict]:
         "words_per_second": words * epochs / seconds,
         "final_loss": result.metrics.get("train/loss"),
         **_scores(vectors, planted),
+        "nearest": {
+            w: [n for n, _ in vectors.most_similar([w], topn=5)] for w in PROBES if w in vectors
+        },
     }
     if jax.process_index() == 0 and not result.preempted:
         vectors.save_word2vec_format(workdir / "vectors.txt")
@@ -227,11 +233,16 @@ def train(config, workdir) -> tuple[WordVectors, dict]:
         rows = "\n".join(
             f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
             for k, v in results.items()
+            if k != "nearest"
         )
-        (workdir / "results.md").write_text(f"| quantity | value |\n|---|---|\n{rows}\n")
+        nearest = "\n".join(f"| {w} | {', '.join(n)} |" for w, n in results["nearest"].items())
+        (workdir / "results.md").write_text(
+            f"| quantity | value |\n|---|---|\n{rows}\n\n| word | nearest five |\n|---|---|\n"
+            f"{nearest}\n"
+        )
         title = f"{config.model_name} {config.model.architecture} on {config.data.corpus}"
         _plot(workdir, vectors, planted, title)
-    return vectors, results
+    return vectors, results, result
 
 
 def main(config, workdir) -> dict:

@@ -34,7 +34,7 @@ def word2vec_config(model_name: str, variant: str, arg: str | None):
         ns_exponent=0.75,
         batch_size=1024,
     )
-    config.num_train_steps = 3000
+    config.num_train_steps = 3070  # ~5 epochs of ~628K skip-gram pairs (gensim: epochs=5)
     config.log_every_steps = 100
     config.eval_every_steps = 1000  # no evaluation set: the loop skips evaluation
     config.checkpoint_every_steps = 1000
