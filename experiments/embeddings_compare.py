@@ -12,10 +12,13 @@ gensim's with `workers=1`; `taskset -c 0` pins the whole process, so each method
 
 Speed: training words/s = corpus words (before subsampling) x epochs / training seconds, and its
 ratio to gensim's same method (ours word2vec / gensim Word2Vec, ours FastText / gensim FastText).
-Training seconds: gensim's `train()` call (vocabulary built before, untimed); ours the loop's wall
-time (`loop.train`: compilation and checkpoint saves included, vocabulary and example tables
-before it untimed). GloVe has no gensim peer: its seconds are its loop's (plus, reported apart, the
-one-off co-occurrence count), and it makes `glove_epochs` passes over the nonzero co-occurrences.
+Training seconds: gensim's `train()` call; ours the loop's training time from its metrics.jsonl
+(the sum of seconds_per_step over its log intervals: compilation included, checkpoint saves not).
+Also reported, end to end ("wall s"): gensim's build_vocab + train, ours the whole
+`train_vectors` call (tokenizing, vocabulary, example tables, loop, writing vectors.txt and the
+plot). Ours train a whole number of batches, so their epochs are steps x batch / examples per epoch
+(`epochs` rounded up to a batch). GloVe has no gensim peer: it makes `glove_epochs` passes over
+the nonzero co-occurrences, counted once before (count s, not in its training seconds).
 
 Quality, the same checks for every model (words outside a model's vocabulary count as misses):
 - package cluster accuracy: words whose occurrences fall mostly (>= `package_purity`) in the
@@ -54,6 +57,7 @@ from research.data import planted_embeddings, stdlib_docstrings
 from research.embeddings import evaluation
 from research.embeddings.word_vectors import WordVectors
 from research.text.regex_tokenizer import RegexTokenizer
+from research.train.metrics import read_metrics
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -142,15 +146,18 @@ def train_gensim(method: str, sentences, s) -> tuple[WordVectors, dict]:
         model = gensim.models.FastText(**options)
     else:
         model = gensim.models.Word2Vec(**options)
-    model.build_vocab(sentences)
     epochs = max(1, round(s.epochs))  # gensim trains whole epochs only
     start = time.perf_counter()
+    model.build_vocab(sentences)
+    between = time.perf_counter()
     model.train(sentences, total_examples=len(sentences), epochs=epochs)
-    seconds = time.perf_counter() - start
-    return _gensim_vectors(model), {"train_seconds": seconds, "epochs": epochs}
+    end = time.perf_counter()
+    info = {"train_seconds": end - between, "wall_seconds": end - start, "epochs": epochs}
+    return _gensim_vectors(model), info
 
 
 def _word2vec_config(method: str, corpus: str, s, data_dir):
+    """(config of train_word2vec for `s`, examples per epoch as the run's own iterator makes them)."""
     config = (fasttext_config if method == "fasttext" else word2vec_config).get_config()
     config.seed = s.seed
     config.model.embed_dim = s.dim
@@ -165,16 +172,16 @@ def _word2vec_config(method: str, corpus: str, s, data_dir):
     config.data.negative = s.negative
     config.data.sample = s.sample
     config.data.batch_size = s.batch_size
-    # Steps for `epochs` passes: the epoch's example count as the run's own iterator makes it.
     sentences, _ = train_word2vec.corpus_sentences(config.data)
     vocab = train_word2vec.build_vocabulary(config.data, sentences)
     task = train_word2vec.build_task(config, vocab, [vocab.encode(x) for x in sentences])
     per_epoch = task.train_iterator(0, 1).num_examples(0)
     _set_steps(config, max(1, math.ceil(s.epochs * per_epoch / s.batch_size)))
-    return config
+    return config, per_epoch
 
 
 def _glove_config(corpus: str, s, data_dir, workdir):
+    """(config of train_glove for `s`, nonzeros of X, seconds the one-off count took)."""
     config = glove_config.get_config()
     config.seed = s.seed
     config.model.embed_dim = s.dim
@@ -188,31 +195,47 @@ def _glove_config(corpus: str, s, data_dir, workdir):
     _, _, _, matrix, _ = train_glove.build_task(config, workdir)
     count_seconds = time.perf_counter() - start
     _set_steps(config, max(1, math.ceil(s.glove_epochs * len(matrix) / s.batch_size)))
-    return config, count_seconds, len(matrix)
+    return config, len(matrix), count_seconds
 
 
 def _set_steps(config, steps: int) -> None:
     config.num_train_steps = steps
     config.log_every_steps = max(1, steps // 10)
     config.eval_every_steps = steps
-    config.checkpoint_every_steps = steps  # one save, at the end: little time off the timing
+    config.checkpoint_every_steps = steps  # one save, at the end
+
+
+def loop_seconds(workdir: Path) -> float:
+    """The loop's training time from its metrics: the sum over log intervals of steps x
+    seconds_per_step (compilation in the first interval; checkpoint saves not counted)."""
+    records = [r for r in read_metrics(workdir / "metrics.jsonl") if "train/seconds_per_step" in r]
+    total, previous = 0.0, 0
+    for record in records:
+        total += (record["step"] - previous) * record["train/seconds_per_step"]
+        previous = record["step"]
+    return total
 
 
 def train_ours(method: str, corpus: str, s, data_dir, workdir: Path) -> tuple[WordVectors, dict]:
-    """Our `method` through its experiment's `train_vectors` in `workdir`."""
+    """Our `method` through its experiment's `train_vectors(config, workdir)` in `workdir`."""
+    workdir = Path(workdir)
     if method == "glove":
-        config, count_seconds, nonzeros = _glove_config(corpus, s, data_dir, workdir)
-        start = time.perf_counter()
-        vectors = train_glove.train_vectors(config, workdir)
-        seconds = time.perf_counter() - start
-        info = {"epochs": s.glove_epochs, "count_seconds": count_seconds, "nonzeros": nonzeros}
-        return vectors, {"train_seconds": seconds, **info, "steps": config.num_train_steps}
-    config = _word2vec_config(method, corpus, s, data_dir)
-    vectors, results = train_word2vec.train(config, workdir)
+        config, nonzeros, count_seconds = _glove_config(corpus, s, data_dir, workdir)
+        per_epoch, train_vectors = nonzeros, train_glove.train_vectors
+        extra = {"nonzeros": nonzeros, "count_seconds": count_seconds}
+    else:
+        config, per_epoch = _word2vec_config(method, corpus, s, data_dir)
+        train_vectors, extra = train_word2vec.train_vectors, {"pairs_per_epoch": per_epoch}
+    start = time.perf_counter()
+    vectors = train_vectors(config, workdir)
+    wall = time.perf_counter() - start
+    steps = config.num_train_steps
     return vectors, {
-        "train_seconds": results["train_seconds"],
-        "epochs": results["epochs"],
-        "steps": results["steps"],
+        "train_seconds": loop_seconds(workdir),
+        "wall_seconds": wall,
+        "steps": steps,
+        "epochs": steps * s.batch_size / per_epoch,
+        **extra,
     }
 
 
@@ -255,15 +278,16 @@ def results_markdown(results: dict) -> str:
         f"{results['package_words']} words in {results['packages']} packages; profile check: "
         f"{results['num_pairs']} pairs.",
         "",
-        "| method | vocab | epochs | train s | words/s | vs gensim | package cluster acc | "
-        "package-profile rho | planted cluster acc | planted analogy add | planted analogy mul |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | vocab | epochs | train s | wall s | words/s | vs gensim | package cluster acc "
+        "| package-profile rho | planted cluster acc | planted analogy add | planted analogy mul |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for method in results["methods"]:
         r, p = real[method], planted[method]
         lines.append(
             f"| {method} | {r['vocabulary_size']} | {_fmt(r['epochs'], 2)} | "
-            f"{_fmt(r['train_seconds'], 1)} | {_fmt(r['words_per_second'])} | "
+            f"{_fmt(r['train_seconds'], 1)} | {_fmt(r['wall_seconds'], 1)} | "
+            f"{_fmt(r['words_per_second'])} | "
             f"{_ratio(r.get('speed_ratio'))} | {_fmt(r['package_cluster_accuracy'])} | "
             f"{_fmt(r['package_profile_spearman'])} | {_fmt(p['cluster_accuracy'])} | "
             f"{_fmt(p['analogy_add'])} | {_fmt(p['analogy_mul'])} |"
