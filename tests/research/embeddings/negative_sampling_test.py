@@ -9,7 +9,7 @@ from research.embeddings import negative_sampling as ns
 
 
 def test_negatives_follow_the_unigram_table():
-    """Catches side='left' or an unnormalized table (ids shifted or out of range)."""
+    """Catches ids shifted by one, or a draw that ignores the table (a word of probability 0)."""
     table = jnp.array([0.5, 0.5, 0.75, 1.0], jnp.float32)  # word 1 has probability 0
     ids = ns.sample_negatives(jax.random.key(0), table, (200_000,))
     assert ids.dtype == jnp.int32 and ids.shape == (200_000,)
