@@ -19,6 +19,16 @@ Why TF-IDF beats raw counts, in the run's own numbers: the share of a document v
 each representation, and each class's top terms (highest mean weight over its training documents)
 under counts and under TF-IDF, with how many of those are among the 20 most frequent words.
 
+Averaged static embeddings (`EMBEDDINGS`: word2vec_mean, fasttext_mean, glove_mean): our word2vec,
+FastText or GloVe trained on the training split's docstrings (all packages; no validation or test
+text) with `config.embeddings` (the settings of experiments/embeddings_compare.py, run in
+`<workdir>/<name>_vectors/`, or in `<features.embeddings_dir>/stdlib_docstrings_<method>/`: the
+runs of a finished comparison, which the loop resumes at their last step instead of training
+again; the settings must be the comparison's), and a document's features are the mean of its words' vectors
+(lowercased regex words; words without a vector skipped, FastText answers every word from its
+n-grams; a document with none is all zeros). Its features are dimensions, not terms, so the
+term-based columns (common-word share, top terms) are left empty for these rows.
+
 Writes results.json (one row per representation in 'rows': add a representation by adding an
 entry to `REPRESENTATIONS`), results.md (tables, also logged) and text_classification.png.
 """
@@ -32,9 +42,11 @@ import numpy as np
 import scipy.sparse
 from absl import logging
 
-from experiments import entry
+from experiments import embeddings_compare, entry
 from research import models
 from research.data import array_pipeline, stdlib_docstrings
+from research.embeddings.word_vectors import WordVectors
+from research.text.regex_tokenizer import RegexTokenizer
 from research.text.vectorizers import CountVectorizer, TfidfVectorizer
 from research.train import loop
 from research.train.losses import classification_loss
@@ -52,6 +64,8 @@ REPRESENTATIONS = {
     "tfidf_sublinear": (TfidfVectorizer, {"sublinear_tf": True}),
     "tf_l2": (TfidfVectorizer, {"use_idf": False}),
 }
+# name -> the embedding method (experiments/embeddings_compare.py) whose mean word vector is the row.
+EMBEDDINGS = {"word2vec_mean": "word2vec", "fasttext_mean": "fasttext", "glove_mean": "glove"}
 NUM_COMMON_WORDS = 20
 NUM_TOP_TERMS = 5
 SPLITS = ("train", "validation", "test")
@@ -136,6 +150,31 @@ def vectorize(name: str, config, data):
     return vectorizer, matrices
 
 
+def mean_vectors(vectors: WordVectors, texts: list[str]) -> np.ndarray:
+    """float32 [N, D]: each text's mean word vector (lowercased regex words without a vector are
+    skipped; a text with none gets zeros)."""
+    tokenizer = RegexTokenizer(lowercase=True)
+    out = np.zeros((len(texts), vectors.dim), np.float32)
+    for i, text in enumerate(texts):
+        words = [w for w in tokenizer(text) if w in vectors or vectors.oov_vector is not None]
+        if words:
+            out[i] = np.mean([vectors.vector(w) for w in words], axis=0)
+    return out
+
+
+def embed(name: str, config, workdir, data) -> dict[str, np.ndarray]:
+    """{split: float32 [N, D]} mean word vectors of representation `name` (see the module doc)."""
+    method = EMBEDDINGS[name]
+    if config.features.embeddings_dir:  # the comparison's finished run: the loop resumes it
+        run_dir = pathlib.Path(config.features.embeddings_dir) / f"stdlib_docstrings_{method}"
+    else:
+        run_dir = pathlib.Path(workdir) / f"{name}_vectors"
+    vectors, _ = embeddings_compare.train_ours(
+        method, "stdlib_docstrings", config.embeddings, config.data.data_dir, run_dir
+    )
+    return {split: mean_vectors(vectors, data[split][0]) for split in SPLITS}
+
+
 def dense(matrix) -> np.ndarray:
     """float32 [N, V] from a scipy sparse or dense matrix (the classifier's batches are dense)."""
     return np.asarray(matrix.toarray() if scipy.sparse.issparse(matrix) else matrix, np.float32)
@@ -190,7 +229,10 @@ def evaluate(model, params, features: np.ndarray, labels: np.ndarray) -> dict[st
 
 def run_representation(name, config, workdir, data, common) -> tuple[dict, dict]:
     """Vectorizes, trains in workdir/name, scores; returns (table row, details for the report)."""
-    vectorizer, matrices = vectorize(name, config, data)
+    if name in EMBEDDINGS:
+        vectorizer, matrices = None, embed(name, config, workdir, data)
+    else:
+        vectorizer, matrices = vectorize(name, config, data)
     labels = {s: data[s][1] for s in SPLITS}
     features = {s: dense(m) for s, m in matrices.items()}
     task = build_task(config, features, labels)
@@ -198,19 +240,22 @@ def run_representation(name, config, workdir, data, common) -> tuple[dict, dict]
     params = jax.device_get(result.state.params)
     validation = evaluate(task.model, params, features["validation"], labels["validation"])
     test = evaluate(task.model, params, features["test"], labels["test"])
-    vocabulary = vectorizer.get_feature_names_out()
-    columns = np.array(
-        [vectorizer.vocabulary_[w] for w in common if w in vectorizer.vocabulary_], np.int64
-    )
     row = {
         "representation": name,
         "features": int(features["train"].shape[1]),
         "test_accuracy": test["accuracy"],
         "test_macro_f1": test["macro_f1"],
         "validation_accuracy": validation["accuracy"],
-        "common_word_share": weight_share(matrices["test"], columns),
+        "common_word_share": None,
         "steps": result.step,
     }
+    if vectorizer is None:  # dimensions, not terms: no term-based details
+        return row, {}
+    vocabulary = vectorizer.get_feature_names_out()
+    columns = np.array(
+        [vectorizer.vocabulary_[w] for w in common if w in vectorizer.vocabulary_], np.int64
+    )
+    row["common_word_share"] = weight_share(matrices["test"], columns)
     details = {
         "mean_weight_top_terms": class_top_terms(
             matrices["train"], labels["train"], vocabulary, config.model.num_classes, NUM_TOP_TERMS
@@ -221,6 +266,10 @@ def run_representation(name, config, workdir, data, common) -> tuple[dict, dict]
         order = np.argsort(-kernel, axis=0, kind="stable")[:NUM_TOP_TERMS]
         details["classifier_top_terms"] = [[str(vocabulary[i]) for i in col] for col in order.T]
     return row, details
+
+
+def _share(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def markdown(results: dict) -> str:
@@ -239,7 +288,7 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {row['representation']} | {row['features']} | {row['test_accuracy']:.3f} "
             f"| {row['test_macro_f1']:.3f} | {row['validation_accuracy']:.3f} "
-            f"| {row['common_word_share']:.3f} |"
+            f"| {_share(row['common_word_share'])} |"
         )
     accuracy = {row["representation"]: row["test_accuracy"] for row in results["rows"]}
     if {"counts", "tf_l2", "tfidf"} <= set(accuracy):
@@ -289,7 +338,8 @@ def plot(results: dict, path: pathlib.Path) -> None:
     left.set_ylim(0, 1.15)
     left.legend(loc="upper center", ncol=2)
     left.set_title(f"Linear classifier, {len(results['classes'])} stdlib packages")
-    right.bar(x, [r["common_word_share"] for r in rows], 0.6, color="tab:gray")
+    shares = [r["common_word_share"] for r in rows]
+    right.bar(x, [np.nan if v is None else v for v in shares], 0.6, color="tab:gray")
     right.set_xticks(x, names, rotation=20)
     right.set_title(f"Weight share of the {len(results['common_words'])} most common words")
     fig.tight_layout()
@@ -300,11 +350,12 @@ def plot(results: dict, path: pathlib.Path) -> None:
 def main(config, workdir) -> dict:
     workdir = pathlib.Path(workdir)
     names = [n.strip() for n in config.features.representations.split(",") if n.strip()]
-    unknown = [n for n in names if n not in REPRESENTATIONS]
+    known = [*REPRESENTATIONS, *EMBEDDINGS]
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise ValueError(
             f"--config.features.representations={config.features.representations!r} names "
-            f"{unknown or 'nothing'}; give a comma-separated list from {', '.join(REPRESENTATIONS)}."
+            f"{unknown or 'nothing'}; give a comma-separated list from {', '.join(known)}."
         )
     classes, data = load_data(config)
     common = common_words(data["train"][0], config)

@@ -2,6 +2,7 @@
 the smoke run end to end (files, loop evaluation == the experiment's own scoring, resume)."""
 
 import json
+import pathlib
 
 import flax.linen as nn
 import jax
@@ -13,6 +14,7 @@ from sklearn.metrics import f1_score
 from experiments import text_classification as tc
 from experiments.configs.text import classification
 from research import models
+from research.embeddings.word_vectors import WordVectors
 from research.train.metrics import read_metrics
 from tests.config_overrides import with_overrides
 
@@ -58,6 +60,41 @@ def test_class_top_terms_and_common_words_by_hand():
     ]
 
 
+def test_mean_vectors_by_hand():
+    # 'the' has no vector and is skipped; 'b' is one letter (not a token); the empty text is 0.
+    vectors = WordVectors(["cat", "dog"], np.array([[1.0, 0.0], [0.0, 3.0]]))
+    got = tc.mean_vectors(vectors, ["Cat dog the", "the b", "DOG dog"])
+    np.testing.assert_array_equal(got, [[0.5, 1.5], [0.0, 0.0], [0.0, 3.0]])
+    # With an oov_vector (FastText) every word counts.
+    subword = WordVectors(vectors.words, vectors.vectors, oov_vector=lambda w: np.ones(2))
+    np.testing.assert_array_equal(tc.mean_vectors(subword, ["cat the"]), [[1.0, 0.5]])
+
+
+def test_embedding_rows_take_vectors_from_the_comparison_runs_when_given(tmp_path, monkeypatch):
+    calls = []
+    vectors = WordVectors(["cat"], np.array([[2.0, 4.0]]))
+
+    def train_ours(method, corpus, settings, data_dir, run_dir):
+        calls.append((method, corpus, run_dir))
+        return vectors, {}
+
+    monkeypatch.setattr(tc.embeddings_compare, "train_ours", train_ours)
+    config = classification.get_config("smoke")
+    data = {s: (["cat", "dog"], np.array([0, 1])) for s in tc.SPLITS}
+    features = tc.embed("glove_mean", config, tmp_path, data)
+    np.testing.assert_array_equal(features["test"], [[2.0, 4.0], [0.0, 0.0]])
+    config.features.embeddings_dir = "/runs/compare/runs"
+    tc.embed("fasttext_mean", config, tmp_path, data)
+    assert calls == [
+        ("glove", "stdlib_docstrings", tmp_path / "glove_mean_vectors"),
+        (
+            "fasttext",
+            "stdlib_docstrings",
+            pathlib.Path("/runs/compare/runs/stdlib_docstrings_fasttext"),
+        ),
+    ]
+
+
 def test_unknown_representation_is_refused_before_any_work(tmp_path):
     config = with_overrides(
         classification.get_config("smoke"), **{"features.representations": "tfidf,bow"}
@@ -84,11 +121,16 @@ def test_smoke_run_writes_one_row_per_representation(smoke):
     table = (workdir / "results.md").read_text()
     for row in results["rows"]:
         assert row["steps"] == config.num_train_steps
-        assert row["features"] == config.features.max_features
         assert f"| {row['representation']} | {row['features']} | {row['test_accuracy']:.3f} |" in (
             table
         )
-        assert 0 <= row["test_macro_f1"] <= 1 and row["test_accuracy"] > 0.4  # chance ~0.25
+        assert 0 <= row["test_macro_f1"] <= 1 and 0 < row["test_accuracy"] <= 1
+        if row["representation"] in tc.EMBEDDINGS:  # features: the embedding's dimensions
+            assert row["features"] == config.embeddings.dim and row["common_word_share"] is None
+            assert f"| {row['test_macro_f1']:.3f} | {row['validation_accuracy']:.3f} | - |" in table
+        else:
+            assert row["features"] == config.features.max_features
+            assert row["test_accuracy"] > 0.4  # chance ~0.25
     assert (workdir / "text_classification.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The point of the table: idf takes weight off the common words ('the', 'is', ...).
     share = {row["representation"]: row["common_word_share"] for row in results["rows"]}
@@ -117,6 +159,9 @@ def test_linear_classifier_has_one_kernel_and_top_terms_come_from_it(smoke):
     want = x @ np.asarray(params["out"]["kernel"]) + np.asarray(params["out"]["bias"])
     np.testing.assert_allclose(model.apply({"params": params}, x), want, rtol=1e-5, atol=1e-6)
     for name in config.features.representations.split(","):
+        if name in tc.EMBEDDINGS:
+            assert results["details"][name] == {}  # dimensions have no terms to name
+            continue
         tops = results["details"][name]["classifier_top_terms"]
         assert len(tops) == 4 and all(len(t) == tc.NUM_TOP_TERMS for t in tops)
 

@@ -3,7 +3,8 @@
 Run:
   python -m experiments.text_classification --config=experiments/configs/text/classification.py \
       --workdir=runs/text_classification
-Smoke mode: append `:smoke` (4 classes, 500 features, 20 steps per representation).
+Smoke mode: append `:smoke` (4 classes, 500 features, 20 steps per representation; the
+embeddings of the *_mean rows trained for 2% of an epoch).
 
 Data: `research.data.stdlib_docstrings` (prepared on first use into data.data_dir, or TFDS's
 default), the model.num_classes packages with the most training docstrings. Features: each
@@ -35,6 +36,7 @@ holds (counts 0.775, binary 0.803, tfidf 0.883, tfidf_sublinear 0.892, tf_l2 0.8
 from ml_collections.config_dict import placeholder
 
 from experiments.configs.common import base_config, model_section
+from experiments.configs.embeddings import compare
 
 
 def get_config(arg: str | None = None):
@@ -51,10 +53,17 @@ def get_config(arg: str | None = None):
         min_train_docs=30,
     )
     config.features = dict(
-        representations="counts,binary,tfidf,tfidf_sublinear,tf_l2",
+        representations="counts,binary,tfidf,tfidf_sublinear,tf_l2,"
+        "word2vec_mean,fasttext_mean,glove_mean",
         max_features=5000,
         min_df=2,
+        # *_mean rows: a finished embeddings_compare run's `runs/` folder to take the vectors from
+        # (same settings); None trains them in the workdir.
+        embeddings_dir=placeholder(str),
     )
+
+    # The *_mean rows' embedding training: the gensim comparison's settings (its smoke ones in smoke).
+    config.embeddings = compare.get_config("smoke" if arg == "smoke" else None).settings.to_dict()
 
     config.num_train_steps = 1000
     config.log_every_steps = 100
