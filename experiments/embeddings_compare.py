@@ -266,12 +266,21 @@ def _fmt(value, digits=3) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.{digits}f}"
 
 
+# A corpus left out of `config.corpora` shows '-' in the table.
+_EMPTY_REAL = dict.fromkeys(
+    ["vocabulary_size", "epochs", "train_seconds", "wall_seconds", "words_per_second"]
+    + ["package_cluster_accuracy", "package_profile_spearman"]
+)
+_EMPTY_PLANTED = dict.fromkeys(["cluster_accuracy", "analogy_add", "analogy_mul"])
+
+
 def _ratio(value) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
 def results_markdown(results: dict) -> str:
-    real, planted = results["rows"]["stdlib_docstrings"], results["rows"]["planted"]
+    real = results["rows"].get("stdlib_docstrings", {})
+    planted = results["rows"].get("planted", {})
     lines = [
         f"Settings: {json.dumps(results['settings'])}; CPU cores available: {results['cpu_cores']}.",
         f"Real corpus: {results['corpus_words']:,} words; package check: "
@@ -283,9 +292,9 @@ def results_markdown(results: dict) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for method in results["methods"]:
-        r, p = real[method], planted[method]
+        r, p = real.get(method, _EMPTY_REAL), planted.get(method, _EMPTY_PLANTED)
         lines.append(
-            f"| {method} | {r['vocabulary_size']} | {_fmt(r['epochs'], 2)} | "
+            f"| {method} | {r['vocabulary_size'] or '-'} | {_fmt(r['epochs'], 2)} | "
             f"{_fmt(r['train_seconds'], 1)} | {_fmt(r['wall_seconds'], 1)} | "
             f"{_fmt(r['words_per_second'])} | "
             f"{_ratio(r.get('speed_ratio'))} | {_fmt(r['package_cluster_accuracy'])} | "
@@ -295,7 +304,7 @@ def results_markdown(results: dict) -> str:
     lines += ["", "Nearest neighbours on the real corpus:", ""]
     lines += ["| method | " + " | ".join(results["probes"]) + " |"]
     lines += ["|---|" + "---|" * len(results["probes"])]
-    for method in results["methods"]:
+    for method in real:
         near = real[method]["neighbours"]
         cells = [", ".join(near.get(p, ["(not in vocabulary)"])[:4]) for p in results["probes"]]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
@@ -304,9 +313,10 @@ def results_markdown(results: dict) -> str:
 
 def plot(results: dict, path: Path) -> None:
     methods = results["methods"]
-    real, planted = results["rows"]["stdlib_docstrings"], results["rows"]["planted"]
+    real = results["rows"].get("stdlib_docstrings", {})
+    planted = results["rows"].get("planted", {})
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
-    speed = [real[m]["words_per_second"] for m in methods]
+    speed = [real.get(m, _EMPTY_REAL)["words_per_second"] or np.nan for m in methods]
     left.barh(
         methods, speed, color=["tab:blue" if "gensim" not in m else "tab:gray" for m in methods]
     )
@@ -322,7 +332,8 @@ def plot(results: dict, path: Path) -> None:
     width = 0.8 / len(methods)
     x = np.arange(len(metrics))
     for i, m in enumerate(methods):
-        right.bar(x + i * width, [rows[m][key] for _, rows, key in metrics], width, label=m)
+        values = [rows[m][key] if m in rows else np.nan for _, rows, key in metrics]
+        right.bar(x + i * width, values, width, label=m)
     right.set_xticks(x + 0.4 - width / 2, [name for name, _, _ in metrics], fontsize=8)
     right.set(ylim=(0, 1.05), title="Quality (same checks for every method)")
     right.legend(fontsize=7, loc="lower left")
@@ -349,6 +360,11 @@ def main(config, workdir) -> dict:
             f"--config.methods={config.methods!r} names {unknown or 'no method'}; use a comma "
             f"list of {', '.join(METHODS)}."
         )
+    corpora = [c.strip() for c in config.corpora.split(",") if c.strip()]
+    if not corpora or set(corpora) - set(CORPORA):
+        raise ValueError(
+            f"--config.corpora={config.corpora!r} must be a comma list of {', '.join(CORPORA)}."
+        )
     s, data_dir = config.settings, config.data_dir
     sentences, packages = real_corpus(data_dir)
     planted = planted_embeddings.planted_corpus(seed=0)
@@ -361,8 +377,8 @@ def main(config, workdir) -> dict:
     }
     corpus_sentences = {"stdlib_docstrings": sentences, "planted": planted.sentences}
     probes = [p.strip() for p in config.probes.split(",") if p.strip()]
-    rows = {corpus: {} for corpus in CORPORA}
-    for corpus in CORPORA:
+    rows = {corpus: {} for corpus in corpora}
+    for corpus in corpora:
         words = sum(len(x) for x in corpus_sentences[corpus])
         for method in methods:
             logging.info("embeddings_compare: %s on %s", method, corpus)
@@ -391,6 +407,7 @@ def main(config, workdir) -> dict:
     results = {
         "settings": s.to_dict(),
         "methods": methods,
+        "corpora": corpora,
         "cpu_cores": len(os.sched_getaffinity(0)),
         "jax_backend": jax.default_backend(),
         "corpus_words": sum(len(x) for x in sentences),

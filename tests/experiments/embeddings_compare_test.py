@@ -61,6 +61,13 @@ def test_unknown_methods_are_refused(tmp_path):
         embeddings_compare.main(config, tmp_path)
 
 
+def test_unknown_corpora_are_refused(tmp_path):
+    config = compare_config.get_config("smoke")
+    config.corpora = "planted,wikipedia"
+    with pytest.raises(ValueError, match="must be a comma list of stdlib_docstrings, planted"):
+        embeddings_compare.main(config, tmp_path)
+
+
 def checks(**overrides):
     base = dict(
         package_min_count=2, package_purity=0.75, package_words=2, package_min_words=2,

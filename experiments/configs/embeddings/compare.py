@@ -24,6 +24,7 @@ def get_config(arg: str | None = None):
     config = ml_collections.ConfigDict()
     config.data_dir = placeholder(str)  # TFDS data directory of stdlib_docstrings; None = default
     config.methods = "word2vec,fasttext,glove,gensim_word2vec,gensim_fasttext"
+    config.corpora = "stdlib_docstrings,planted"  # one of them: a run per corpus, in parallel
     config.settings = dict(
         dim=100,
         window=5,
