@@ -9,7 +9,9 @@
 skip-gram or CBOW. The corpus (`config.data.corpus`): 'stdlib_docstrings' (the standard library's
 docstrings, train split, one sentence per docstring, lowercased regex words) or 'planted' (the
 synthetic corpus of `research.data.planted_embeddings`, scored by cluster and analogy accuracy).
-`config.model.vocab_size` is replaced by the size of the vocabulary built with `data.min_count`.
+`config.model.vocab_size` is replaced by the size of the vocabulary built with `data.min_count`
+(and FastText's `ngram_rows` by the number of n-gram buckets it uses), rounded up to a multiple of
+128 so the tables shard evenly over the 'tensor' mesh axis.
 
 Updates are the loop's plain SGD (`optimizer.name='sgd'`) with word2vec's linear decay from 0.025
 towards 0.0001 on the SUM of the batch's per-pair losses: each pair moves the rows it touches as one
@@ -39,6 +41,7 @@ from research.embeddings.skipgram_data import TrainingExamples
 from research.embeddings.vocabulary import Vocabulary
 from research.embeddings.word2vec_sampling import unigram_table
 from research.embeddings.word_vectors import WordVectors
+from research.models.fasttext import unseen_bucket_vector
 from research.text.regex_tokenizer import RegexTokenizer
 from research.train import loop
 from research.train.metrics import read_metrics
@@ -48,6 +51,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 CORPORA = ("stdlib_docstrings", "planted")
+ROW_MULTIPLE = 128
 # Words whose nearest neighbours results.md lists (those in the vocabulary; planted: c0_r0, c1_r1).
 PROBES = ("list", "file", "thread", "socket", "true", "encoding", "c0_r0", "c1_r1")
 
@@ -70,10 +74,27 @@ def build_vocabulary(data, sentences) -> Vocabulary:
     return Vocabulary.build(sentences, data.min_count, data.max_vocab_size or None)
 
 
-def _buckets(config, vocab):
+def padded_rows(n: int) -> int:
+    """Table rows for n entries, rounded up to a multiple of 128 so that the rows split evenly over
+    any power-of-two 'tensor' mesh axis up to 128 (the extra rows are never read)."""
+    return max(-(-n // ROW_MULTIPLE) * ROW_MULTIPLE, ROW_MULTIPLE)
+
+
+def subword_table(config, vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FastText's (rows int32 [V, M], mask float32 [V, M], used buckets int64 [R]): each word's
+    n-gram rows in the compact table of the R buckets the vocabulary uses."""
     cfg = config.model
     ids, mask = subword_ngrams.bucket_table(vocab.words, cfg.min_n, cfg.max_n, cfg.num_buckets)
-    return jnp.asarray(ids), jnp.asarray(mask)
+    rows, used = subword_ngrams.compact_buckets(ids, mask)
+    return rows, mask, used
+
+
+def data_mode(config) -> str:
+    """The example iterator's mode: 'cbow', 'skipgram' (pairs) or 'skipgram_windows' (pairs grouped
+    by center, `data.skipgram_windows`: `data.batch_size` then counts centers)."""
+    if config.model.architecture == "skipgram" and config.data.skipgram_windows:
+        return "skipgram_windows"
+    return config.model.architecture
 
 
 def build_task(config, vocab: Vocabulary, encoded: list[np.ndarray]) -> Task:
@@ -81,31 +102,37 @@ def build_task(config, vocab: Vocabulary, encoded: list[np.ndarray]) -> Task:
     data = config.data
     if data.negative < 1:
         raise ValueError(f"--config.data.negative={data.negative} must be >= 1; pass e.g. 5.")
-    model_cfg = {**config.model.to_dict(), "vocab_size": len(vocab)}
+    model_cfg = {**config.model.to_dict(), "vocab_size": padded_rows(len(vocab))}
+    is_fasttext = config.model_name == "fasttext"
+    buckets = None
+    if is_fasttext:
+        rows, mask, used = subword_table(config, vocab)
+        buckets = (jnp.asarray(rows), jnp.asarray(mask))
+        model_cfg["ngram_rows"] = padded_rows(len(used))
     model = models.load(config.model_name).make(**model_cfg)
-    fasttext = config.model_name == "fasttext"
     table = jnp.asarray(unigram_table(vocab.counts, data.ns_exponent))
-    buckets = _buckets(config, vocab) if fasttext else None
-    cbow = config.model.architecture == "cbow"
+    mode = data_mode(config)
 
     def loss_fn(params, model_state, batch, rng, train):
-        targets = batch["targets"]
+        targets = batch["targets"]  # [B], or [B, C] for skip-gram windows
         negatives = sample_negatives(rng, table, (*targets.shape, data.negative))
-        skip = (negatives != targets[:, None]).astype(jnp.float32)  # a draw of the target
+        skip = (negatives != targets[..., None]).astype(jnp.float32)  # a draw of the target
         inputs = batch["inputs"]
-        extra = (buckets[0][inputs], buckets[1][inputs]) if fasttext else ()
+        extra = (buckets[0][inputs], buckets[1][inputs]) if is_fasttext else ()
+        input_mask = batch["mask"] if mode == "cbow" else None
         positive, negative = model.apply(
-            {"params": params}, inputs, *extra, targets, negatives, batch.get("mask")
+            {"params": params}, inputs, *extra, targets, negatives, input_mask
         )
-        total = jnp.sum(negative_sampling_loss(positive, negative, skip))
-        count = jnp.asarray(targets.shape[0], jnp.float32)
-        return total, {"loss": (total, count)}, model_state
+        per_pair = negative_sampling_loss(positive, negative, skip)
+        weights = batch["mask"] if mode == "skipgram_windows" else jnp.ones_like(per_pair)
+        total = jnp.sum(per_pair * weights)
+        return total, {"loss": (total, jnp.sum(weights))}, model_state
 
     def train_iterator(process_index, process_count):
         return TrainingExamples(
             encoded,
             vocab.counts,
-            mode=config.model.architecture,
+            mode=mode,
             window=data.window,
             sample=data.sample,
             global_batch_size=data.batch_size,
@@ -115,23 +142,24 @@ def build_task(config, vocab: Vocabulary, encoded: list[np.ndarray]) -> Task:
         )
 
     width = 2 * data.window
-    inputs = np.zeros((1, width) if cbow else (1,), np.int32)
+    inputs = np.zeros((1, width) if mode == "cbow" else (1,), np.int32)
+    targets = np.zeros((1, width) if mode == "skipgram_windows" else (1,), np.int32)
     extra = ()
-    if fasttext:
+    if is_fasttext:
         extra = (np.zeros((*inputs.shape, 1), np.int32), np.zeros((*inputs.shape, 1), np.float32))
     init_inputs = (
         inputs,
         *extra,
-        np.zeros((1,), np.int32),
-        np.zeros((1, data.negative), np.int32),
-        np.ones((1, width), np.float32) if cbow else None,
+        targets,
+        np.zeros((*targets.shape, data.negative), np.int32),
+        np.ones((1, width), np.float32) if mode == "cbow" else None,
     )
     return Task(
         model=model,
         init_inputs=init_inputs,
         loss_fn=loss_fn,
         train_iterator=train_iterator,
-        items_name="pairs" if not cbow else "windows",
+        items_name="pairs" if mode == "skipgram" else "windows",
     )
 
 
@@ -139,15 +167,23 @@ def export_vectors(config, model, params, vocab: Vocabulary) -> WordVectors:
     """The trained word vectors; FastText's answer out-of-vocabulary words from their n-grams."""
     params = jax.device_get(params)
     if config.model_name != "fasttext":
-        return WordVectors(vocab.words, np.asarray(params["embedding"]))
-    ids, mask = _buckets(config, vocab)
-    vectors = model.apply({"params": params}, ids, mask, method="word_vectors")
+        return WordVectors(vocab.words, np.asarray(params["embedding"])[: len(vocab)])
+    rows, mask, used = subword_table(config, vocab)
+    vectors = model.apply({"params": params}, rows, mask, method="word_vectors")
     ngrams = np.asarray(params["ngrams"])
     cfg = config.model
 
+    def bucket_vector(bucket: int) -> np.ndarray:
+        i = np.searchsorted(used, bucket)
+        if i < len(used) and used[i] == bucket:
+            return ngrams[i]
+        return unseen_bucket_vector(bucket, cfg.embed_dim, config.seed)
+
     def oov_vector(word: str) -> np.ndarray:
         b = subword_ngrams.ngram_buckets(word, cfg.min_n, cfg.max_n, cfg.num_buckets)
-        return ngrams[b].mean(axis=0) if b else np.zeros(ngrams.shape[1], np.float32)
+        if not b:  # no n-gram at all: the origin, as gensim and fastText answer
+            return np.zeros(ngrams.shape[1], np.float32)
+        return np.mean([bucket_vector(x) for x in b], axis=0).astype(np.float32)
 
     return WordVectors(vocab.words, np.asarray(vectors), oov_vector=oov_vector)
 

@@ -10,6 +10,10 @@ and a shuffle of the epoch's examples. Windows never cross sentence boundaries.
   'cbow':     one example per center word with at least one context word:
               {'inputs': int32 [b, 2 * window] context ids (0 where padded),
                'mask': float32 [b, 2 * window] 1 on real context words, 'targets': int32 [b] centers}
+  'skipgram_windows': the skip-gram pairs grouped by center (the same windows as 'cbow'):
+              {'inputs': int32 [b] centers, 'targets': int32 [b, 2 * window] contexts, 'mask'}
+              so a model whose input is costly (FastText's n-gram average) computes it once per
+              center instead of once per pair.
 
 Global batches are consecutive slices of the epoch's shuffled examples; a batch that runs past the
 end of an epoch continues with the next one. The iterator's state is {'epoch': e, 'position': p}
@@ -25,7 +29,7 @@ import numpy as np
 from research.data import array_pipeline
 from research.embeddings import word2vec_sampling
 
-MODES = ("skipgram", "cbow")
+MODES = ("skipgram", "cbow", "skipgram_windows")
 
 
 def skipgram_pairs(tokens, sentence_of, windows) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +142,10 @@ class TrainingExamples:
             arrays = {"inputs": centers, "targets": contexts}
         else:
             contexts, mask, centers = cbow_windows(tokens, sentence_of, windows, self.window)
-            arrays = {"inputs": contexts, "mask": mask, "targets": centers}
+            if self.mode == "cbow":
+                arrays = {"inputs": contexts, "mask": mask, "targets": centers}
+            else:
+                arrays = {"inputs": centers, "targets": contexts, "mask": mask}
         order = rng.permutation(len(arrays["targets"]))
         arrays = {key: value[order] for key, value in arrays.items()}
         self._cached = (epoch, arrays)

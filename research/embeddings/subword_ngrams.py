@@ -65,3 +65,13 @@ def bucket_table(
         ids[i, : len(b)] = b
         mask[i, : len(b)] = 1.0
     return ids, mask
+
+
+def compact_buckets(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows int32 [V, M], used int64 [R]): `bucket_table` ids renumbered to rows of a table that
+    holds only the R distinct buckets in use; used[rows[i, j]] == ids[i, j] where mask is 1
+    (padded slots: row 0). `used` is sorted, so a bucket's row is `np.searchsorted(used, bucket)`.
+    """
+    used = np.unique(ids[mask > 0])
+    rows = np.where(mask > 0, np.searchsorted(used, ids), 0)
+    return rows.astype(np.int32), used

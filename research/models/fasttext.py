@@ -7,8 +7,12 @@ the rows of its hashed character n-grams, so words never seen still get a vector
   CBOW:        h = mean over the context of their word inputs    inputs [B, C], buckets [B, C, M]
   logits:      positive [B] = output[target] . h, negative [B, K] = output[negatives] . h
 
-Parameter tree: embedding [V, D] and ngrams [num_buckets, D] (uniform(-0.5/D, 0.5/D)), output [V, D]
-(zeros); all ('vocab', 'embed'), so both tables shard their rows over `tensor`. A word's exported
+Parameter tree: embedding [V, D] and ngrams [R, D] (uniform(-0.5/D, 0.5/D)), output [V, D] (zeros);
+all ('vocab', 'embed'), so the tables shard their rows over `tensor`. R = `ngram_rows`: the
+experiment keeps a row only for the buckets its vocabulary's n-grams hash to (21,174 of 2,000,000
+on the stdlib docstrings), because no other bucket is ever updated by training, and a dense SGD
+step over all 2M rows would cost 800 MB of traffic per step for nothing. A bucket without a row
+keeps its initial value (`unseen_bucket_vector`) when an out-of-vocabulary word asks for it. A word's exported
 vector is `word_vectors` (the same mean, gensim's `adjust_vectors`); an out-of-vocabulary word's is
 the mean of its n-gram rows (`ngram_vector`; zeros when it has no n-gram, as gensim and fastText).
 Every averaged row receives the whole error, as fastText and gensim update (`average_rows`).
@@ -18,6 +22,7 @@ import dataclasses
 
 import flax.linen as nn
 import jax.numpy as jnp
+import numpy as np
 
 from research.embeddings.negative_sampling import average_rows
 from research.models.word2vec import ARCHITECTURES, check_sizes, scores, uniform_init
@@ -28,14 +33,18 @@ class Config:
     vocab_size: int = 10_000
     embed_dim: int = 100
     architecture: str = "skipgram"  # 'skipgram' | 'cbow'
-    num_buckets: int = 100_000
+    num_buckets: int = 2_000_000  # the hash space (gensim's and fastText's default)
+    # Rows of the n-gram table: 0 = one per bucket; the experiment passes the number of distinct
+    # buckets its vocabulary's n-grams use (`subword_ngrams.compact_buckets`), since no other
+    # bucket is ever updated by training.
+    ngram_rows: int = 0
     min_n: int = 3
     max_n: int = 6
 
 
 VARIANTS = {
-    "skipgram": dict(embed_dim=100, architecture="skipgram", num_buckets=100_000),
-    "cbow": dict(embed_dim=100, architecture="cbow", num_buckets=100_000),
+    "skipgram": dict(embed_dim=100, architecture="skipgram", num_buckets=2_000_000),
+    "cbow": dict(embed_dim=100, architecture="cbow", num_buckets=2_000_000),
     "tiny": dict(vocab_size=128, embed_dim=16, num_buckets=1000, min_n=2, max_n=4),
 }
 
@@ -65,7 +74,8 @@ class Model(nn.Module):
         init = nn.with_logical_partitioning(uniform_init(cfg.embed_dim), axes)
         zeros = nn.with_logical_partitioning(nn.initializers.zeros, axes)
         self.embedding = self.param("embedding", init, (cfg.vocab_size, cfg.embed_dim))
-        self.ngrams = self.param("ngrams", init, (cfg.num_buckets, cfg.embed_dim))
+        rows = cfg.ngram_rows or cfg.num_buckets
+        self.ngrams = self.param("ngrams", init, (rows, cfg.embed_dim))
         self.output = self.param("output", zeros, (cfg.vocab_size, cfg.embed_dim))
 
     def word_input(self, ids, buckets, bucket_mask):
@@ -104,8 +114,8 @@ class Model(nn.Module):
         return scores(h, self.output, targets, negatives)
 
     def word_vectors(self, buckets, bucket_mask):
-        """Vectors float32 [V, D] of the vocabulary; buckets int [V, M], bucket_mask [V, M]."""
-        ids = jnp.arange(self.config.vocab_size)
+        """Vectors float32 [V, D] of words 0..V-1; buckets int [V, M], bucket_mask [V, M]."""
+        ids = jnp.arange(buckets.shape[0])
         return self.word_input(ids, buckets, bucket_mask)
 
     def ngram_vector(self, buckets):
@@ -113,6 +123,13 @@ class Model(nn.Module):
         if buckets.shape[0] == 0:
             return jnp.zeros((self.config.embed_dim,), jnp.float32)
         return jnp.mean(self.ngrams[buckets], axis=0)
+
+
+def unseen_bucket_vector(bucket: int, dim: int, seed: int) -> np.ndarray:
+    """The initial value float32 [D] of a bucket no vocabulary word uses (never trained):
+    uniform(-0.5/D, 0.5/D), drawn from (seed, bucket), so every query gives the same vector."""
+    rng = np.random.default_rng([seed, bucket])
+    return rng.uniform(-0.5 / dim, 0.5 / dim, dim).astype(np.float32)
 
 
 def make(variant: str | None = None, **overrides) -> Model:

@@ -53,9 +53,13 @@ def check_sizes(name: str, **sizes: int) -> None:
 
 
 def scores(h, output, targets, negatives):
-    """positive [B] = output[targets] . h, negative [B, K] = output[negatives] . h; h [B, D]."""
-    positive = jnp.einsum("BD,BD->B", h, jnp.take(output, targets, axis=0))
-    negative = jnp.einsum("BD,BKD->BK", h, jnp.take(output, negatives, axis=0))
+    """positive [B, ...] = output[targets] . h, negative [B, ..., K] = output[negatives] . h.
+
+    h [B, D]; targets int [B] or [B, C] (several targets per input, skip-gram windows); negatives
+    int [*targets.shape, K].
+    """
+    positive = jnp.einsum("BD,B...D->B...", h, jnp.take(output, targets, axis=0))
+    negative = jnp.einsum("BD,B...D->B...", h, jnp.take(output, negatives, axis=0))
     return positive, negative
 
 

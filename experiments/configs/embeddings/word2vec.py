@@ -49,6 +49,9 @@ def word2vec_config(model_name: str, variant: str, arg: str | None):
         negative=5,
         ns_exponent=0.75,
         batch_size=1024,
+        # Skip-gram pairs grouped by center word (batch_size then counts centers, about 5.5 pairs
+        # each here): FastText averages a center's n-gram rows once for all its pairs.
+        skipgram_windows=False,
     )
     config.num_train_steps = 3070  # ~5 epochs of ~628K skip-gram pairs (gensim: epochs=5)
     config.log_every_steps = 100

@@ -147,3 +147,20 @@ def test_empty_corpus_is_refused():
             global_batch_size=1,
             seed=0,
         )
+
+
+def test_skipgram_windows_hold_the_same_pairs_as_skipgram():
+    """Grouping by center changes nothing but the batching: an epoch's (center, context) pairs
+    are those of mode 'skipgram' (the same subsampling and window draws)."""
+    pairs = _iterator("skipgram").examples(2)
+    windows = _iterator("skipgram_windows").examples(2)
+    mask = windows["mask"] > 0
+    grouped = sorted(
+        zip(
+            np.repeat(windows["inputs"], mask.sum(1)).tolist(),
+            windows["targets"][mask].tolist(),
+            strict=True,
+        )
+    )
+    assert grouped == sorted(zip(pairs["inputs"].tolist(), pairs["targets"].tolist(), strict=True))
+    assert windows["targets"].shape[1] == 6 and np.all(windows["targets"][~mask] == 0)

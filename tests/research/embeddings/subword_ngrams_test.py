@@ -57,3 +57,12 @@ def test_bucket_table_pads_with_mask():
 def test_bad_input_is_refused(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_compact_buckets_renumber_the_used_buckets():
+    ids = np.array([[7, 3, 0], [3, 9, 9]])
+    mask = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    rows, used = sn.compact_buckets(ids, mask)
+    np.testing.assert_array_equal(used, [3, 7, 9])  # bucket 0 is only padding here: no row
+    np.testing.assert_array_equal(rows, [[1, 0, 0], [0, 2, 2]])
+    np.testing.assert_array_equal(used[rows][mask > 0], ids[mask > 0])

@@ -70,6 +70,8 @@ def test_init_tables():
     params = nn.unbox(_init(make("tiny")))["params"]
     assert params["ngrams"].shape == (1000, 16) and params["embedding"].shape == (128, 16)
     assert np.abs(params["ngrams"]).max() <= 0.5 / 16 and np.all(params["output"] == 0)
+    compact = nn.unbox(_init(make("tiny", ngram_rows=7)))["params"]
+    assert compact["ngrams"].shape == (7, 16)  # only the buckets a vocabulary uses get rows
 
 
 def test_golden_logical_axes():

@@ -53,6 +53,16 @@ def test_skipgram_logits_by_hand():
     np.testing.assert_allclose(neg, [[0.0, -2.0], [1.0, 1.0]])
 
 
+def test_several_targets_per_input_by_hand():
+    """Skip-gram windows: targets [B, C] and negatives [B, C, K] score against one h per input."""
+    model = make("tiny", vocab_size=4, embed_dim=2)
+    pos, neg = model.apply(
+        {"params": _hand_params()}, jnp.array([1]), jnp.array([[0, 2]]), jnp.array([[[3], [1]]])
+    )
+    np.testing.assert_allclose(pos, [[1.0, 2.0]])  # h = (0, 2): out[0].h = 1, out[2].h = 2
+    np.testing.assert_allclose(neg, [[[0.0], [-2.0]]])
+
+
 def test_cbow_averages_the_masked_context():
     model = make("tiny", vocab_size=4, embed_dim=2, architecture="cbow")
     h = model.apply(
