@@ -19,7 +19,23 @@ the test split.
 Model: transformer_lm 'tiny' (4 layers, width 256, 4 heads, MLP 1024) with vocab_size 293 (the
 byte vocabulary: 5 special ids, 32 sentinels, 256 bytes) and max_len 128.
 
-MEASURED: see below (filled in from the one full run).
+Measured (one run; 2-core AMD EPYC CPU shared with other jobs, load 8-18; 1 CPU device):
+  | stage                        | steps   | metric                                | value |
+  | causal-LM pre-training       | 500x16  | validation loss (nats / byte)         | 1.524 |
+  |                              |         | next-byte accuracy                    | 0.562 |
+  | fine-tune (pre-trained)      | 250x16  | test exact match (5 classes, 98 docs) | 0.480 |
+  | fine-tune (scratch)          | 250x16  | test exact match (5 classes, 98 docs) | 0.520 |
+  Classes: distutils, asyncio, email, importlib, logging (chance 0.2 for a uniform guess).
+  Time: the command took 39 min 50 s wall, 9 min 34 s user CPU; finetune_scratch/ ran in a
+  second process alongside pre-training (the same stage code and config; the command then
+  restored it) and took 3 min 10 s user CPU more: about 12.7 min CPU in all, well over T5's
+  5 min: this model is 3.4x T5-tiny's size, so the batch is already halved to 16.
+  Exact match during fine-tuning (steps 50/100/150/200/250): pre-trained 0.327 0.286 0.398
+  0.500 0.480; scratch 0.194 0.327 0.480 0.449 0.520 (98 test documents: +-0.05 noise).
+Pre-training reaches 1.52 nats/byte, but its greedy continuation of a held-out window is a loop
+("or a statement in the statement the statement ..."); pre-trained fine-tuning starts faster
+(0.33 vs 0.19 exact match after 50 steps) and ends level with scratch within noise. Fewer steps
+or a smaller width (--config.model.embed_dim, --config.model.num_layers) cut the time.
 """
 
 from ml_collections.config_dict import placeholder
