@@ -17,7 +17,6 @@ import json
 import pathlib
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -29,13 +28,13 @@ from experiments.text_classification import select_classes
 from experiments.train_lm import load_or_train_tokenizer
 from research import models
 from research.data import array_pipeline, lm_pipeline, stdlib_docstrings, text_corpus
-from research.models import bert
 from research.text import special_tokens
 from research.train import loop
 from research.train.losses import classification_loss
 from research.train.masked_lm import mask_tokens, masked_lm_loss
 from research.train.metrics import read_metrics
 from research.train.task import Task
+from research.train.warm_start import from_pretrained
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -171,37 +170,6 @@ def pretrain_task(config, workdir) -> tuple[Task, Any]:
     return task, tokenizer
 
 
-class WarmStart(bert.Model):
-    """A BERT model whose `init` puts pre-trained encoder weights in place of fresh ones.
-
-    The loop initializes parameters with `model.init`; this returns the same tree (same logical
-    axes, so the same sharding) with the leaves under `ENCODER` and `block_*` taken from
-    `pretrained`; the heads (pooler, classifier) stay freshly initialized. `apply` is BERT's.
-    """
-
-    pretrained: Any = None  # nested dict of arrays: a pre-training run's params
-
-    def init(self, rngs, *args, **kwargs):
-        variables = dict(super().init(rngs, *args, **kwargs))
-        params = dict(variables["params"])
-        for name in params:
-            if not (name in ENCODER or name.startswith("block_")):
-                continue
-
-            def load(box, value, name=name):
-                if tuple(box.value.shape) != tuple(np.shape(value)):
-                    raise ValueError(
-                        f"The pre-trained {name} has shape {np.shape(value)}, the classifier "
-                        f"expects {box.value.shape}; fine-tune a model of the pre-trained size."
-                    )
-                return box.replace_boxed(jnp.asarray(value, box.value.dtype))
-
-            is_box = lambda x: isinstance(x, nn.LogicallyPartitioned)
-            params[name] = jax.tree.map(load, params[name], self.pretrained[name], is_leaf=is_box)
-        variables["params"] = params
-        return variables
-
-
 def docstring_arrays(tokenizer, texts, labels, classes, seq_len: int) -> dict[str, np.ndarray]:
     """[CLS] + the first seq_len - 1 tokens of each text, padded. Shapes: tokens, attention_mask
     int32 [N, seq_len], label int32 [N]."""
@@ -236,8 +204,11 @@ def finetune_task(config, tokenizer, pretrained=None) -> tuple[Task, list[str]]:
         "num_classes": len(classes),
     }
     model = models.load(config.model_name).make(**model_config)
+    warm_start = None  # the encoder from pre-training; the pooler and classifier start fresh
     if pretrained is not None:
-        model = WarmStart(model.config, jax.tree.map(np.asarray, pretrained))
+        warm_start = from_pretrained(
+            pretrained, select=lambda name: name in ENCODER or name.startswith("block_")
+        )
     eval_batches = array_pipeline.eval_batches(test, batch_size=ft.data.batch_size)
 
     def loss_fn(params, model_state, batch, rng, train):
@@ -268,6 +239,7 @@ def finetune_task(config, tokenizer, pretrained=None) -> tuple[Task, list[str]]:
         loss_fn=loss_fn,
         train_iterator=train_iterator,
         eval_batches=lambda: eval_batches,
+        warm_start=warm_start,
     )
     logging.info(
         "Fine-tuning data: %d train / %d %s docstrings of %s.",

@@ -11,6 +11,7 @@ import pytest
 
 from experiments import train_mlm
 from experiments.configs.bert import mlm
+from research.models import bert
 from research.text import special_tokens
 from research.train.metrics import read_metrics
 
@@ -95,22 +96,23 @@ def test_warm_start_loads_the_encoder_and_keeps_fresh_heads(smoke):
         lambda x: np.asarray(jax.random.normal(jax.random.key(3), x.shape)),
         nn.unbox(
             jax.eval_shape(
-                train_mlm.bert.make(**config.model.to_dict()).init,
+                bert.make(**config.model.to_dict()).init,
                 jax.random.key(0),
                 jnp.zeros((1, 8), jnp.int32),
             )["params"]
         ),
     )
     task, _ = train_mlm.finetune_task(config, tokenizer, pretrained)
-    init = jax.jit(lambda r: task.model.init({"params": r}, *task.init_inputs))
-    params = nn.unbox(init(jax.random.key(0))["params"])
+    init = jax.jit(
+        lambda r: task.warm_start(task.model.init({"params": r}, *task.init_inputs)["params"])
+    )
+    params = nn.unbox(init(jax.random.key(0)))
     np.testing.assert_array_equal(params["block_1"]["mlp"]["wo"]["kernel"],
                                   pretrained["block_1"]["mlp"]["wo"]["kernel"])  # fmt: skip
     np.testing.assert_array_equal(params["embed"]["embedding"], pretrained["embed"]["embedding"])
     assert "mlm" not in params and set(params["classifier"]) == {"kernel", "bias"}
     assert np.all(params["pooler"]["bias"] == 0)  # fresh head
-    boxed = jax.eval_shape(lambda r: task.model.init({"params": r}, *task.init_inputs),
-                           jax.random.key(0))["params"]  # fmt: skip
+    boxed = jax.eval_shape(init, jax.random.key(0))
     assert boxed["block_0"]["attn"]["query"]["kernel"].names == ("embed", "heads", "kv")
 
 
