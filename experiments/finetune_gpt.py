@@ -22,11 +22,10 @@ Text is UTF-8 bytes after the project's special ids (`text_to_text.ByteVocabular
 uses), in both stages, so the model's vocabulary is the byte vocabulary's 293 ids.
 """
 
+import dataclasses
 import json
 import pathlib
-from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -43,6 +42,7 @@ from research.models import transformer_lm
 from research.train import loop
 from research.train.causal_lm import causal_lm_loss, completion_weights
 from research.train.task import Task
+from research.train.warm_start import from_pretrained
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -169,41 +169,6 @@ def pretrain_task(config) -> Task:
     )
 
 
-def with_values(boxed, values):
-    """The parameter tree `boxed` (leaves possibly `nn.LogicallyPartitioned`) with its arrays
-    replaced by `values` (a plain tree of the same structure and shapes), axis names kept."""
-    fresh = nn.unbox(boxed)
-    same = jax.tree.structure(fresh) == jax.tree.structure(values) and all(
-        np.shape(a) == np.shape(b)
-        for a, b in zip(jax.tree.leaves(fresh), jax.tree.leaves(values), strict=True)
-    )
-    if not same:
-        raise ValueError(
-            "The pre-trained GPT parameters do not match the fine-tuned model's tree or shapes; "
-            "fine-tune a model of the pre-trained size."
-        )
-
-    def put(leaf, value):
-        if isinstance(leaf, nn.LogicallyPartitioned):
-            return leaf.replace_boxed(jnp.asarray(value, leaf.value.dtype))
-        return jnp.asarray(value, leaf.dtype)
-
-    is_box = lambda x: isinstance(x, nn.LogicallyPartitioned)
-    return jax.tree.map(put, boxed, values, is_leaf=is_box)
-
-
-class WarmStart(transformer_lm.Model):
-    """A GPT whose `init` returns `pretrained` in place of fresh weights (same tree, same logical
-    axes, so the loop shards it as a fresh one). `apply` is transformer_lm's."""
-
-    pretrained: Any = None  # nested dict of arrays: a pre-training run's params
-
-    def init(self, rngs, *args, **kwargs):
-        variables = dict(super().init(rngs, *args, **kwargs))
-        variables["params"] = with_values(variables["params"], self.pretrained)
-        return variables
-
-
 def finetune_task(config, pretrained=None) -> tuple[Task, list[str]]:
     """T5's docstring-package task as sequences; `pretrained`: params to start from (None:
     scratch). Classes, splits, prefix and input cut are train_t5's (`select_classes`,
@@ -222,12 +187,11 @@ def finetune_task(config, pretrained=None) -> tuple[Task, list[str]]:
         )  # fmt: skip
         for t, lab in ((texts, labels), (eval_texts, eval_labels))
     ]
-    fields = config.model.to_dict()
-    if pretrained is None:
-        model = transformer_lm.make(**fields)
-    else:
-        model = WarmStart(transformer_lm.Config(**fields), pretrained)
-    return make_task(config.finetune, vocab, model, *arrays, exact_match=True), classes
+    model = transformer_lm.make(**config.model.to_dict())
+    task = make_task(config.finetune, vocab, model, *arrays, exact_match=True)
+    if pretrained is not None:  # every weight from pre-training, on the fresh init's shards
+        task = dataclasses.replace(task, warm_start=from_pretrained(pretrained))
+    return task, classes
 
 
 def plot(workdir: pathlib.Path, path: pathlib.Path) -> None:

@@ -23,11 +23,10 @@ Every corruption is drawn up front (`num_corruptions` per window, seeded), so th
 the loop's checkpointable array pipeline and a resumed run sees what an uninterrupted one sees.
 """
 
+import dataclasses
 import json
 import pathlib
-from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -44,6 +43,7 @@ from research.text import special_tokens
 from research.train import loop, span_corruption
 from research.train.metrics import read_metrics
 from research.train.task import Task
+from research.train.warm_start import from_pretrained
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -176,30 +176,6 @@ def pretrain_task(config) -> Task:
     )
 
 
-class WarmStart(t5.Model):
-    """A T5 model whose `init` returns `pretrained` in place of fresh weights (same tree, same
-    logical axes, so the loop shards it as it would a fresh one). `apply` is T5's."""
-
-    pretrained: Any = None  # nested dict of arrays: a pre-training run's params
-
-    def init(self, rngs, *args, **kwargs):
-        variables = dict(super().init(rngs, *args, **kwargs))
-
-        def load(box, value):
-            if tuple(box.value.shape) != tuple(np.shape(value)):
-                raise ValueError(
-                    f"A pre-trained T5 weight has shape {np.shape(value)}, the fine-tuned model "
-                    f"expects {box.value.shape}; fine-tune a model of the pre-trained size."
-                )
-            return box.replace_boxed(jnp.asarray(value, box.value.dtype))
-
-        is_box = lambda x: isinstance(x, nn.LogicallyPartitioned)
-        variables["params"] = jax.tree.map(
-            load, variables["params"], self.pretrained, is_leaf=is_box
-        )
-        return variables
-
-
 def finetune_task(config, pretrained=None) -> tuple[Task, list[str]]:
     """The docstring-package task; `pretrained`: params to start from (None: from scratch)."""
     vocab = vocabulary(config)
@@ -215,8 +191,10 @@ def finetune_task(config, pretrained=None) -> tuple[Task, list[str]]:
     train.pop("label")
     held_out.pop("label")
     fields = config.model.to_dict()
-    model = t5.make(**fields) if pretrained is None else WarmStart(t5.Config(**fields), pretrained)
+    model = t5.make(**fields)
     task = _task(config.finetune, vocab, model, train, held_out, exact_match=True)
+    if pretrained is not None:  # every weight from pre-training, on the fresh init's shards
+        task = dataclasses.replace(task, warm_start=from_pretrained(pretrained))
     return task, classes
 
 

@@ -147,8 +147,12 @@ def test_warm_start_loads_every_pretrained_weight():
     model = transformer_lm.make(**config.model.to_dict())
     tokens = jnp.ones((1, 8), jnp.int32)
     pretrained = nn.unbox(model.init(jax.random.key(1), tokens)["params"])
-    warm = finetune_gpt.WarmStart(model.config, pretrained)
-    boxed = warm.init(jax.random.key(2), tokens)["params"]
+
+    def warm_init(pretrained):
+        task, _ = finetune_gpt.finetune_task(config, pretrained)
+        return task.warm_start(task.model.init(jax.random.key(2), tokens)["params"])
+
+    boxed = warm_init(pretrained)
     jax.tree.map(np.testing.assert_array_equal, nn.unbox(boxed), pretrained)
     fresh = model.init(jax.random.key(2), tokens)["params"]
     is_box = lambda x: isinstance(x, nn.LogicallyPartitioned)
@@ -156,7 +160,7 @@ def test_warm_start_loads_every_pretrained_weight():
     assert names(boxed) == names(fresh)  # the logical axes survive: the loop shards it alike
     wrong = jax.tree.map(lambda x: x[..., :1], pretrained)
     with pytest.raises(ValueError, match="fine-tune a model of the pre-trained size"):
-        finetune_gpt.WarmStart(model.config, wrong).init(jax.random.key(2), tokens)
+        warm_init(wrong)
 
 
 def test_model_vocabulary_is_the_byte_vocabulary():

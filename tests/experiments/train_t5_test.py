@@ -104,12 +104,16 @@ def test_warm_start_loads_every_pretrained_weight():
     model = t5.make(**config.model.to_dict())
     inputs, targets = jnp.ones((1, 8), jnp.int32), jnp.ones((1, 4), jnp.int32)
     pretrained = nn.unbox(model.init(jax.random.key(1), inputs, targets)["params"])
-    warm = train_t5.WarmStart(model.config, pretrained)
-    loaded = nn.unbox(warm.init(jax.random.key(2), inputs, targets)["params"])
+
+    def warm_init(pretrained):
+        task, _ = train_t5.finetune_task(config, pretrained)
+        return task.warm_start(task.model.init(jax.random.key(2), inputs, targets)["params"])
+
+    loaded = nn.unbox(warm_init(pretrained))
     jax.tree.map(np.testing.assert_array_equal, loaded, pretrained)
     wrong = jax.tree.map(lambda x: x[..., :1], pretrained)
     with pytest.raises(ValueError, match="fine-tune a model of the pre-trained size"):
-        train_t5.WarmStart(model.config, wrong).init(jax.random.key(2), inputs, targets)
+        warm_init(wrong)
 
 
 def test_vocabulary_must_fit_the_model():
