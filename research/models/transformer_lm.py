@@ -50,6 +50,11 @@ class Config:
     attention_impl: str | None = None  # None: einsum reference; 'xla'/'cudnn': jax.nn path
     remat: bool = False  # recompute each block in the backward pass (nn.remat)
     layer_norm_epsilon: float = 1e-5
+    # None: 1/sqrt(head_dim) (Vaswani et al.); 1.0 turns the scale off (the attention experiments).
+    attention_scale: float | None = None
+    # 'pre' is GPT-2's block; 'post' normalizes after each residual addition (the original
+    # transformer, BERT), for the depth experiments. ln_f is kept either way.
+    norm_placement: str = "pre"
 
     def __post_init__(self):
         if self.embed_dim % self.num_heads:
@@ -80,7 +85,8 @@ VARIANTS = {
 
 def block(cfg: Config, name: str, *, remat: bool = False) -> TransformerBlock:
     """One pre-LayerNorm decoder block (`research.nn.transformer_block`): x + attn(ln1(x)), then
-    x + mlp(ln2(x)), GELU (tanh form), biases everywhere: GPT-2's block.
+    x + mlp(ln2(x)), GELU (tanh form), biases everywhere: GPT-2's block (`norm_placement='post'`
+    normalizes after each residual sum instead, for the depth experiments).
 
     Called as `block(x, None, train, cache=cache)`: `train` positional so that remat keeps it static.
     """
@@ -93,7 +99,8 @@ def block(cfg: Config, name: str, *, remat: bool = False) -> TransformerBlock:
         activation="gelu_tanh",
         norm="layer",
         norm_epsilon=cfg.layer_norm_epsilon,
-        norm_placement="pre",
+        norm_placement=cfg.norm_placement,
+        attention_scale=cfg.attention_scale,
         causal=True,
         dropout_rate=cfg.dropout_rate,
         attention_dropout_rate=cfg.attention_dropout_rate,
