@@ -9,6 +9,8 @@ and one role j and fills its positions independently with
 - a role word of role j, `g{j}_{m}` (probability `ROLE`, uniform over `ROLE_WORDS` per role),
 - a function word `f{m}` shared by all sentences (the rest, Zipf-distributed: gives frequent words
   for subsampling to act on).
+- with probability `noise` (default 0.05), whatever the draw above gave is replaced by a word drawn
+  uniformly from the whole table.
 So a planted word's context distribution is a fixed mixture of a cluster part (its cluster's topic
 words and planted words) and a role part (its role's role words): its PMI row is the sum of the two,
 which distributional methods turn into vec(c_k_r_j) ~ a_k + b_j. Hence
@@ -18,6 +20,11 @@ which distributional methods turn into vec(c_k_r_j) ~ a_k + b_j. Hence
 - analogies: vec(c_k_r_j') - vec(c_k_r_j) + vec(c_l_r_j) ~ vec(c_l_r_j'), for every two clusters
   k != l and two roles j != j' (num_clusters * (num_clusters - 1) * W * (W - 1) questions, of which
   `max_analogies` are kept, drawn with the seed).
+The noise makes every pair of words co-occur a little. Count-based methods need it: GloVe fits only
+the nonzero co-occurrence counts, and without noise a planted word's cluster shows only as zeros
+(other clusters' topic words never meet it) while its role shows as counts, so GloVe trained to
+convergence groups the planted words by role instead of by cluster (measured: cluster accuracy 0.00
+without noise, 1.00 with 5%).
 """
 
 import dataclasses
@@ -51,6 +58,7 @@ def planted_corpus(
     sentence_length: int = 12,
     seed: int = 0,
     max_analogies: int = 1000,
+    noise: float = 0.05,
 ) -> PlantedCorpus:
     """The corpus described in the module docstring; deterministic given `seed`."""
     for name, value, least in (
@@ -62,6 +70,8 @@ def planted_corpus(
     ):
         if value < least:
             raise ValueError(f"{name}={value} must be at least {least}.")
+    if not 0.0 <= noise < 1.0:
+        raise ValueError(f"noise={noise} must be in [0, 1): the share of uniformly random words.")
     rng = np.random.default_rng(seed)
     # One word table: planted words, then topic words, role words and function words.
     planted = [planted_word(k, j) for k in range(num_clusters) for j in range(words_per_cluster)]
@@ -88,6 +98,9 @@ def planted_corpus(
         ],
         function_base + rng.choice(FUNCTION_WORDS, size=shape, p=zipf / zipf.sum()),
     )
+    # Drawn last, so noise=0 gives the sentences of the corpus without noise word for word.
+    noisy = rng.random(shape) < noise
+    ids = np.where(noisy, rng.integers(len(table), size=shape), ids)
     sentences = table[ids].tolist()
 
     cluster_of = {

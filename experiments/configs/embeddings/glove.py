@@ -44,7 +44,12 @@ def get_config(arg: str | None = None):
         chunk_tokens=1_000_000,  # co-occurrence counting chunk (memory bound, see cooccurrence.py)
         # research.data.planted_embeddings.planted_corpus arguments (corpus='planted').
         planted=dict(
-            num_clusters=8, words_per_cluster=12, num_sentences=20_000, sentence_length=12, seed=0
+            num_clusters=8,
+            words_per_cluster=12,
+            num_sentences=20_000,
+            sentence_length=12,
+            seed=0,
+            noise=0.05,  # uniformly random words (see planted_embeddings: GloVe needs them)
         ),
     )
 

@@ -37,7 +37,7 @@ def test_analogies_are_cluster_role_parallelograms():
 
 def test_every_sentence_holds_one_cluster_and_one_role():
     # The planted structure the embeddings must recover: catches mixed-up draws per position.
-    corpus = planted_corpus(num_sentences=200)
+    corpus = planted_corpus(num_sentences=200, noise=0.0)
     for sentence in corpus.sentences:
         topics = {w[1:].split("_")[0] for w in sentence if w.startswith("t")}
         own = {w[1:].split("_r")[0] for w in sentence if w.startswith("c")}
@@ -45,11 +45,23 @@ def test_every_sentence_holds_one_cluster_and_one_role():
         assert len(topics | own) <= 1 and len(roles) <= 1
 
 
+def test_noise_replaces_the_given_share_of_words_and_nothing_else():
+    # The noise draw comes last: positions it spares hold exactly the noiseless corpus's words,
+    # and the share it replaces is near `noise` (a word may be redrawn as itself, 1 in 202).
+    clean = planted_corpus(num_sentences=2000, noise=0.0).sentences
+    noisy = planted_corpus(num_sentences=2000, noise=0.2).sentences
+    changed = sum(a != b for x, y in zip(clean, noisy) for a, b in zip(x, y)) / (2000 * 12)
+    assert 0.18 < changed < 0.21
+    with pytest.raises(ValueError, match="noise=1.0 must be in"):
+        planted_corpus(noise=1.0)
+
+
 def test_default_corpus_word_frequencies():
     counts = collections.Counter(w for s in planted_corpus().sentences for w in s)
     planted = [counts[w] for w in planted_corpus(num_sentences=1).cluster_of]
-    # 20,000 x 12 tokens; each planted word gets 0.15 / 96 + 0.15 / 96 of them: about 750.
-    assert min(planted) > 600 and max(planted) < 900
+    # 20,000 x 12 tokens; each planted word gets 0.95 x (0.15 / 96 + 0.15 / 96) + 0.05 / 202 of
+    # them: about 772.
+    assert min(planted) > 650 and max(planted) < 900
     assert len(counts) == 96 + 8 * planted_embeddings.TOPIC_WORDS + 12 * 4 + 10
 
 
