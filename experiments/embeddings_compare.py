@@ -175,8 +175,16 @@ def _word2vec_config(method: str, corpus: str, s, data_dir):
     sentences, _ = train_word2vec.corpus_sentences(config.data)
     vocab = train_word2vec.build_vocabulary(config.data, sentences)
     task = train_word2vec.build_task(config, vocab, [vocab.encode(x) for x in sentences])
-    per_epoch = task.train_iterator(0, 1).num_examples(0)
-    _set_steps(config, max(1, math.ceil(s.epochs * per_epoch / s.batch_size)))
+    examples = task.train_iterator(0, 1).examples(0)
+    per_epoch = len(examples["targets"])  # pairs, or centers for FastText's grouped windows
+    if config.data.skipgram_windows:
+        # A batch of FastText centers holds about s.batch_size pairs, as word2vec's batch does:
+        # batches of s.batch_size centers (~5.6x the pairs) sum so many updates into the n-gram
+        # rows that all planted words share that the run diverged.
+        pairs_per_center = examples["mask"].sum() / per_epoch
+        # A multiple of 8, so that it splits over up to 8 data-parallel devices.
+        config.data.batch_size = max(8, 8 * round(s.batch_size / pairs_per_center / 8))
+    _set_steps(config, max(1, math.ceil(s.epochs * per_epoch / config.data.batch_size)))
     return config, per_epoch
 
 
@@ -225,7 +233,7 @@ def train_ours(method: str, corpus: str, s, data_dir, workdir: Path) -> tuple[Wo
         extra = {"nonzeros": nonzeros, "count_seconds": count_seconds}
     else:
         config, per_epoch = _word2vec_config(method, corpus, s, data_dir)
-        train_vectors, extra = train_word2vec.train_vectors, {"pairs_per_epoch": per_epoch}
+        train_vectors, extra = train_word2vec.train_vectors, {"examples_per_epoch": per_epoch}
     start = time.perf_counter()
     vectors = train_vectors(config, workdir)
     wall = time.perf_counter() - start
@@ -234,7 +242,8 @@ def train_ours(method: str, corpus: str, s, data_dir, workdir: Path) -> tuple[Wo
         "train_seconds": loop_seconds(workdir),
         "wall_seconds": wall,
         "steps": steps,
-        "epochs": steps * s.batch_size / per_epoch,
+        "batch_size": config.data.batch_size,
+        "epochs": steps * config.data.batch_size / per_epoch,
         **extra,
     }
 

@@ -31,10 +31,12 @@ batch 64 per representation; 54 s in all with the machine under load, 30 s on a 
 Averaged static embeddings (measured 2026-11-26 on the same machine at load ~1, commit b6c5d6f;
 the embeddings trained in the workdir with the comparison's settings: 100 dims, 5 epochs, window
 5; word2vec 10.5 s, FastText 52 s of training; two processes, fasttext_mean run apart with
---config.features.representations=fasttext_mean, about 2.5 min each):
+--config.features.representations=fasttext_mean, about 2.5 min each; the fasttext_mean row
+re-measured after FastText's comparison batch became ~1024 pairs (184 centers), from the
+comparison's run: --config.features.embeddings_dir=runs/embeddings_compare/runs):
 
   word2vec_mean  (100 features)  0.568          0.487            0.626                     -
-  fasttext_mean  (100 features)  0.549          0.476            0.575                     -
+  fasttext_mean  (100 features)  0.554          0.484            0.579                     -
   glove_mean     (100 features)  0.338          0.292            0.350                     -
 
 A document's mean word vector is dominated by its common words (no idf, no normalisation), and a
