@@ -57,7 +57,7 @@ from research.data import planted_embeddings, stdlib_docstrings
 from research.embeddings import evaluation
 from research.embeddings.word_vectors import WordVectors
 from research.text.regex_tokenizer import RegexTokenizer
-from research.train.metrics import read_metrics
+from research.train.metrics import records_with
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -216,7 +216,7 @@ def _set_steps(config, steps: int) -> None:
 def loop_seconds(workdir: Path) -> float:
     """The loop's training time from its metrics: the sum over log intervals of steps x
     seconds_per_step (compilation in the first interval; checkpoint saves not counted)."""
-    records = [r for r in read_metrics(workdir / "metrics.jsonl") if "train/seconds_per_step" in r]
+    records = records_with(workdir, "train/seconds_per_step")
     total, previous = 0.0, 0
     for record in records:
         total += (record["step"] - previous) * record["train/seconds_per_step"]

@@ -34,13 +34,14 @@ from absl import logging
 
 from experiments import entry
 from experiments.text_classification import select_classes
-from experiments.train_t5 import _curve, _last, vocabulary, windows
+from experiments.train_t5 import vocabulary, windows
 from research.data import array_pipeline, pydoc_topics, stdlib_docstrings, text_to_text
 from research.generate import decoding
 from research.generate.sampling import TokenChooser, left_pad
 from research.models import transformer_lm
 from research.train import loop
 from research.train.causal_lm import causal_lm_loss, completion_weights
+from research.train.metrics import last_record_with, metric_curve
 from research.train.task import Task
 from research.train.warm_start import from_pretrained
 
@@ -199,11 +200,11 @@ def plot(workdir: pathlib.Path, path: pathlib.Path) -> None:
     the pre-trained weights and from scratch."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for key, label, marker in (("train/loss", "train", None), ("eval/loss", "validation", ".")):
-        left.plot(*_curve(workdir / "pretrain", key), marker=marker, label=label)
+        left.plot(*metric_curve(workdir / "pretrain", key), marker=marker, label=label)
     left.set(xlabel="step", ylabel="nats per byte", title="Causal-LM pre-training (bytes)")
     left.legend()
     for name in ("pretrained", "scratch"):
-        right.plot(*_curve(workdir / f"finetune_{name}", "eval/exact_match"), marker="o",
+        right.plot(*metric_curve(workdir / f"finetune_{name}", "eval/exact_match"), marker="o",
                    label="pre-trained" if name == "pretrained" else name)  # fmt: skip
     right.set(xlabel="step", ylabel="test exact match", title="Package name, generated greedily")
     right.set_ylim(0, 1)
@@ -236,7 +237,7 @@ def main(config, workdir) -> dict:
     if pre.preempted:  # checkpointed; fine-tuning would start from unfinished weights
         logging.info("Preempted while pre-training at step %d; rerun to resume.", pre.step)
         return {"preempted": "pretrain", "step": pre.step}
-    last = _last(workdir / "pretrain", "eval/loss")
+    last = last_record_with(workdir / "pretrain", "eval/loss")
     results = {
         "pretrain": {
             "steps": pre.step,
@@ -254,7 +255,7 @@ def main(config, workdir) -> dict:
         if done.preempted:
             logging.info("Preempted while fine-tuning (%s); rerun to resume.", name)
             return {"preempted": stage, "step": done.step}
-        final = _last(workdir / stage, "eval/exact_match")
+        final = last_record_with(workdir / stage, "eval/exact_match")
         results["finetune"][name] = {
             "steps": done.step, "exact_match": final["eval/exact_match"],
             "loss": final["eval/loss"],

@@ -37,7 +37,7 @@ from research.embeddings.word_vectors import WordVectors
 from research.models import glove
 from research.text.regex_tokenizer import RegexTokenizer
 from research.train import loop
-from research.train.metrics import read_metrics
+from research.train.metrics import metric_curve
 from research.train.task import Task
 
 CORPORA = ("stdlib_docstrings", "planted")
@@ -160,9 +160,8 @@ def _plot(path, workdir, vectors: WordVectors, planted, probes) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [r for r in read_metrics(Path(workdir) / "metrics.jsonl") if "train/loss" in r]
     fig, (ax_loss, ax_map) = plt.subplots(1, 2, figsize=(11, 4.5))
-    ax_loss.plot([r["step"] for r in records], [r["train/loss"] for r in records])
+    ax_loss.plot(*metric_curve(workdir, "train/loss"))
     ax_loss.set(xlabel="step", ylabel="cost per nonzero", title="GloVe training cost")
     ax_loss.set_yscale("log")
     if planted is not None:

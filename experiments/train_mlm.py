@@ -32,7 +32,7 @@ from research.text import special_tokens
 from research.train import loop
 from research.train.losses import classification_loss
 from research.train.masked_lm import mask_tokens, masked_lm_loss
-from research.train.metrics import read_metrics
+from research.train.metrics import last_record_with, metric_curve
 from research.train.task import Task
 from research.train.warm_start import from_pretrained
 
@@ -248,22 +248,17 @@ def finetune_task(config, tokenizer, pretrained=None) -> tuple[Task, list[str]]:
     return task, classes
 
 
-def _curve(workdir: pathlib.Path, key: str) -> tuple[list[int], list[float]]:
-    records = [r for r in read_metrics(workdir / "metrics.jsonl") if key in r]
-    return [r["step"] for r in records], [r[key] for r in records]
-
-
 def plot(workdir: pathlib.Path, path: pathlib.Path) -> None:
     """Left: masked-LM loss (train, eval) while pre-training; right: test accuracy while
     fine-tuning from the pre-trained encoder and from scratch."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for key, label in (("train/loss", "train"), ("eval/loss", "eval (fixed masks)")):
-        left.plot(*_curve(workdir / "pretrain", key), marker="." if "eval" in key else None,
+        left.plot(*metric_curve(workdir / "pretrain", key), marker="." if "eval" in key else None,
                   label=label)  # fmt: skip
     left.set(xlabel="step", ylabel="nats per masked token", title="Masked-LM pre-training")
     left.legend()
     for stage, label in (("finetune_pretrained", "pre-trained"), ("finetune_scratch", "scratch")):
-        right.plot(*_curve(workdir / stage, "eval/accuracy"), marker="o", label=label)
+        right.plot(*metric_curve(workdir / stage, "eval/accuracy"), marker="o", label=label)
     right.set(xlabel="step", ylabel="test accuracy", title="Docstring package classification")
     right.legend()
     fig.tight_layout()
@@ -301,8 +296,7 @@ def main(config, workdir) -> dict:
         result = loop.train(config.finetune, workdir / f"finetune_{name}", ft_task)
         metrics = result.metrics or {}
         if "eval/accuracy" not in metrics:  # a finished run restored: its last evaluation
-            metrics = [r for r in read_metrics(workdir / f"finetune_{name}" / "metrics.jsonl")
-                       if "eval/accuracy" in r][-1]  # fmt: skip
+            metrics = last_record_with(workdir / f"finetune_{name}", "eval/accuracy")
         results["finetune"][name] = {
             "steps": result.step,
             "accuracy": metrics["eval/accuracy"],
@@ -310,8 +304,7 @@ def main(config, workdir) -> dict:
         }
         results["classes"] = classes
     if "eval/loss" not in pre_metrics:
-        pre_metrics = [r for r in read_metrics(workdir / "pretrain" / "metrics.jsonl")
-                       if "eval/loss" in r][-1]  # fmt: skip
+        pre_metrics = last_record_with(workdir / "pretrain", "eval/loss")
     results["pretrain"] = {
         "steps": pre.step,
         "eval_loss": pre_metrics["eval/loss"],

@@ -41,7 +41,7 @@ from research.generate.sampling import TokenChooser
 from research.models import t5
 from research.text import special_tokens
 from research.train import loop, span_corruption
-from research.train.metrics import read_metrics
+from research.train.metrics import last_record_with, metric_curve
 from research.train.task import Task
 from research.train.warm_start import from_pretrained
 
@@ -198,26 +198,17 @@ def finetune_task(config, pretrained=None) -> tuple[Task, list[str]]:
     return task, classes
 
 
-def _curve(workdir: pathlib.Path, key: str):
-    records = [r for r in read_metrics(workdir / "metrics.jsonl") if key in r]
-    return [r["step"] for r in records], [r[key] for r in records]
-
-
-def _last(workdir: pathlib.Path, key: str) -> dict:
-    return [r for r in read_metrics(workdir / "metrics.jsonl") if key in r][-1]
-
-
 def plot(workdir: pathlib.Path, path: pathlib.Path) -> None:
     """Left: span-corruption loss while pre-training; right: test exact match while fine-tuning
     from the pre-trained weights and from scratch."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for key, label in (("train/loss", "train"), ("eval/loss", "eval (fixed corruption)")):
-        left.plot(*_curve(workdir / "pretrain", key), marker="." if "eval" in key else None,
+        left.plot(*metric_curve(workdir / "pretrain", key), marker="." if "eval" in key else None,
                   label=label)  # fmt: skip
     left.set(xlabel="step", ylabel="nats per target byte", title="Span-corruption pre-training")
     left.legend()
     for stage, label in (("finetune_pretrained", "pre-trained"), ("finetune_scratch", "scratch")):
-        right.plot(*_curve(workdir / stage, "eval/exact_match"), marker="o", label=label)
+        right.plot(*metric_curve(workdir / stage, "eval/exact_match"), marker="o", label=label)
     right.set(xlabel="step", ylabel="test exact match", title="Package name, generated as text")
     right.set_ylim(0, 1)
     right.legend()
@@ -257,14 +248,14 @@ def main(config, workdir) -> dict:
         if result.preempted:
             logging.info("Preempted while fine-tuning (%s); rerun to resume.", name)
             return {"preempted": f"finetune_{name}", "step": result.step}
-        last = _last(workdir / f"finetune_{name}", "eval/exact_match")
+        last = last_record_with(workdir / f"finetune_{name}", "eval/exact_match")
         results["finetune"][name] = {
             "steps": result.step,
             "exact_match": last["eval/exact_match"],
             "loss": last["eval/loss"],
         }
         results["classes"] = classes
-    last = _last(workdir / "pretrain", "eval/loss")
+    last = last_record_with(workdir / "pretrain", "eval/loss")
     results["pretrain"] = {
         "steps": pre.step,
         "eval_loss": last["eval/loss"],

@@ -44,7 +44,7 @@ from research.embeddings.word_vectors import WordVectors
 from research.models.fasttext import unseen_bucket_vector
 from research.text.regex_tokenizer import RegexTokenizer
 from research.train import loop
-from research.train.metrics import read_metrics
+from research.train.metrics import metric_curve
 from research.train.task import Task
 
 matplotlib.use("Agg")  # files only, no display
@@ -199,9 +199,8 @@ def _scores(vectors: WordVectors, planted) -> dict:
 
 
 def _plot(workdir: Path, vectors: WordVectors, planted, title: str) -> None:
-    records = [r for r in read_metrics(workdir / "metrics.jsonl") if "train/loss" in r]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    left.plot([r["step"] for r in records], [r["train/loss"] for r in records])
+    left.plot(*metric_curve(workdir, "train/loss"))
     left.set(xlabel="step", ylabel="negative-sampling loss per example", title=title)
     words = list(planted.cluster_of) if planted else list(vectors.words[:300])
     x = np.stack([vectors.vector(w) for w in words])

@@ -43,7 +43,7 @@ from research.models import transformer_lm
 from research.text import tokenizers
 from research.text.byte_tokenizer import ByteTokenizer
 from research.train import loop
-from research.train.metrics import read_metrics
+from research.train.metrics import last_record_with
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -128,8 +128,7 @@ def train_lms(config, workdir: pathlib.Path) -> list[dict]:
         devices = jax.devices()[: config.lm_num_devices or None]
         loop.train(lm, run_dir, task, devices)
         seconds = time.perf_counter() - start
-        evals = [r for r in read_metrics(run_dir / "metrics.jsonl") if "eval/loss" in r]
-        last = evals[-1]
+        last = last_record_with(run_dir, "eval/loss")
         tokens = lm.num_train_steps * lm.data.batch_size * lm.data.seq_len
         model = transformer_lm.make(**lm.model.to_dict()).config
         bytes_per_token = last["eval/loss"] / last["eval/nats_per_byte"]  # eval text

@@ -22,6 +22,29 @@ def read_metrics(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def records_with(workdir, key: str) -> list[dict]:
+    """The records of `<workdir>/metrics.jsonl` that hold `key` (e.g. 'eval/loss'), in order."""
+    return [r for r in read_metrics(epath.Path(workdir) / "metrics.jsonl") if key in r]
+
+
+def metric_curve(workdir, key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of `key` over a run, for plotting."""
+    records = records_with(workdir, key)
+    return [r["step"] for r in records], [r[key] for r in records]
+
+
+def last_record_with(workdir, key: str) -> dict:
+    """The last record of a run that holds `key`: a finished stage's final evaluation, also when
+    the loop restored that stage instead of training it (its `Result.metrics` are then empty)."""
+    records = records_with(workdir, key)
+    if not records:
+        raise ValueError(
+            f"{epath.Path(workdir) / 'metrics.jsonl'} has no record with {key!r}; the run has not "
+            "logged it (was it trained up to its first log or evaluation?)."
+        )
+    return records[-1]
+
+
 def _json_value(v):
     v = float(v)
     return v if math.isfinite(v) else str(v)  # JSON has no NaN/Infinity; keep them readable

@@ -8,7 +8,13 @@ import pytest
 from etils import epath
 from tensorboardX.proto import event_pb2
 
-from research.train.metrics import MetricsWriter, read_metrics
+from research.train.metrics import (
+    MetricsWriter,
+    last_record_with,
+    metric_curve,
+    read_metrics,
+    records_with,
+)
 
 
 def _events(workdir) -> list:
@@ -124,3 +130,23 @@ def test_disabled_writer_writes_nothing(tmp_path):
 
 def test_read_metrics_of_a_missing_file_is_empty(tmp_path):
     assert read_metrics(tmp_path / "nothing.jsonl") == []
+
+
+def test_curves_and_last_records_pick_the_records_holding_the_key(tmp_path):
+    # Train and eval records interleave in one file; a curve or "last evaluation" that took every
+    # record (or the last line) would mix them up.
+    lines = [
+        {"step": 10, "train/loss": 3.0},
+        {"step": 20, "train/loss": 2.0},
+        {"step": 20, "eval/loss": 2.5, "eval/accuracy": 0.4},
+        {"step": 30, "train/loss": 1.5},
+        {"step": 40, "eval/loss": 2.25, "eval/accuracy": 0.5},
+        {"step": 50, "train/loss": 1.0},
+    ]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert metric_curve(tmp_path, "train/loss") == ([10, 20, 30, 50], [3.0, 2.0, 1.5, 1.0])
+    assert [r["step"] for r in records_with(tmp_path, "eval/loss")] == [20, 40]
+    assert last_record_with(tmp_path, "eval/accuracy") == lines[4]
+    with pytest.raises(ValueError, match="has no record with 'eval/exact_match'"):
+        last_record_with(tmp_path, "eval/exact_match")
+    assert metric_curve(tmp_path / "missing", "train/loss") == ([], [])
