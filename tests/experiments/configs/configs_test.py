@@ -18,7 +18,11 @@ FILES = sorted(
 # process, no checkpoints): they have no model family, eval or checkpoint keys, so only the
 # runbook, smoke-size and unknown-argument tests apply.
 STANDALONE = {
+    "experiments/configs/attention/cost.py",
+    "experiments/configs/attention/depth.py",
     "experiments/configs/attention/long_context.py",
+    "experiments/configs/attention/masks.py",
+    "experiments/configs/attention/scale.py",
     "experiments/configs/embeddings/compare.py",
     "experiments/configs/rnn/gradients.py",
     "experiments/configs/rnn/memory.py",
