@@ -17,6 +17,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.checkpoint_every_steps = 500
     config.keep_checkpoints = 3
     config.skip_nonfinite_updates = False
+    # Optimizer steps per jitted call (a lax.scan over stacked batches): > 1 for models whose step
+    # is as short as the loop's per-call work (word2vec, GloVe); step counts must be multiples.
+    config.steps_per_call = 1
 
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.name = "adamw"  # 'adamw' | 'sgd' | 'adagrad' (research/train/optimizer.py)

@@ -41,11 +41,21 @@ def batch_sharding(mesh: Mesh, rules: Sequence = RULES) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(spec))
 
 
-def global_batch(local_batch: dict, mesh: Mesh, rules: Sequence = RULES) -> dict:
+def stacked_batch_sharding(mesh: Mesh, rules: Sequence = RULES) -> NamedSharding:
+    """Batches stacked for several steps, [steps, B, ...]: the step axis whole on every device,
+    the batch axis sharded as `batch_sharding` shards it."""
+    (spec,) = nn.logical_to_mesh_axes(("batch",), list(rules))
+    return NamedSharding(mesh, PartitionSpec(None, spec))
+
+
+def global_batch(
+    local_batch: dict, mesh: Mesh, rules: Sequence = RULES, *, stacked: bool = False
+) -> dict:
     """Assembles each process's rows of a batch into global arrays sharded over the batch axes.
 
     `local_batch` leaves are numpy arrays [b, ...] holding this process's contiguous slice of the
-    global batch [B, ...], B = b * process_count.
+    global batch [B, ...], B = b * process_count; with `stacked`, [steps, b, ...] (several steps'
+    batches, `stacked_batch_sharding`).
     """
-    sharding = batch_sharding(mesh, rules)
+    sharding = (stacked_batch_sharding if stacked else batch_sharding)(mesh, rules)
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)

@@ -62,6 +62,7 @@ def check_config(config) -> None:
     ):
         _check_range(config, key, 1, integer=True)
     _check_range(config, "optimizer.learning_rate", 0, lo_open=True)
+    check_steps_per_call(config)
     total = config.num_train_steps
     _check_range(
         config, "optimizer.warmup_steps", 0, total, integer=True, hi_name=f"num_train_steps={total}"
@@ -85,6 +86,22 @@ def check_config(config) -> None:
             f"{_flag('sharding_rules', config.sharding_rules)} is refused: "
             f"{reason[0].lower()}{reason[1:]}"
         ) from None
+
+
+def check_steps_per_call(config) -> None:
+    """`steps_per_call` (optional, default 1) must divide every step count the loop acts on, since
+    the loop logs, evaluates, checkpoints and stops only between calls."""
+    if "steps_per_call" not in config:
+        return
+    _check_range(config, "steps_per_call", 1, integer=True)
+    per_call = config.steps_per_call
+    for key in ("num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps"):
+        if config[key] % per_call:
+            raise ValueError(
+                f"{_flag(key, config[key])} is not a multiple of --config.steps_per_call={per_call};"
+                " the loop logs, evaluates, checkpoints and stops only between calls, so make "
+                "every step count a multiple of it."
+            )
 
 
 def check_batch_size(

@@ -16,6 +16,11 @@ for the parameters, the model state, the optimizer state and the batches alike).
 One run per workdir: a second run started on a workdir in use is refused, naming the first (see
 `workdir_lock`).
 
+Steps per call: `config.steps_per_call` (optional, default 1) runs that many optimizer steps in
+one jitted call (`step.make_multi_step`, a `lax.scan` over stacked batches), so small models are not
+held back by the host's per-call work; the updates are those of single steps. Logging, evaluation,
+checkpoints and preemption happen between calls, so the step counts must be multiples of it.
+
 Resume: re-running with the same workdir restores the newest complete checkpoint (train state and
 data iterator position together) and continues; the per-step RNG is `fold_in(seed, step)`, so the
 continued run computes what an uninterrupted run computes, bit for bit on CPU.
@@ -41,7 +46,7 @@ from research.train.optimizer import learning_rate_schedule, make_optimizer
 from research.train.preemption import PreemptionWatcher
 from research.train.progress import Progress
 from research.train.state import TrainState
-from research.train.step import make_eval_step, make_train_step
+from research.train.step import make_eval_step, make_multi_step, make_train_step
 from research.train.task import Task
 from research.train.workdir import check_writable, record_launch
 
@@ -65,9 +70,10 @@ def _mean(pairs) -> dict[str, float]:
 
 
 def _accumulate(acc: dict, pairs: dict) -> dict:
+    """Adds metric pairs (scalars, or [steps] arrays from a multi-step call) into `acc`."""
     for k, (t, c) in pairs.items():
         t0, c0 = acc.get(k, (0.0, 0.0))
-        acc[k] = (t0 + float(t), c0 + float(c))
+        acc[k] = (t0 + float(np.sum(t, dtype=np.float64)), c0 + float(np.sum(c, dtype=np.float64)))
     return acc
 
 
@@ -149,6 +155,13 @@ def train(config, workdir, task: Task, devices=None) -> Result:
         cleanup.callback(checkpointer.close)
         cleanup.callback(checkpointer.wait)  # runs first: pending saves complete, then close
         restored = checkpointer.restore_latest(abstract)  # refuses a checkpoint of other shapes
+        per_call = config.get("steps_per_call", 1)
+        if restored is not None and restored.step % per_call:
+            raise ValueError(
+                f"The checkpoint in {workdir} is at step {restored.step}, not a multiple of "
+                f"--config.steps_per_call={per_call}; resume with a steps_per_call that divides "
+                f"{restored.step} (1 always does)."
+            )
         record_launch(workdir, config)  # only now: a refused launch must not overwrite config.json
         if restored is None:
             state = jax.jit(lambda r: nn.unbox(init_state(r)), out_shardings=shardings)(rng)
@@ -165,9 +178,14 @@ def train(config, workdir, task: Task, devices=None) -> Result:
             enabled=jax.process_index() == 0,
         )
         cleanup.callback(writer.close)
+        step_fn = make_train_step(task.loss_fn, tx, config.seed, config.skip_nonfinite_updates)
+        batch_sharding = partition.batch_sharding(mesh, rules)
+        if per_call > 1:
+            step_fn = make_multi_step(step_fn, per_call)
+            batch_sharding = partition.stacked_batch_sharding(mesh, rules)
         train_step = jax.jit(
-            make_train_step(task.loss_fn, tx, config.seed, config.skip_nonfinite_updates),
-            in_shardings=(shardings, partition.batch_sharding(mesh, rules)),
+            step_fn,
+            in_shardings=(shardings, batch_sharding),
             out_shardings=(shardings, None),
             donate_argnums=(0,),
         )
@@ -178,7 +196,16 @@ def train(config, workdir, task: Task, devices=None) -> Result:
         watcher = PreemptionWatcher()
         cleanup.callback(watcher.close)
         loop = _Loop(
-            config, task, mesh, rules, train_step, eval_step, checkpointer, writer, watcher
+            config,
+            task,
+            mesh,
+            rules,
+            per_call,
+            train_step,
+            eval_step,
+            checkpointer,
+            writer,
+            watcher,
         )
         result = loop.run(state, start_step, train_iter, first_batch)
         if not result.preempted and task.after_training:
@@ -196,6 +223,7 @@ class _Loop:
     task: Task
     mesh: object
     rules: tuple
+    steps_per_call: int
     train_step: object
     eval_step: object
     checkpointer: Checkpointer
@@ -207,27 +235,30 @@ class _Loop:
         config, task = self.config, self.task
         total = config.num_train_steps
         schedule = learning_rate_schedule(config.optimizer, total)
-        local = next(train_iter) if first_batch is None else first_batch
-        batch = partition.global_batch(local, self.mesh, self.rules)
-        data_state = train_iter.get_state()  # position after the batch about to be trained on
-        batch_size = len(jax.tree.leaves(batch)[0])
+        per_call = self.steps_per_call
+        # The batch (or per_call stacked batches) of the next call, and the iterator's position
+        # after it (what a checkpoint taken after that call records).
+        batch, data_state = self._draw(train_iter, first_batch)
+        batch_size = jax.tree.leaves(batch)[0].shape[1 if per_call > 1 else 0]
         progress = Progress(step, total, batch_size * task.items_per_example, task.items_name)
         acc, last = {}, {}
         while step < total:
             state, pairs = self.train_step(state, batch)  # dispatched asynchronously
-            step += 1
+            step += per_call
             step_data_state = data_state
             if step < total:  # load the next batch while the device computes this step
-                batch = partition.global_batch(next(train_iter), self.mesh, self.rules)
-                data_state = train_iter.get_state()
+                batch, data_state = self._draw(train_iter)
             # Wait for the step: the loss must be known to be finite before anything is saved.
             # Blocking every step also matters on CPU: with many fake devices on few cores, jitted
             # steps with collectives dispatched back to back can deadlock.
             pairs = jax.device_get(pairs)
-            if not pairs["finite"][0] and not config.skip_nonfinite_updates:
+            finite = np.reshape(pairs["finite"][0], -1)
+            if not finite.all() and not config.skip_nonfinite_updates:
+                bad = int(np.argmin(finite))  # the first non-finite step of the call
+                loss = np.reshape(pairs["loss"][0], -1)[bad] / np.reshape(pairs["loss"][1], -1)[bad]
                 raise NonFiniteLossError(
-                    f"The loss or gradients became non-finite at step {step} (loss "
-                    f"{float(pairs['loss'][0]) / float(pairs['loss'][1])}); training stopped and "
+                    f"The loss or gradients became non-finite at step {step - per_call + bad + 1} "
+                    f"(loss {float(loss)}); training stopped and "
                     f"the last good checkpoint (step {self.checkpointer.latest_step()}) was kept. "
                     "Lower --config.optimizer.learning_rate or "
                     "--config.optimizer.grad_clip_norm, or set "
@@ -267,3 +298,14 @@ class _Loop:
                 self.checkpointer.wait()
                 return Result(step=step, metrics=last, preempted=True, state=state)
         return Result(step=step, metrics=last, state=state)
+
+    def _draw(self, train_iter, first=None):
+        """(global batch for the next call, iterator state after it); `first`: a local batch
+        already drawn. With steps_per_call > 1 the local batches are stacked [steps, b, ...]."""
+        local = [next(train_iter) if first is None else first]
+        local += [next(train_iter) for _ in range(self.steps_per_call - 1)]
+        data_state = train_iter.get_state()
+        if self.steps_per_call == 1:
+            return partition.global_batch(local[0], self.mesh, self.rules), data_state
+        stacked = jax.tree.map(lambda *rows: np.stack(rows), *local)
+        return partition.global_batch(stacked, self.mesh, self.rules, stacked=True), data_state

@@ -71,6 +71,19 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, seed: int
     return train_step
 
 
+def make_multi_step(train_step, num_steps: int):
+    """`num_steps` consecutive train steps in one call, as a `lax.scan` over stacked batches:
+    `multi_step(state, batches) -> (state, metrics)`, batch leaves [num_steps, B, ...], metric pairs
+    [num_steps] each. The same updates as `num_steps` calls of `train_step` (each step's RNG still
+    comes from `state.step`), without the host's per-call work in between: for models whose step
+    takes about as long as the loop's dispatch, metrics and data handling (word2vec, GloVe)."""
+
+    def multi_step(state, batches):
+        return jax.lax.scan(train_step, state, batches, length=num_steps)
+
+    return multi_step
+
+
 def make_eval_step(loss_fn: LossFn):
     def eval_step(params, model_state, batch):
         _, metrics, _ = loss_fn(params, model_state, batch, jax.random.key(0), False)

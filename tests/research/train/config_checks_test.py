@@ -35,6 +35,7 @@ def test_the_shipped_configs_pass(make, arg):
         ("eval_every_steps", -1, f"{INT} >= 1"),
         ("checkpoint_every_steps", 0, f"{INT} >= 1"),
         ("keep_checkpoints", 0, f"{INT} >= 1"),
+        ("steps_per_call", 0, f"{INT} >= 1"),
         ("optimizer.learning_rate", -1.0, f"{NUM} > 0"),
         ("optimizer.learning_rate", 0.0, f"{NUM} > 0"),
         ("optimizer.learning_rate", math.inf, f"{NUM} > 0"),
