@@ -184,7 +184,7 @@ def _word2vec_config(method: str, corpus: str, s, data_dir):
         pairs_per_center = examples["mask"].sum() / per_epoch
         # A multiple of 8, so that it splits over up to 8 data-parallel devices.
         config.data.batch_size = max(8, 8 * round(s.batch_size / pairs_per_center / 8))
-    _set_steps(config, max(1, math.ceil(s.epochs * per_epoch / config.data.batch_size)))
+    _set_steps(config, s, s.epochs * per_epoch / config.data.batch_size)
     return config, per_epoch
 
 
@@ -202,15 +202,19 @@ def _glove_config(corpus: str, s, data_dir, workdir):
     start = time.perf_counter()
     _, _, _, matrix, _ = train_glove.build_task(config, workdir)
     count_seconds = time.perf_counter() - start
-    _set_steps(config, max(1, math.ceil(s.glove_epochs * len(matrix) / s.batch_size)))
+    _set_steps(config, s, s.glove_epochs * len(matrix) / s.batch_size)
     return config, len(matrix), count_seconds
 
 
-def _set_steps(config, steps: int) -> None:
-    config.num_train_steps = steps
-    config.log_every_steps = max(1, steps // 10)
-    config.eval_every_steps = steps
-    config.checkpoint_every_steps = steps  # one save, at the end
+def _set_steps(config, s, steps: float) -> None:
+    """`steps` rounded up to whole calls of s.steps_per_call steps; about 10 log lines."""
+    per_call = s.steps_per_call
+    calls = max(1, math.ceil(steps / per_call))
+    config.steps_per_call = per_call
+    config.num_train_steps = calls * per_call
+    config.log_every_steps = max(1, calls // 10) * per_call
+    config.eval_every_steps = config.num_train_steps
+    config.checkpoint_every_steps = config.num_train_steps  # one save, at the end
 
 
 def loop_seconds(workdir: Path) -> float:

@@ -40,7 +40,8 @@ def test_smoke_run_compares_every_method_on_both_corpora(smoke):
     for ours, peer in embeddings_compare.PEER.items():
         expected = real[ours]["words_per_second"] / real[peer]["words_per_second"]
         assert real[ours]["speed_ratio"] == pytest.approx(expected)
-    # Ours trained the fraction of an epoch the smoke config asks for (to within one batch).
+    # Ours trained the fraction of an epoch the smoke config asks for (to within one call of two
+    # batches).
     assert real["word2vec"]["epochs"] == pytest.approx(0.02, abs=0.005)
     assert real["gensim_word2vec"]["epochs"] == 1
     # The runs are kept, each with its vectors in word2vec format.

@@ -58,6 +58,7 @@ def get_config(arg: str | None = None):
         max_n=6,
         num_buckets=100_000,
         batch_size=1024,
+        steps_per_call=16,  # optimizer steps per jitted call (the loop's steps_per_call)
         seed=0,
     )
     config.checks = dict(
@@ -77,4 +78,5 @@ def get_config(arg: str | None = None):
         config.settings.glove_epochs = 0.02
         config.settings.num_buckets = 2000
         config.settings.batch_size = 256
+        config.settings.steps_per_call = 2
     return config
