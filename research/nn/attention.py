@@ -15,10 +15,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from research.nn.blockwise_attention import blockwise_attention
 from research.nn.dense import EinsumDense
 from research.nn.kv_cache import KVCache
 
-IMPLEMENTATIONS = (None, "xla", "cudnn")
+IMPLEMENTATIONS = (None, "xla", "cudnn", "blockwise")
 
 
 def _as_rank4(name: str, array, dtype):
@@ -69,11 +70,16 @@ def dot_product_attention(
       scale: multiplies the scores; None is 1/sqrt(H) (above). T5 passes 1.0: its initialization
         folds the scale into the query weights.
       dropout_rate, dropout_rng: dropout on the attention probabilities (reference path only; the
-        fused kernels have none, so asking them for it is refused). A rate of 0 or no rng: none.
+        fused and blockwise kernels have none, so asking them for it is refused). A rate of 0 or
+        no rng: none.
       implementation: None for the einsum reference path below (readable, any dtype, any device);
         'xla' or 'cudnn' to call `jax.nn.dot_product_attention`. 'cudnn' is the fast fused path on
         NVIDIA GPUs and needs bfloat16 or float16 inputs and lengths its flash kernel supports
         (T = 1023 is refused, T = 1024 works; feed training windows of 1025 tokens, not 1024).
+        'blockwise' is `research.nn.blockwise_attention` (flash attention's algorithm in pure
+        JAX: memory linear in the length, causal blocks skipped, any device and dtype; equal to
+        the reference path). `mask` and `bias` are sliced per block: a [B,1,1,S] padding mask
+        stays linear, a full [.,.,T,S] one costs its own size.
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(
@@ -101,6 +107,8 @@ def dot_product_attention(
                 f"implementation={implementation!r} has no attention-probability dropout; use "
                 "implementation=None for it, or set the attention dropout rate to 0."
             )
+        if implementation == "blockwise":
+            return blockwise_attention(q, k, v, causal=causal, mask=mask, bias=bias, scale=scale)
         return jax.nn.dot_product_attention(
             q,
             k,
@@ -147,7 +155,7 @@ class MultiHeadAttention(nn.Module):
 
     Dropout (when `train`, rng 'dropout'): `dropout_rate` on the output projection (GPT-2's
     resid_pdrop), `attention_dropout_rate` on the attention probabilities (BERT's and GPT-2's
-    attention dropout; the reference path only: the fused kernels behind 'xla'/'cudnn' refuse it).
+    attention dropout; the reference path only: 'xla'/'cudnn'/'blockwise' refuse it).
     """
 
     num_heads: int
