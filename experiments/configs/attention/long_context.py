@@ -31,6 +31,7 @@ def get_config(arg: str | None = None):
     config.runs = {
         "einsum": {"attention_impl": None},
         "xla": {"attention_impl": "xla"},
+        "blockwise": {"attention_impl": "blockwise"},
     }
     if config.smoke:
         config.context = 64
