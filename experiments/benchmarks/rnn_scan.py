@@ -18,6 +18,7 @@ of the measurement in DESIGN.md); 'smoke' for tests. All float32.
 
 import dataclasses
 import json
+import os
 import statistics
 import sys
 import time
@@ -48,23 +49,32 @@ PRESETS = {
 }
 
 
-def _median_seconds(fn, steps: int, warmup: int) -> tuple[float, float]:
-    """(first call's seconds, median seconds of `steps` calls after `warmup` more)."""
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(steps):
+def _interleaved_seconds(calls: dict, steps: int, warmup: int) -> dict:
+    """{name: (first call's seconds, [seconds of each timed round])}.
+
+    Every round calls each function once, in turn, so a slow spell of the (shared) machine hits
+    all sides alike and per-round ratios stay meaningful.
+    """
+    first = {}
+    for name, fn in calls.items():
         start = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - start)
-    return first, statistics.median(times)
+        first[name] = time.perf_counter() - start
+    for _ in range(warmup):
+        for fn in calls.values():
+            fn()
+    rounds = {name: [] for name in calls}
+    for _ in range(steps):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            rounds[name].append(time.perf_counter() - start)
+    return {name: (first[name], rounds[name]) for name in calls}
 
 
-def bench_jax(cell: str, params, x, unroll: int, s: Settings):
-    model = RNN(cell, s.width, unroll=unroll)
+def jax_call(cell: str, params, x, unroll: int, custom_vjp: bool):
+    """A synchronized call of the jitted gradient; returns the outputs."""
+    model = RNN(cell, params["layer_0_fwd"]["wh"].shape[0], unroll=unroll, custom_vjp=custom_vjp)
 
     def loss(p, inputs):
         out, _ = model.apply({"params": p}, inputs)
@@ -77,17 +87,17 @@ def bench_jax(cell: str, params, x, unroll: int, s: Settings):
         jax.block_until_ready(grads)
         return out
 
-    first, median = _median_seconds(call, s.steps, s.warmup)
-    return first, median, np.asarray(call())
+    return call
 
 
-def bench_torch(cell: str, state_dict, x: np.ndarray, s: Settings):
+def torch_call(cell: str, state_dict, x: np.ndarray):
+    """A synchronized forward + backward of PyTorch's module; returns the outputs."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](
-        s.width, s.width, batch_first=True
-    ).to(device)
+    width = x.shape[-1]
+    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](width, width, batch_first=True)
+    module = module.to(device)
     module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state_dict.items()})
     inputs = torch.from_numpy(x).to(device).requires_grad_(True)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -98,13 +108,29 @@ def bench_torch(cell: str, state_dict, x: np.ndarray, s: Settings):
         out, _ = module(inputs)
         out.pow(2).mean().backward()
         sync()
-        return out
+        return out.detach()
 
-    first, median = _median_seconds(call, s.steps, s.warmup)
-    return first, median, call().detach().cpu().numpy()
+    return call
 
 
-def run(preset: str, cells, unrolls) -> list[dict]:
+def threads() -> dict:
+    """The intra-op threads of each side: PyTorch's own count; XLA's CPU pool is sized by the CPUs
+    this process may run on (its default; `taskset -c 0` gives both sides one)."""
+    import torch
+
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "xla_cpu_threads": len(os.sched_getaffinity(0)),
+    }
+
+
+def variants(unrolls, autodiff: bool) -> list[tuple[str, int, bool]]:
+    """(result key prefix, unroll, custom_vjp) of every JAX setting measured."""
+    found = [(f"jax_unroll{u}", u, True) for u in unrolls]
+    return found + ([(f"jax_autodiff_unroll{unrolls[0]}", unrolls[0], False)] if autodiff else [])
+
+
+def run(preset: str, cells, unrolls, autodiff: bool = True) -> list[dict]:
     from research.models.convert.torch_rnn import to_torch_rnn_state_dict
 
     s = PRESETS[preset]
@@ -115,27 +141,35 @@ def run(preset: str, cells, unrolls) -> list[dict]:
         params = RNN(cell, s.width).init(jax.random.key(0), x)["params"]
         params = jax.tree.map(np.asarray, nn.unbox(params))
         state_dict = to_torch_rnn_state_dict(params, cell, num_layers=1, bidirectional=False)
-        t_first, t_median, t_out = bench_torch(cell, state_dict, x, s)
-        row = {"cell": cell, **dataclasses.asdict(s), "torch_first_s": t_first,
+        calls = {"torch": torch_call(cell, state_dict, x)}
+        for key, unroll, custom_vjp in variants(unrolls, autodiff):
+            calls[key] = jax_call(cell, jax.device_put(params), jnp.asarray(x), unroll, custom_vjp)
+        timed = _interleaved_seconds(calls, s.steps, s.warmup)
+        t_out = calls["torch"]().cpu().numpy()
+        t_first, t_rounds = timed["torch"]
+        t_median = statistics.median(t_rounds)
+        row = {"cell": cell, **dataclasses.asdict(s), **threads(), "torch_first_s": t_first,
                "torch_median_s": t_median}  # fmt: skip
         print(f"{cell}: PyTorch {s.batch / t_median:,.1f} sequences/s ({t_median * 1e3:.2f} "
               f"ms/call, first {t_first:.2f} s)", flush=True)  # fmt: skip
         best = None
-        for unroll in unrolls:
-            j_first, j_median, j_out = bench_jax(cell, jax.device_put(params), jnp.asarray(x),
-                                                 unroll, s)  # fmt: skip
-            error = float(np.abs(j_out - t_out).max())
-            row[f"jax_unroll{unroll}_median_s"] = j_median
-            row[f"jax_unroll{unroll}_first_s"] = j_first
-            row[f"jax_unroll{unroll}_max_output_diff"] = error
-            print(f"{cell}: JAX unroll={unroll} {s.batch / j_median:,.1f} sequences/s "
-                  f"({j_median * 1e3:.2f} ms/call, first {j_first:.2f} s), max |out - "
-                  f"PyTorch out| {error:.2g}", flush=True)  # fmt: skip
-            if best is None or j_median < best[1]:
-                best = (unroll, j_median)
-        row["best_unroll"], row["ratio"] = best[0], t_median / best[1]
-        print(f"{cell}: ratio JAX / PyTorch (throughput) = {row['ratio']:.2f} "
-              f"(unroll={best[0]})", flush=True)  # fmt: skip
+        for key, unroll, custom_vjp in variants(unrolls, autodiff):
+            j_first, j_rounds = timed[key]
+            j_median = statistics.median(j_rounds)
+            error = float(np.abs(np.asarray(calls[key]()) - t_out).max())
+            ratio = statistics.median(t / j for t, j in zip(t_rounds, j_rounds, strict=True))
+            row[f"{key}_median_s"], row[f"{key}_first_s"] = j_median, j_first
+            row[f"{key}_max_output_diff"], row[f"{key}_ratio"] = error, ratio
+            print(f"{cell}: JAX unroll={unroll} {'custom VJP' if custom_vjp else 'autodiff'} "
+                  f"{s.batch / j_median:,.1f} sequences/s ({j_median * 1e3:.2f} ms/call, first "
+                  f"{j_first:.2f} s), ratio {ratio:.2f}, max |out - PyTorch out| {error:.2g}",
+                  flush=True)  # fmt: skip
+            if best is None or j_median < row[f"{best}_median_s"]:
+                best = key
+        row["best"], row["ratio"] = best, row[f"{best}_ratio"]
+        print(f"{cell}: ratio JAX / PyTorch (throughput, median over paired rounds) = "
+              f"{row['ratio']:.2f} ({best}; threads: PyTorch {row['torch_threads']}, XLA "
+              f"{row['xla_cpu_threads']})", flush=True)  # fmt: skip
         results.append(row)
     return results
 
@@ -145,7 +179,10 @@ def _define_flags():
     return types.SimpleNamespace(
         preset=flags.DEFINE_enum("preset", None, list(PRESETS), "Default: gpu on a GPU, else cpu."),
         cells=flags.DEFINE_list("cells", ["lstm", "gru"], "Cells to measure: lstm, gru."),
-        unrolls=flags.DEFINE_list("unrolls", ["1", "8"], "lax.scan unroll factors to measure."),
+        unrolls=flags.DEFINE_list("unrolls", ["1"], "lax.scan unroll factors to measure."),
+        autodiff=flags.DEFINE_bool(
+            "autodiff", True, "Also measure plain autodiff of the scan (custom_vjp=False)."
+        ),
         json_out=flags.DEFINE_string("json_out", None, "Write all results as JSON to this path."),
     )
 
@@ -159,7 +196,7 @@ def main(argv, options):
         raise app.UsageError(f"Unknown --cells {unknown}; use lstm and/or gru.")
     unrolls = [int(u) for u in options.unrolls.value]
     print(f"preset {preset} on {jax.devices()[0].device_kind}, jax {jax.__version__}", flush=True)
-    results = run(preset, options.cells.value, unrolls)
+    results = run(preset, options.cells.value, unrolls, options.autodiff.value)
     if options.json_out.value:
         with open(options.json_out.value, "w") as f:
             json.dump({"preset": preset, "python": sys.version.split()[0], "results": results}, f,

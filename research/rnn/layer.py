@@ -62,7 +62,7 @@ class _CellParams(nn.Module):
 
 
 class RNN(nn.Module):
-    """A stack of recurrent layers.
+    """A stack of recurrent layers (`custom_vjp`: see `scan.run`).
 
     Shapes: x [B,T,I] (or [T,B,I] when time_major), lengths int[B] or None ->
     (outputs [B,T,D*H], final carries: a list over layers and directions, see `scan.run`).
@@ -76,6 +76,7 @@ class RNN(nn.Module):
     forget_bias: float = 0.0
     unroll: int = 1
     time_major: bool = False
+    custom_vjp: bool = True
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
 
@@ -111,4 +112,5 @@ class RNN(nn.Module):
             unroll=self.unroll,
             dropout_rate=self.dropout_rate,
             dropout_rng=self.make_rng("dropout") if use_dropout else None,
+            custom_vjp=self.custom_vjp,
         )

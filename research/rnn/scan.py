@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from research.rnn.cells import Cell, project
+from research.rnn.scan_vjp import SUPPORTED, fused_direction
 
 
 def reverse_padded(x, lengths):
@@ -34,11 +35,26 @@ def reverse_padded(x, lengths):
     return jnp.take_along_axis(x, index, axis=1)
 
 
-def scan_direction(cell: Cell, params, xw, lengths, carry, *, unroll: int = 1):
-    """One layer, one direction, forward in time. Shapes: xw [B,T,G,H], lengths int[B] ->
-    (outputs [B,T,H], final carry)."""
-    steps = xw.shape[1]
+def _reverse_padded_time_major(x, lengths):
+    """`reverse_padded` on time-major arrays. Shapes: x [T,B,...], lengths int[B] -> [T,B,...]."""
+    t = jnp.arange(x.shape[0])[:, None]  # [T,1]
+    index = jnp.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # [T,B]
+    index = index.reshape(index.shape + (1,) * (x.ndim - 2))
+    return jnp.take_along_axis(x, index, axis=0)
+
+
+def scan_direction(cell: Cell, params, xw, lengths, carry, *, unroll: int = 1, custom_vjp=True):
+    """One layer, one direction, forward in time, time-major. Shapes: xw [T,B,G,H] (the projected
+    input), lengths int[B] -> (outputs [T,B,H], final carry).
+
+    With `custom_vjp` (the default) the LSTM, GRU and Elman cells take the hand-written backward
+    pass of `scan_vjp` (same values and gradients, about half the backward work); otherwise, and
+    for `gru_reset_before`, reverse-mode autodiff of the scan below.
+    """
+    steps = xw.shape[0]
     alive = jnp.arange(steps)[:, None] < lengths[None, :]  # [T,B]
+    if custom_vjp and cell.kind in SUPPORTED:
+        return fused_direction(cell.kind, params, xw, alive, carry, unroll=unroll)
 
     def body(carry, inputs):
         xw_t, alive_t = inputs  # [B,G,H], [B]
@@ -46,8 +62,8 @@ def scan_direction(cell: Cell, params, xw, lengths, carry, *, unroll: int = 1):
         keep = lambda n, o: jnp.where(alive_t[:, None], n, o)
         return jax.tree.map(keep, new, carry), jnp.where(alive_t[:, None], y, 0)
 
-    carry, ys = jax.lax.scan(body, carry, (jnp.swapaxes(xw, 0, 1), alive), unroll=unroll)
-    return jnp.swapaxes(ys, 0, 1), carry
+    carry, ys = jax.lax.scan(body, carry, (xw, alive), unroll=unroll)
+    return ys, carry
 
 
 def _check_lengths(lengths, batch: int, steps: int):
@@ -95,19 +111,20 @@ def run(
     unroll: int = 1,
     dropout_rate: float = 0.0,
     dropout_rng=None,
+    custom_vjp: bool = True,
 ):
     """Runs the stack. Shapes: x [B,T,I] (or [T,B,I] when time_major), lengths int[B] or None
     (all T) -> (outputs [B,T,D*H] (or [T,B,D*H]), final carries (list of L*D)).
 
     Dropout with `dropout_rate` > 0 needs `dropout_rng` (pass none outside training).
+    `custom_vjp=False` differentiates the LSTM, GRU and Elman scans by plain autodiff instead of
+    `scan_vjp`'s hand-written backward pass (same gradients; needed for forward-mode `jax.jvp`).
     """
     if x.ndim != 3:
         raise ValueError(
             f"x must be {'[T,B,I]' if time_major else '[B,T,I]'}, got shape {x.shape}."
         )
-    if time_major:
-        x = jnp.swapaxes(x, 0, 1)
-    batch, steps, _ = x.shape
+    steps, batch = x.shape[:2] if time_major else x.shape[1::-1]
     directions = 2 if "bwd" in params[0] else 1
     if lengths is None:
         lengths = jnp.full((batch,), steps, jnp.int32)
@@ -122,28 +139,30 @@ def run(
         )
     initial_carry = [_check_carry(cell, carry, batch, x.dtype) for carry in initial_carry]
 
+    # Time-major inside: the scan walks the leading axis, so no per-layer transposes.
+    x = x if time_major else jnp.swapaxes(x, 0, 1)  # [T,B,I]
     finals = []
     for layer, layer_params in enumerate(params):
         carries = initial_carry[layer * directions : (layer + 1) * directions]
         ys, carry = scan_direction(
             cell, layer_params["fwd"], project(layer_params["fwd"], x), lengths, carries[0],
-            unroll=unroll,
+            unroll=unroll, custom_vjp=custom_vjp,
         )  # fmt: skip
         outputs, finals = [ys], [*finals, carry]
         if directions == 2:
-            reversed_x = reverse_padded(x, lengths)
+            reversed_x = _reverse_padded_time_major(x, lengths)
             ys, carry = scan_direction(
                 cell, layer_params["bwd"], project(layer_params["bwd"], reversed_x), lengths,
-                carries[1], unroll=unroll,
+                carries[1], unroll=unroll, custom_vjp=custom_vjp,
             )  # fmt: skip
-            outputs.append(reverse_padded(ys, lengths))
+            outputs.append(_reverse_padded_time_major(ys, lengths))
             finals.append(carry)
-        x = jnp.concatenate(outputs, axis=-1) if directions == 2 else outputs[0]
+        x = jnp.concatenate(outputs, axis=-1) if directions == 2 else outputs[0]  # [T,B,D*H]
         if dropout_rate > 0 and layer < len(params) - 1 and dropout_rng is not None:
+            # Drawn batch-major, so a seed drops the same units in either layout.
             keep = jax.random.bernoulli(
-                jax.random.fold_in(dropout_rng, layer), 1 - dropout_rate, x.shape
-            )
-            x = jnp.where(keep, x / (1 - dropout_rate), 0)
-    if time_major:
-        x = jnp.swapaxes(x, 0, 1)
-    return x, finals
+                jax.random.fold_in(dropout_rng, layer), 1 - dropout_rate,
+                (x.shape[1], x.shape[0], x.shape[2]),
+            )  # fmt: skip
+            x = jnp.where(jnp.swapaxes(keep, 0, 1), x / (1 - dropout_rate), 0)
+    return (x if time_major else jnp.swapaxes(x, 0, 1)), finals

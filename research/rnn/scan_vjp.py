@@ -1,0 +1,246 @@
+"""One layer-direction of the LSTM, GRU and Elman scans with a hand-written backward pass.
+
+Reverse-mode autodiff of `lax.scan` keeps every intermediate of the step as a residual and, worse
+on a CPU, accumulates the recurrent kernel's gradient inside the backward loop:
+dW_h += h_{t-1}^T dgates_t is T small [H,B] x [B,G*H] matmuls plus a [H,G*H] add per step. The
+`jax.custom_vjp` here does what cuDNN and PyTorch's CPU kernels do:
+
+- the forward scan saves only the activated gates (and the carries it emits anyway);
+- the backward scan (reversed) only propagates dh (and dc) through one [B,G*H] x [G*H,H] matmul
+  per step and emits the gates' gradient dgates_t;
+- after the loop, dW_h = sum_t h_{t-1}^T dgates_t and the bias gradient are ONE matmul / sum
+  each; the gradient of the projected inputs is dgates itself, so autodiff of the hoisted
+  projection outside turns it into dW_i and dx as one matmul each.
+
+Semantics are exactly `scan.scan_direction`'s: past a sequence's length (alive = False) the carry
+passes through unchanged and the output is zero, so those steps get no gradient and the gradient
+of the final carry reaches the last real step. Time-major throughout (no transposes in the
+loop). `fused_direction(kind, params, xw, alive, carry)` is the entry; `SUPPORTED` are the kinds
+it covers (Cho et al.'s `gru_reset_before`, with its matmul of r*h, stays on plain autodiff).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+SUPPORTED = ("lstm", "gru", "elman_tanh", "elman_relu")
+
+
+def _shift(first, steps):
+    """[first, steps[0], ..., steps[T-2]]: each step's incoming carry. Shapes: [B,H], [T,B,H]."""
+    return jnp.concatenate([first[None], steps[:-1]], axis=0)
+
+
+# ----------------------------------------------------------------------------------------- LSTM
+
+
+def _lstm_scan(w, xw, alive, h0, c0, unroll, save):
+    """w [H,4H], xw [T,B,4H] (both biases in), alive bool[T,B], h0/c0 [B,H]."""
+    size = h0.shape[-1]
+
+    def body(carry, inputs):
+        h, c = carry
+        xw_t, a = inputs
+        gates = xw_t + h @ w  # [B,4H]
+        i = jax.nn.sigmoid(gates[:, :size])
+        f = jax.nn.sigmoid(gates[:, size : 2 * size])
+        g = jnp.tanh(gates[:, 2 * size : 3 * size])
+        o = jax.nn.sigmoid(gates[:, 3 * size :])
+        c_new = f * c + i * g
+        h_new = o * jnp.tanh(c_new)
+        a = a[:, None]
+        h_new, c_new = jnp.where(a, h_new, h), jnp.where(a, c_new, c)
+        out = (h_new, c_new, jnp.concatenate([i, f, g, o], axis=-1)) if save else h_new
+        return (h_new, c_new), out
+
+    return jax.lax.scan(body, (h0, c0), (xw, alive), unroll=unroll)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def lstm_direction(w, xw, alive, carry, unroll=1):
+    """Shapes: w [H,4H], xw [T,B,4H], alive bool[T,B], carry (h, c) [B,H] ->
+    (outputs [T,B,H], final (h, c))."""
+    final, hs = _lstm_scan(w, xw, alive, *carry, unroll, save=False)
+    return jnp.where(alive[..., None], hs, 0), final
+
+
+def _lstm_fwd(w, xw, alive, carry, unroll):
+    final, (hs, cs, acts) = _lstm_scan(w, xw, alive, *carry, unroll, save=True)
+    return (jnp.where(alive[..., None], hs, 0), final), (w, alive, carry, hs, cs, acts)
+
+
+def _lstm_bwd(unroll, residuals, cotangents):
+    w, alive, (h0, c0), hs, cs, acts = residuals
+    dys, (dh_final, dc_final) = cotangents
+    size = h0.shape[-1]
+    w_t = w.T  # [4H,H]
+
+    def body(carry, inputs):
+        dh, dc = carry
+        dy, act, c_prev, c_new, a = inputs
+        i, f = act[:, :size], act[:, size : 2 * size]
+        g, o = act[:, 2 * size : 3 * size], act[:, 3 * size :]
+        dh_all = dh + dy
+        tc = jnp.tanh(c_new)
+        dc_all = dc + dh_all * o * (1 - tc * tc)
+        dgates = jnp.concatenate(
+            [
+                dc_all * g * i * (1 - i),
+                dc_all * c_prev * f * (1 - f),
+                dc_all * i * (1 - g * g),
+                dh_all * tc * o * (1 - o),
+            ],
+            axis=-1,
+        )
+        a = a[:, None]
+        dgates = jnp.where(a, dgates, 0)
+        dh = jnp.where(a, dgates @ w_t, dh)
+        dc = jnp.where(a, dc_all * f, dc)
+        return (dh, dc), dgates
+
+    dys = jnp.where(alive[..., None], dys, 0)
+    (dh0, dc0), dgates = jax.lax.scan(
+        body, (dh_final, dc_final), (dys, acts, _shift(c0, cs), cs, alive),
+        reverse=True, unroll=unroll,
+    )  # fmt: skip
+    dw = jnp.einsum("TBH,TBK->HK", _shift(h0, hs), dgates)
+    return dw, dgates, None, (dh0, dc0)
+
+
+lstm_direction.defvjp(_lstm_fwd, _lstm_bwd)
+
+
+# ------------------------------------------------------------------------ GRU (reset after)
+
+
+def _gru_scan(w, bh, xw, alive, h0, unroll, save):
+    """w [H,3H], bh [3H], xw [T,B,3H] (input bias in), alive bool[T,B], h0 [B,H]."""
+    size = h0.shape[-1]
+
+    def body(h, inputs):
+        xw_t, a = inputs
+        hw = h @ w + bh  # [B,3H]
+        r = jax.nn.sigmoid(xw_t[:, :size] + hw[:, :size])
+        z = jax.nn.sigmoid(xw_t[:, size : 2 * size] + hw[:, size : 2 * size])
+        hw_n = hw[:, 2 * size :]
+        n = jnp.tanh(xw_t[:, 2 * size :] + r * hw_n)
+        h_new = jnp.where(a[:, None], (1 - z) * n + z * h, h)
+        return h_new, ((h_new, jnp.concatenate([r, z, n, hw_n], axis=-1)) if save else h_new)
+
+    return jax.lax.scan(body, h0, (xw, alive), unroll=unroll)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def gru_direction(w, bh, xw, alive, h0, unroll=1):
+    """PyTorch's GRU (reset gate after the recurrent matmul). Shapes: w [H,3H], bh [3H],
+    xw [T,B,3H], alive bool[T,B], h0 [B,H] -> (outputs [T,B,H], final h)."""
+    final, hs = _gru_scan(w, bh, xw, alive, h0, unroll, save=False)
+    return jnp.where(alive[..., None], hs, 0), final
+
+
+def _gru_fwd(w, bh, xw, alive, h0, unroll):
+    final, (hs, acts) = _gru_scan(w, bh, xw, alive, h0, unroll, save=True)
+    return (jnp.where(alive[..., None], hs, 0), final), (w, alive, h0, hs, acts)
+
+
+def _gru_bwd(unroll, residuals, cotangents):
+    w, alive, h0, hs, acts = residuals
+    dys, dh_final = cotangents
+    size = h0.shape[-1]
+    w_t = w.T  # [3H,H]
+
+    def body(dh, inputs):
+        dy, act, h_prev, a = inputs
+        r, z = act[:, :size], act[:, size : 2 * size]
+        n, hw_n = act[:, 2 * size : 3 * size], act[:, 3 * size :]
+        dh_all = dh + dy
+        dn = dh_all * (1 - z) * (1 - n * n)
+        dr = dn * hw_n * r * (1 - r)
+        dz = dh_all * (h_prev - n) * z * (1 - z)
+        dhw = jnp.concatenate([dr, dz, dn * r], axis=-1)
+        a = a[:, None]
+        dhw = jnp.where(a, dhw, 0)
+        dh = jnp.where(a, dh_all * z + dhw @ w_t, dh)
+        return dh, (dhw, jnp.where(a, dn, 0))
+
+    dys = jnp.where(alive[..., None], dys, 0)
+    h_prevs = _shift(h0, hs)
+    dh0, (dhw, dn) = jax.lax.scan(
+        body, dh_final, (dys, acts, h_prevs, alive), reverse=True, unroll=unroll
+    )
+    dw = jnp.einsum("TBH,TBK->HK", h_prevs, dhw)
+    dxw = jnp.concatenate([dhw[..., : 2 * size], dn], axis=-1)
+    return dw, dhw.sum((0, 1)), dxw, None, dh0
+
+
+gru_direction.defvjp(_gru_fwd, _gru_bwd)
+
+
+# ---------------------------------------------------------------------------------- Elman
+
+
+def _elman_scan(w, xw, alive, h0, relu, unroll):
+    def body(h, inputs):
+        xw_t, a = inputs
+        pre = xw_t + h @ w
+        h_new = jnp.where(a[:, None], jax.nn.relu(pre) if relu else jnp.tanh(pre), h)
+        return h_new, h_new
+
+    return jax.lax.scan(body, h0, (xw, alive), unroll=unroll)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def elman_direction(w, xw, alive, h0, relu=False, unroll=1):
+    """Shapes: w [H,H], xw [T,B,H] (both biases in), alive bool[T,B], h0 [B,H] ->
+    (outputs [T,B,H], final h)."""
+    final, hs = _elman_scan(w, xw, alive, h0, relu, unroll)
+    return jnp.where(alive[..., None], hs, 0), final
+
+
+def _elman_fwd(w, xw, alive, h0, relu, unroll):
+    final, hs = _elman_scan(w, xw, alive, h0, relu, unroll)
+    return (jnp.where(alive[..., None], hs, 0), final), (w, alive, h0, hs)
+
+
+def _elman_bwd(relu, unroll, residuals, cotangents):
+    w, alive, h0, hs = residuals
+    dys, dh_final = cotangents
+    w_t = w.T
+
+    def body(dh, inputs):
+        dy, h_new, a = inputs
+        slope = (h_new > 0).astype(h_new.dtype) if relu else 1 - h_new * h_new
+        a = a[:, None]
+        dpre = jnp.where(a, (dh + dy) * slope, 0)
+        return jnp.where(a, dpre @ w_t, dh), dpre
+
+    dys = jnp.where(alive[..., None], dys, 0)
+    dh0, dpre = jax.lax.scan(body, dh_final, (dys, hs, alive), reverse=True, unroll=unroll)
+    dw = jnp.einsum("TBH,TBK->HK", _shift(h0, hs), dpre)
+    return dw, dpre, None, dh0
+
+
+elman_direction.defvjp(_elman_fwd, _elman_bwd)
+
+
+# ---------------------------------------------------------------------------------- entry
+
+
+def fused_direction(kind: str, params, xw, alive, carry, *, unroll: int = 1):
+    """One layer-direction with the hand-written backward pass.
+
+    Shapes: params {'wh' [H,G,H], 'bh' [G,H]}, xw [T,B,G,H] (input side with its bias, time-major),
+    alive bool[T,B], carry h [B,H] or (h, c) -> (outputs [T,B,H], final carry).
+    """
+    if kind not in SUPPORTED:
+        raise ValueError(f"No hand-written backward pass for {kind!r}; use one of {SUPPORTED}.")
+    steps, batch, gates, size = xw.shape
+    w = params["wh"].astype(xw.dtype).reshape(size, gates * size)
+    bh = params["bh"].astype(xw.dtype).reshape(gates * size)
+    xw = xw.reshape(steps, batch, gates * size)
+    if kind == "lstm":
+        return lstm_direction(w, xw + bh, alive, tuple(carry), unroll)
+    if kind == "gru":
+        return gru_direction(w, bh, xw, alive, carry, unroll)
+    return elman_direction(w, xw + bh, alive, carry, kind == "elman_relu", unroll)
