@@ -1,8 +1,10 @@
 """Config sections shared by every experiment: the loop's standard keys, optimizer and mesh."""
 
 import dataclasses
+import typing
 
 import ml_collections
+from ml_collections.config_dict import placeholder
 
 from research import models
 
@@ -46,6 +48,17 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def model_section(model_name: str, variant: str, **overrides) -> ml_collections.ConfigDict:
-    """A model preset expanded into explicit keys, so every field can be set with --config.model.*."""
-    module = models.load(model_name)
-    return ml_collections.ConfigDict(dataclasses.asdict(module.make(variant, **overrides).config))
+    """A model preset expanded into explicit keys, so every field can be set with --config.model.*.
+
+    A field whose value is None (`attention_impl: str | None = None`) becomes a typed placeholder,
+    so `--config.model.attention_impl=blockwise` can set it (ml_collections cannot override a plain
+    None); `to_dict()` still gives None.
+    """
+    config = models.load(model_name).make(variant, **overrides).config
+    hints = typing.get_type_hints(type(config))
+    section = dataclasses.asdict(config)
+    for name, value in section.items():
+        kinds = [t for t in typing.get_args(hints[name]) if t is not type(None)]
+        if value is None and len(kinds) == 1:
+            section[name] = placeholder(kinds[0])
+    return ml_collections.ConfigDict(section)

@@ -5,6 +5,7 @@ import dataclasses
 import importlib
 import json
 
+import ml_collections
 import pytest
 
 from research import models
@@ -97,3 +98,22 @@ def test_docstring_is_the_runbook(path):
     doc = _module(path).__doc__
     assert f"--config={path}" in doc  # the command that runs this very file
     assert "smoke" in doc
+
+
+def test_model_fields_that_default_to_none_can_be_set_from_the_command_line():
+    # ml_collections refuses to override a plain None ("Type NoneType ... is not supported for
+    # overriding"), so model_section makes such fields typed placeholders.
+    from absl import flags
+    from ml_collections import config_flags
+
+    from experiments.configs.common import model_section
+
+    section = model_section("transformer_lm", "tiny")
+    assert section.to_dict()["attention_impl"] is None
+    argv = ["prog", "--config.model.attention_impl=blockwise", "--config.model.attention_scale=1.0"]
+    holder = flags.FlagValues()
+    config = ml_collections.ConfigDict({"model": section})
+    config_flags.DEFINE_config_dict("config", config, flag_values=holder, sys_argv=argv)
+    holder(argv)
+    assert holder.config.model.attention_impl == "blockwise"
+    assert holder.config.model.attention_scale == 1.0
