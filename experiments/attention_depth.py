@@ -54,6 +54,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 PLACEMENTS = ("pre", "post")
 SETTINGS = ("warmup+clip", "neither")
+CONTEXT_MARGIN = 0.05  # nats below the unigram loss that count as using the context
 
 
 def parse_list(name: str, text: str, kind=str) -> list:
@@ -164,8 +165,17 @@ def train(model, params, optimizer, inputs, targets, warmup_steps, grad_clip_nor
     return {k: np.asarray(v, np.float64) for k, v in measured.items()}
 
 
+def unigram_loss(tokens) -> float:
+    """Entropy (nats) of the token frequencies of `tokens` [L]: the loss of the best model that
+    ignores the context, where a run that learned only byte frequencies plateaus."""
+    counts = np.bincount(np.asarray(tokens).ravel())
+    p = counts[counts > 0] / counts.sum()
+    return float(-np.sum(p * np.log(p)))
+
+
 def load_batches(config):
-    """The training batches of every run, stacked: inputs, targets int32 [S,B,T]."""
+    """The training batches of every run, stacked: inputs, targets int32 [S,B,T]; and the
+    unigram loss of the training split."""
     tokens = pydoc_topics.load_tokens("train", config.data_dir)
     it = lm_pipeline.train_iterator(
         tokens,
@@ -175,12 +185,15 @@ def load_batches(config):
         vocab_size=transformer_lm.Config.vocab_size,
     )
     batches = [next(it) for _ in range(config.num_train_steps)]
-    return np.stack([b["inputs"] for b in batches]), np.stack([b["targets"] for b in batches])
+    inputs = np.stack([b["inputs"] for b in batches])
+    return inputs, np.stack([b["targets"] for b in batches]), unigram_loss(tokens)
 
 
-def summarize(measured: dict) -> dict:
-    """A run's row from `train`'s measurements: losses, divergence, gradient norms by layer at
-    initialization (step 1) and at the end (mean over the last tenth of the steps)."""
+def summarize(measured: dict, unigram: float) -> dict:
+    """A run's row from `train`'s measurements: losses, divergence, whether the final loss is
+    below the unigram loss by more than `CONTEXT_MARGIN` (the model uses the context), gradient
+    norms by layer at initialization (step 1) and at the end (mean over the last tenth of the
+    steps)."""
     losses, norms = measured["loss"], measured["grad_norm"]
     tail = max(1, len(losses) // 10)
     bad = ~(np.isfinite(losses) & np.isfinite(norms))
@@ -191,6 +204,7 @@ def summarize(measured: dict) -> dict:
         "loss_final": final,
         "first_nonfinite_step": int(np.argmax(bad)) + 1 if bad.any() else None,
         "diverged": bool(bad.any() or not np.isfinite(final) or final > first),
+        "beats_unigram": bool(final < unigram - CONTEXT_MARGIN),
         "grad_norm_max": float(np.max(norms[np.isfinite(norms)], initial=0.0)),
         "output_rms_init": float(measured["output_rms"][0]),
         "grad_norms_init": measured["layer_grad_norms"][0].tolist(),
@@ -198,23 +212,29 @@ def summarize(measured: dict) -> dict:
     }
 
 
-def markdown(rows: list[dict]) -> str:
+def markdown(rows: list[dict], unigram: float) -> str:
     lines = [
-        "| LN | layers | warmup + clip | loss step 1 | final loss | diverged | "
-        "max grad norm | grad norm block 0 / last at init | last block output RMS at init |",
-        "|---|---:|---|---:|---:|---|---:|---:|---:|",
+        "| LN | layers | warmup + clip | loss step 1 | final loss | below unigram | diverged | "
+        "max grad norm | grad norm block 0 / last: init | end | last block output RMS at init |",
+        "|---|---:|---|---:|---:|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         nonfinite = r["first_nonfinite_step"]
         diverged = (
             ("yes" + (f" (NaN at {nonfinite})" if nonfinite else "")) if r["diverged"] else "no"
         )
-        g = r["grad_norms_init"]
+        g, h = r["grad_norms_init"], r["grad_norms_trained"]
         lines.append(
             f"| {r['placement']} | {r['depth']} | {'yes' if r['setting'] == SETTINGS[0] else 'no'} "
-            f"| {r['loss_first']:.3f} | {r['loss_final']:.3f} | {diverged} | "
-            f"{r['grad_norm_max']:.3g} | {g[0]:.3g} / {g[-1]:.3g} | {r['output_rms_init']:.4f} |"
+            f"| {r['loss_first']:.3f} | {r['loss_final']:.3f} | "
+            f"{'yes' if r['beats_unigram'] else 'no'} | {diverged} | "
+            f"{r['grad_norm_max']:.3g} | {g[0]:.3g} / {g[-1]:.3g} | {h[0]:.3g} / {h[-1]:.3g} | "
+            f"{r['output_rms_init']:.4f} |"
         )
+    lines.append(
+        f"\nLosses in nats per byte; unigram loss (byte frequencies, no context) {unigram:.3f}; "
+        f"'below unigram': final loss under it by more than {CONTEXT_MARGIN}."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -251,8 +271,9 @@ def plot_grad_norms(rows: list[dict], path: pathlib.Path) -> None:
     plt.close(fig)
 
 
-def plot_losses(rows: list[dict], curves: dict, path: pathlib.Path) -> None:
-    """Final training loss by depth (x: diverged), and the loss curves of the deepest runs."""
+def plot_losses(rows: list[dict], curves: dict, unigram: float, path: pathlib.Path) -> None:
+    """Final training loss by depth (x: diverged), and the loss curves of the deepest runs; the
+    dotted line is the unigram loss."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     deepest = max(r["depth"] for r in rows)
     for i, (placement, setting) in enumerate((p, s) for p in PLACEMENTS for s in SETTINGS):
@@ -269,9 +290,12 @@ def plot_losses(rows: list[dict], curves: dict, path: pathlib.Path) -> None:
         steps = np.arange(1, losses.size + 1)
         finite = np.isfinite(losses)
         right.plot(steps[finite], losses[finite], color=f"C{i}", label=label)
+    for ax in (left, right):
+        ax.axhline(unigram, color="gray", linestyle=":", linewidth=1, label="unigram loss")
     left.set(xlabel="layers", ylabel="final training loss (nats/byte)", xscale="log", xticks=[])
     ticks = sorted({r["depth"] for r in rows})
     left.set_xticks(ticks, [str(t) for t in ticks])
+    left.xaxis.set_minor_locator(plt.NullLocator())
     left.set_title("Final loss (x: diverged)")
     left.legend(fontsize=8)
     right.set(xlabel="step", ylabel="training loss (non-finite not drawn)")
@@ -289,7 +313,7 @@ def main(config, workdir) -> dict:
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    inputs, targets = load_batches(config)
+    inputs, targets, unigram = load_batches(config)
 
     warmup_steps, grad_clip_norm = setting_hyperparameters(config)
     rows, curves = [], {}
@@ -305,7 +329,7 @@ def main(config, workdir) -> dict:
             for i, setting in enumerate(SETTINGS):
                 one = {k: v[i] for k, v in measured.items()}
                 row = {"placement": placement, "depth": depth, "setting": setting}
-                row.update(summarize(one), seconds=seconds)
+                row.update(summarize(one, unigram), seconds=seconds)
                 rows.append(row)
                 curves[(placement, depth, setting)] = one["loss"]
                 logging.info(
@@ -318,17 +342,18 @@ def main(config, workdir) -> dict:
     results = {
         "depths": depths,
         "learning_rate": config.optimizer.learning_rate,
+        "unigram_loss": unigram,
         "num_train_steps": config.num_train_steps,
         "rows": rows,
         "loss_curves": {f"{p}/{d}/{s}": c.tolist() for (p, d, s), c in curves.items()},
         "seconds": time.perf_counter() - start,
     }
-    table = markdown(rows)
+    table = markdown(rows, unigram)
     logging.info("Post-LN against pre-LN by depth:\n%s", table)
     (workdir / "results.md").write_text(table)
     (workdir / "results.json").write_text(json.dumps(results, indent=1))
     plot_grad_norms(rows, workdir / "grad_norms.png")
-    plot_losses(rows, curves, workdir / "losses.png")
+    plot_losses(rows, curves, unigram, workdir / "losses.png")
     return results
 
 

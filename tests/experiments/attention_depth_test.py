@@ -35,7 +35,7 @@ def test_every_grid_cell_is_in_the_table_and_the_plots_are_written(smoke):
     cells = {(p, d, s) for p in ("pre", "post") for d in (2, 4) for s in attention_depth.SETTINGS}
     assert set(_rows(results)) == cells and len(results["rows"]) == len(cells)
     table = (workdir / "results.md").read_text().splitlines()
-    assert len(table) == 2 + len(cells)
+    assert sum(line.startswith("| ") for line in table) == 1 + len(cells)  # header + one a cell
     for p, d, s in cells:
         clip = "yes" if s == "warmup+clip" else "no"
         assert sum(line.startswith(f"| {p} | {d} | {clip} |") for line in table) == 1
@@ -59,6 +59,17 @@ def test_numbers_are_finite_and_start_at_the_uniform_loss(smoke):
             norms = np.asarray(row[key])
             assert norms.shape == (row["depth"],) and np.all(np.isfinite(norms) & (norms > 0))
         assert np.isfinite(row["grad_norm_max"]) and row["grad_norm_max"] > 0
+
+
+def test_unigram_loss_is_the_entropy_of_the_token_frequencies(smoke):
+    assert attention_depth.unigram_loss(np.array([3, 3, 7, 7])) == pytest.approx(math.log(2))
+    p = np.array([0.5, 0.25, 0.25])
+    tokens = np.array([0, 0, 1, 2])
+    assert attention_depth.unigram_loss(tokens) == pytest.approx(-np.sum(p * np.log(p)))
+    # Bytes of English text: about 3.25 nats (4.7 bits) a byte, measured on Python 3.11's topics.
+    assert 2.5 < smoke[1]["unigram_loss"] < 4
+    # 8 smoke steps do not get a model past byte frequencies.
+    assert not any(row["beats_unigram"] for row in smoke[1]["rows"])
 
 
 def test_both_optimizer_settings_start_from_the_same_initialization(smoke):
