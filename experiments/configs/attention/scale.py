@@ -10,7 +10,24 @@ Statistics: standard normal q, k, batch 4 x 4 heads x 128 queries x 128 keys, d_
 Training: GPT-tiny (4 layers, width 256) with ONE head (d_k = 256), 8 x 128 bytes a step,
 the main job's optimizer and data, 200 steps, with attention_scale None (1/16) and 1.0.
 
-Expected result: MEASURED_PLACEHOLDER
+Expected result (measured on the 2-core AMD EPYC CPU shared with other jobs at load ~17: 30 min
+wall, about 3.5 min of CPU time; jax 0.10.2; results.md and attention_scale.png in the workdir).
+T = 128 keys, log T = 4.852 nats:
+
+  d_k   score std          entropy (nats)    saturated rows   grad norm w.r.t. scores
+        scaled  unscaled   scaled unscaled   scaled unscaled  scaled  unscaled
+  16    1.008   4.031      4.359  1.604      0      0.010     0.134   0.256
+  64    1.001   8.006      4.367  0.690      0      0.141     0.133   0.189
+  256   1.002   16.039     4.363  0.284      0      0.451     0.133   0.103
+  512   1.003   22.691     4.367  0.198      0      0.582     0.133   0.082
+
+Scaled: unit spread and entropy log T - 1/2 = 4.352 (the lognormal closed form) at every width.
+Unscaled: spread sqrt(d_k), entropy towards 0, rows saturating and the gradient through the
+softmax shrinking with the width. The gradient w.r.t. q grows instead (0.99 at 16 to 1.86 at 512,
+against 0.13 scaled): it carries the unscaled factor k, sqrt(d_k) larger, which outweighs the
+saturation at these widths.
+GPT-tiny, one head of 256, 200 steps: with the scale final train loss 2.478, validation 2.291
+nats/byte; without it 2.581 and 2.409 (the unscaled curve stays above from step 50 on).
 """
 
 import ml_collections
