@@ -150,14 +150,19 @@ def build_task(config, workdir=None) -> Task:
     )  # fmt: skip
 
     def loss_fn(params, model_state, batch, rng, train):
-        logits = model.apply(
-            {"params": params, **model_state}, batch["inputs"], train=train, rngs={"dropout": rng}
-        )  # [B,T,V]
+        variables = {"params": params, **model_state}
+        if model_state:  # e.g. the Performer's redraw counter ('performer'), advanced in training
+            logits, model_state = model.apply(
+                variables, batch["inputs"], train=train, rngs={"dropout": rng},
+                mutable=list(model_state),
+            )  # fmt: skip
+        else:
+            logits = model.apply(variables, batch["inputs"], train=train, rngs={"dropout": rng})
         loss, metrics = classification_loss(logits, batch["targets"], batch.get("weights"))
         if "target_bytes" in batch:  # evaluation: nats per UTF-8 byte of the evaluated text
             num_bytes = jnp.sum(batch["target_bytes"] * batch["weights"])
             metrics["nats_per_byte"] = (metrics["loss"][0], num_bytes)
-        return loss, metrics, model_state  # stateless: the model state passes through
+        return loss, metrics, model_state
 
     def train_iterator(process_index, process_count):
         return lm_pipeline.train_iterator(
@@ -179,7 +184,9 @@ def build_task(config, workdir=None) -> Task:
         ) from None
 
     def after_training(params, model_state) -> str:
-        del model_state  # the model is stateless
+        # The decoding protocol applies {'params'} only: a Performer samples with its first
+        # feature draw (research/nn/attention.py), the model state is not used.
+        del model_state
         tokens = sample(
             model,
             params,

@@ -55,6 +55,12 @@ class Config:
     # 'pre' is GPT-2's block; 'post' normalizes after each residual addition (the original
     # transformer, BERT), for the depth experiments. ln_f is kept either way.
     norm_placement: str = "pre"
+    # attention_impl='local': the sliding window (keys on each side; 0 = none). 'performer': the
+    # number of random features m (0 = none) and the redraw period in training steps (0 = one
+    # fixed draw; > 0 keeps a step counter in the model-state collection 'performer').
+    attention_window: int = 0
+    performer_features: int = 0
+    performer_redraw_every: int = 0
 
     def __post_init__(self):
         if self.embed_dim % self.num_heads:
@@ -107,6 +113,9 @@ def block(cfg: Config, name: str, *, remat: bool = False) -> TransformerBlock:
         dtype=dtype,
         param_dtype=param_dtype,
         implementation=cfg.attention_impl,
+        attention_window=cfg.attention_window or None,
+        performer_features=cfg.performer_features or None,
+        performer_redraw_every=cfg.performer_redraw_every,
         # GPT-2: residual projections start smaller so the residual stream's variance does not
         # grow with depth (2 residual additions per block).
         residual_init=nn.initializers.normal(0.02 / math.sqrt(2 * cfg.num_layers)),

@@ -7,9 +7,19 @@ expects (`query`, `key`, `value`, `out`; LoRA, quantization and checkpoint conve
 by path). It does self-attention, cross-attention over another sequence (`inputs_kv`, e.g. an
 encoder's output), takes an additive score bias (T5's relative positions, ALiBi) and a boolean
 mask, and decodes incrementally with a `KVCache` passed in and returned.
+
+Efficient implementations behind the same switch: 'blockwise' (flash attention's algorithm, exact),
+'local' (a sliding window, `research.nn.local_attention`: exact on its pattern) and 'performer'
+(FAVOR+ random features, `research.nn.performer`: an unbiased estimate of softmax attention).
+The layer draws the Performer's random features itself: from a fixed per-layer key, and with
+`performer_redraw_every > 0` from `fold_in(key, step // redraw_every)`, where `step` is a counter in
+the model-state collection 'performer' that each training apply advances (apply with
+`mutable=['performer']`; evaluation reads it without advancing it). A model applied without that
+collection (the decoding protocol passes `{'params': ...}` only) uses the draw of step 0.
 """
 
 import math
+import zlib
 
 import flax.linen as nn
 import jax
@@ -18,8 +28,9 @@ import jax.numpy as jnp
 from research.nn.blockwise_attention import blockwise_attention
 from research.nn.dense import EinsumDense
 from research.nn.kv_cache import KVCache
+from research.nn.performer import performer_attention, performer_features, redrawn_projection
 
-IMPLEMENTATIONS = (None, "xla", "cudnn", "blockwise")
+IMPLEMENTATIONS = (None, "xla", "cudnn", "blockwise", "local", "performer")
 
 
 def _as_rank4(name: str, array, dtype):
@@ -30,6 +41,35 @@ def _as_rank4(name: str, array, dtype):
     if array.ndim > 4:
         raise ValueError(f"{name} must broadcast to [B,N,T,S], got shape {array.shape}.")
     return array.reshape((1,) * (4 - array.ndim) + array.shape)
+
+
+def window_mask(query_pos, key_pos, window: int, *, causal: bool):
+    """Boolean: key_pos lies in query_pos's sliding window (`research.nn.local_attention`'s
+    semantics: causal keys query-w < key <= query, bidirectional |query-key| <= w); broadcasts."""
+    if causal:
+        return (key_pos <= query_pos) & (key_pos > query_pos - window)
+    return jnp.abs(query_pos - key_pos) <= window
+
+
+def _performer_masked(q, k, v, projection, *, causal: bool, mask, scale: float):
+    """FAVOR+ in its quadratic form phi(q) phi(k)^T, masked: equal to `performer_attention` where
+    both apply, for any boolean mask [B,N,T,S] (padding, a KV cache's slots). O(T*S) memory."""
+    batch, query_length, num_heads, head_dim = q.shape
+    num_kv_heads, key_length = k.shape[2], k.shape[1]
+    groups = num_heads // num_kv_heads
+    phi_q, phi_k = performer_features(q, k, projection, scale=scale)  # [B,T,N,m], [B,S,K,m]
+    phi_q = phi_q.reshape(batch, query_length, num_kv_heads, groups, -1)
+    scores = jnp.einsum("BTKGM,BSKM->BKGTS", phi_q, phi_k)
+    scores = scores.reshape(batch, num_heads, query_length, key_length)
+    if causal:
+        mask = jnp.logical_and(mask, jnp.tril(jnp.ones((query_length, key_length), bool)))
+    scores = jnp.where(mask, scores, 0.0)
+    normalizer = jnp.sum(scores, axis=-1, keepdims=True)
+    # A query with no visible key (a padding row) gets zeros instead of 0/0.
+    probs = scores / jnp.where(normalizer > 0, normalizer, 1.0)
+    probs = probs.reshape(batch, num_kv_heads, groups, query_length, key_length)
+    out = jnp.einsum("BKGTS,BSKH->BTKGH", probs, v.astype(jnp.float32))
+    return out.reshape(batch, query_length, num_heads, head_dim).astype(v.dtype)
 
 
 def dot_product_attention(
@@ -44,6 +84,8 @@ def dot_product_attention(
     dropout_rate: float = 0.0,
     dropout_rng=None,
     implementation: str | None = None,
+    window: int | None = None,
+    projection=None,
 ):
     """softmax(q k^T * scale + bias, masked) v, per batch entry and head.
 
@@ -80,6 +122,17 @@ def dot_product_attention(
         JAX: memory linear in the length, causal blocks skipped, any device and dtype; equal to
         the reference path). `mask` and `bias` are sliced per block: a [B,1,1,S] padding mask
         stays linear, a full [.,.,T,S] one costs its own size.
+        'local' is sliding-window attention (`research.nn.local_attention`, banded, O(T*w)
+        memory; exact on its pattern): self-attention only (S = T), needs `window`. With a
+        `mask` or `bias` it computes the same pattern on the dense einsum path (window mask and
+        `mask` combined by logical and; O(T^2) memory), since the banded kernel takes neither.
+        'performer' is FAVOR+ (`research.nn.performer`) with random features `projection`
+        [m,H]: linear in length (causal by a chunked prefix-sum scan). With a `mask` it uses the
+        masked quadratic form phi(q) phi(k)^T (the same estimate, O(T*S) memory); it takes no
+        `bias` (the features approximate exp(q.k) only).
+      window: 'local' only: w >= 1 keys on each side (causal: the w keys j with i-w < j <= i).
+      projection: 'performer' only: the random features W [m,H] (`research.nn.performer.
+        orthogonal_random_features`; `MultiHeadAttention` draws and redraws them).
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(
@@ -101,6 +154,16 @@ def dot_product_attention(
     scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
     mask = _as_rank4("mask", mask, bool)
     bias = _as_rank4("bias", bias, jnp.float32)
+    if window is not None and implementation != "local":
+        raise ValueError(
+            f"window={window} is the sliding window of implementation='local', but "
+            f"implementation={implementation!r}; set implementation='local' or drop the window."
+        )
+    if projection is not None and implementation != "performer":
+        raise ValueError(
+            "projection holds the random features of implementation='performer', but "
+            f"implementation={implementation!r}; set implementation='performer' or drop it."
+        )
     if implementation is not None:
         if use_dropout:
             raise ValueError(
@@ -109,16 +172,53 @@ def dot_product_attention(
             )
         if implementation == "blockwise":
             return blockwise_attention(q, k, v, causal=causal, mask=mask, bias=bias, scale=scale)
-        return jax.nn.dot_product_attention(
-            q,
-            k,
-            v,
-            bias=None if bias is None else bias.astype(q.dtype),
-            mask=mask,
-            scale=scale,
-            is_causal=causal,
-            implementation=implementation,
-        )
+        if implementation == "local":
+            if not isinstance(window, int) or window < 1:
+                raise ValueError(
+                    f"implementation='local' needs window, an integer >= 1 (keys on each side), "
+                    f"got {window!r}."
+                )
+            if k.shape[1] != query_length:
+                raise ValueError(
+                    f"implementation='local' is self-attention: keys' length {k.shape[1]} must "
+                    f"equal the queries' {query_length} (cached decoding goes through "
+                    "MultiHeadAttention, which applies the window as a mask)."
+                )
+            if mask is None and bias is None:
+                # Imported here: local_attention imports this module.
+                from research.nn.local_attention import local_attention
+
+                return local_attention(q, k, v, window=window, causal=causal, scale=scale)
+            positions = jnp.arange(query_length)
+            local = window_mask(positions[:, None], positions[None, :], window, causal=causal)
+            mask = local if mask is None else jnp.logical_and(mask, local)
+            implementation = None  # the dense einsum path below, under the window mask
+        elif implementation == "performer":
+            if projection is None or projection.ndim != 2 or projection.shape[1] != head_dim:
+                raise ValueError(
+                    f"implementation='performer' needs projection, its random features [m, "
+                    f"{head_dim}]; got {None if projection is None else projection.shape}."
+                )
+            if bias is not None:
+                raise ValueError(
+                    "implementation='performer' takes no additive score bias (its features "
+                    "approximate exp(q.k) alone); use an exact implementation for relative "
+                    "position biases or ALiBi."
+                )
+            if mask is None:
+                return performer_attention(q, k, v, projection, causal=causal, scale=scale)
+            return _performer_masked(q, k, v, projection, causal=causal, mask=mask, scale=scale)
+        else:
+            return jax.nn.dot_product_attention(
+                q,
+                k,
+                v,
+                bias=None if bias is None else bias.astype(q.dtype),
+                mask=mask,
+                scale=scale,
+                is_causal=causal,
+                implementation=implementation,
+            )
 
     # Grouped heads: query head n = g * (N/K) + r reads key/value head g, for every r < N/K.
     groups = num_heads // num_kv_heads
@@ -155,7 +255,15 @@ class MultiHeadAttention(nn.Module):
 
     Dropout (when `train`, rng 'dropout'): `dropout_rate` on the output projection (GPT-2's
     resid_pdrop), `attention_dropout_rate` on the attention probabilities (BERT's and GPT-2's
-    attention dropout; the reference path only: 'xla'/'cudnn'/'blockwise' refuse it).
+    attention dropout; the reference path only: the other implementations refuse it).
+
+    `implementation='local'` needs `window` (self-attention only); with a cache it decodes on the
+    einsum path with the window applied as a mask over the cache's slots (equal to the full
+    forward). `implementation='performer'` needs `performer_features` (m); the features are
+    redrawn every `performer_redraw_every` training applies (0: one fixed draw), see the module
+    docstring; with a cache it decodes by the masked quadratic form over the cached keys (the
+    same estimate as the full forward's prefix sums, O(L) per token rather than the recurrent
+    form's O(1)).
     """
 
     num_heads: int
@@ -168,8 +276,60 @@ class MultiHeadAttention(nn.Module):
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
     implementation: str | None = None
+    window: int | None = None
+    performer_features: int | None = None
+    performer_redraw_every: int = 0
     kernel_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
     out_kernel_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
+
+    def _check_efficient_settings(self, cross_attention: bool) -> None:
+        implementation = self.implementation
+        if (self.window is not None) != (implementation == "local"):
+            raise ValueError(
+                f"implementation={implementation!r} with window={self.window!r}: "
+                "implementation='local' needs a window (an integer >= 1) and only it takes one."
+            )
+        if implementation == "local" and cross_attention:
+            raise ValueError(
+                "implementation='local' is self-attention (a window over the same positions); "
+                "use another implementation for cross-attention."
+            )
+        if (self.performer_features is not None) != (implementation == "performer"):
+            raise ValueError(
+                f"implementation={implementation!r} with performer_features="
+                f"{self.performer_features!r}: implementation='performer' needs the number of "
+                "random features (an integer >= 1, e.g. 64 for head_dim 64) and only it takes one."
+            )
+        if implementation == "performer" and (
+            not isinstance(self.performer_features, int) or self.performer_features < 1
+        ):
+            raise ValueError(
+                f"performer_features must be an integer >= 1, got {self.performer_features!r}."
+            )
+        if self.performer_redraw_every < 0:
+            raise ValueError(
+                f"performer_redraw_every must be >= 0 (0: never redraw), got "
+                f"{self.performer_redraw_every}."
+            )
+
+    def _performer_projection(self, train: bool):
+        """W [m,H]: this layer's draw (a key from its path), redrawn on the step counter."""
+        key = jax.random.key(zlib.crc32("/".join(self.scope.path).encode()))
+        step = 0
+        if self.performer_redraw_every > 0 and (
+            self.has_variable("performer", "step") or self.is_mutable_collection("performer")
+        ):
+            counter = self.variable("performer", "step", lambda: jnp.zeros((), jnp.int32))
+            step = counter.value
+            if train and self.is_mutable_collection("performer") and not self.is_initializing():
+                counter.value = step + 1
+        return redrawn_projection(
+            key,
+            step,
+            num_features=self.performer_features,
+            dim=self.head_dim,
+            redraw_every=max(self.performer_redraw_every, 1),
+        )
 
     @nn.compact
     def __call__(
@@ -208,6 +368,7 @@ class MultiHeadAttention(nn.Module):
                 "A KV cache is for self-attention; cross-attention keys come from inputs_kv, "
                 "which does not change while decoding: pass one or the other."
             )
+        self._check_efficient_settings(inputs_kv is not None)
         features = x.shape[-1]
         num_kv_heads = self.num_kv_heads or self.num_heads
         if self.num_heads % num_kv_heads:
@@ -236,15 +397,27 @@ class MultiHeadAttention(nn.Module):
         )  # [B,S,K,H]
         v = nn.with_logical_constraint(project("value", kv_inputs, num_kv_heads), qkv_axes)
 
+        implementation = self.implementation
         if cache is not None:
             cache = cache.append(k, v)
             k = nn.with_logical_constraint(cache.key, qkv_axes)  # [B,L,N,H]
             v = nn.with_logical_constraint(cache.value, qkv_axes)
             cache_mask = cache.attention_mask(x.shape[1], causal=causal)  # [T,L]
+            if implementation == "local":
+                # The einsum path with the window over the cache's slots (queries sit at
+                # index - T .. index - 1).
+                query_pos = cache.index - x.shape[1] + jnp.arange(x.shape[1])[:, None]
+                key_pos = jnp.arange(cache.capacity)[None, :]
+                in_window = window_mask(query_pos, key_pos, self.window, causal=causal)
+                cache_mask = jnp.logical_and(cache_mask, in_window)
+                implementation = None
             mask = cache_mask if mask is None else jnp.logical_and(mask, cache_mask)
             causal = False  # the cache mask already holds it, at the right offset
 
         use_attention_dropout = train and self.attention_dropout_rate > 0.0
+        projection = None
+        if implementation == "performer":
+            projection = self._performer_projection(train)
         y = dot_product_attention(
             q,
             k,
@@ -255,7 +428,9 @@ class MultiHeadAttention(nn.Module):
             scale=self.scale,
             dropout_rate=self.attention_dropout_rate,
             dropout_rng=self.make_rng("dropout") if use_attention_dropout else None,
-            implementation=self.implementation,
+            implementation=implementation,
+            window=self.window if implementation == "local" else None,
+            projection=projection,
         )
         y = nn.with_logical_constraint(y, qkv_axes)
         out = EinsumDense(

@@ -52,6 +52,9 @@ class TransformerBlock(nn.Module):
       cross_attention: adds an attention over `encoded` (the decoder of an encoder-decoder).
       dropout_rate: on each branch's output (and inside the MLP); attention_dropout_rate: on the
         attention probabilities.
+      implementation: the attention implementation (`research.nn.attention.IMPLEMENTATIONS`);
+        attention_window: its window when 'local'; performer_features, performer_redraw_every:
+        its random features when 'performer' (see `MultiHeadAttention`).
       kernel_init, residual_init: initializers of the input projections and of the projections
         that write into the residual stream (GPT-2 scales the latter by 1/sqrt(2 * layers)).
     """
@@ -74,6 +77,9 @@ class TransformerBlock(nn.Module):
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
     implementation: str | None = None
+    attention_window: int | None = None
+    performer_features: int | None = None
+    performer_redraw_every: int = 0
     kernel_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
     residual_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
 
@@ -98,6 +104,9 @@ class TransformerBlock(nn.Module):
             dtype=self.dtype,
             param_dtype=self.param_dtype,
             implementation=self.implementation,
+            window=self.attention_window,
+            performer_features=self.performer_features,
+            performer_redraw_every=self.performer_redraw_every,
             kernel_init=self.kernel_init,
             out_kernel_init=self.residual_init,
             name=name,
