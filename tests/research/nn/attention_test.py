@@ -369,3 +369,211 @@ def test_blockwise_cached_decoding_equals_the_full_forward():
         y, cache = layer.apply(variables, x[:, t : t + 1], causal=True, cache=cache)
         outputs.append(y)
     np.testing.assert_allclose(jnp.concatenate(outputs, axis=1), full, atol=1e-6)
+
+
+def _layer_grads(layer, variables, x, **kwargs):
+    """Output and gradients (parameters and input) of sum(cos(layer(x)))."""
+
+    def loss(params, x):
+        out = layer.apply({**variables, "params": params}, x, **kwargs)
+        return jnp.sum(jnp.cos(out)), out
+
+    (_, out), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables["params"], x)
+    return out, grads
+
+
+def _assert_trees_close(got, want, atol):
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, atol=atol)
+
+
+@pytest.mark.parametrize("causal, with_mask", [(True, True), (False, False)])
+def test_local_implementation_equals_the_einsum_path_under_the_window_mask(causal, with_mask):
+    # A window of 3 over 10 positions (not a multiple: the banded kernel pads), grouped kv heads.
+    # Without a mask the banded kernel runs; with the GPT's [B,1,1,S] padding mask the layer falls
+    # back to the einsum path under window & padding. Either way: the dense einsum path under
+    # local_mask (and the padding mask), values and gradients. A wrong window edge (< vs <=), a
+    # lost padding mask or a causal flag ignored all change the output.
+    from research.nn.local_attention import local_mask
+
+    x = jax.random.normal(jax.random.key(50), (2, 10, 8))
+    mask = (
+        (jnp.arange(10)[None, :] >= jnp.array([[0], [4]]))[:, None, None, :] if with_mask else None
+    )
+    kw = dict(num_heads=4, head_dim=4, num_kv_heads=2)
+    local = MultiHeadAttention(implementation="local", window=3, **kw)
+    variables = local.init(jax.random.key(51), x)
+    variables = {"params": jax.tree.map(lambda p: 10 * p, variables["params"])}  # peaked scores
+    want_mask = local_mask(10, 3, causal=causal)
+    if with_mask:
+        want_mask = want_mask & mask
+    out, grads = _layer_grads(local, variables, x, causal=causal, mask=mask)
+    want, want_grads = _layer_grads(
+        MultiHeadAttention(**kw), variables, x, causal=causal, mask=want_mask
+    )
+    np.testing.assert_allclose(out, want, atol=1e-5)
+    _assert_trees_close(grads, want_grads, atol=1e-5)
+    dense = MultiHeadAttention(**kw).apply(variables, x, causal=causal, mask=mask)
+    assert not np.allclose(out, dense, atol=1e-3)  # the window does cut keys here
+
+
+def test_local_cached_decoding_equals_the_full_forward():
+    # Prefill 4 then 4 single tokens through a cache of 8 slots; the window (2) is applied over
+    # the cache's slots at each query's offset: a window counted from slot 0 instead of the
+    # query's position, or no window at all, breaks equality.
+    layer = MultiHeadAttention(num_heads=2, head_dim=4, implementation="local", window=2)
+    x = jax.random.normal(jax.random.key(52), (2, 8, 8))
+    variables = layer.init(jax.random.key(53), x)
+    variables = {"params": jax.tree.map(lambda p: 10 * p, variables["params"])}
+    full = layer.apply(variables, x, causal=True)
+    y, cache = layer.apply(variables, x[:, :4], causal=True, cache=KVCache.zeros(2, 8, 2, 4))
+    outputs = [y]
+    for t in range(4, 8):
+        y, cache = layer.apply(variables, x[:, t : t + 1], causal=True, cache=cache)
+        outputs.append(y)
+    np.testing.assert_allclose(jnp.concatenate(outputs, axis=1), full, atol=1e-5)
+
+
+def _performer_layer(**kw):
+    return MultiHeadAttention(
+        num_heads=4, head_dim=8, num_kv_heads=2, implementation="performer", **kw
+    )
+
+
+def test_performer_implementation_equals_performer_attention_with_the_layers_draw(monkeypatch):
+    # The layer projects q, k, v like the einsum layer and calls performer_attention with its
+    # own features W = redrawn_projection(key(crc32(path)), 0, ...): recomputed by hand here from
+    # the same projections, values and gradients (causal: the chunked prefix-sum scan).
+    import zlib
+
+    from research.nn.performer import performer_attention, redrawn_projection
+
+    layer = _performer_layer(performer_features=16)
+    x = jax.random.normal(jax.random.key(54), (2, 9, 8))
+    variables = layer.init(jax.random.key(55), x)
+    assert set(variables) == {"params"}  # no redraws: no counter
+    projection = redrawn_projection(
+        jax.random.key(zlib.crc32(b"")), 0, num_features=16, dim=8, redraw_every=1
+    )  # a top-level layer's path is empty
+
+    import research.nn.attention as attention_lib
+
+    def by_hand(params, x):  # the einsum layer with its attention replaced by performer.py's
+        with monkeypatch.context() as patch:
+            patch.setattr(
+                attention_lib,
+                "dot_product_attention",
+                lambda q, k, v, **_: performer_attention(q, k, v, projection, causal=True),
+            )
+            return MultiHeadAttention(num_heads=4, head_dim=8, num_kv_heads=2).apply(
+                {"params": params}, x, causal=True
+            )
+
+    def loss(fn):
+        def f(params, x):
+            out = fn(params, x)
+            return jnp.sum(jnp.cos(out)), out
+
+        return jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(variables["params"], x)
+
+    (_, out), grads = loss(lambda p, x: layer.apply({"params": p}, x, causal=True))
+    (_, want), want_grads = loss(by_hand)
+    np.testing.assert_allclose(out, want, atol=1e-6)
+    _assert_trees_close(grads, want_grads, atol=1e-6)
+    # Softmax attention is what it estimates: close to the einsum layer, not equal.
+    exact = MultiHeadAttention(num_heads=4, head_dim=8, num_kv_heads=2).apply(
+        variables, x, causal=True
+    )
+    assert 0 < np.abs(out - exact).max() < 0.05
+
+
+def test_performer_with_a_mask_equals_the_prefix_sums_where_both_apply():
+    # The masked quadratic form (padding masks, cached decoding) computes the same estimate as
+    # the causal scan: with an all-True mask they agree; padded keys then change nothing for the
+    # rows that cannot see them, and a fully masked row is zeros, not NaN.
+    from research.nn.performer import orthogonal_random_features
+
+    q, k, v = _qkv(56, t=7, s=7, n=2, h=8)
+    projection = orthogonal_random_features(jax.random.key(57), 32, 8)
+    scan = dot_product_attention(
+        q, k, v, causal=True, implementation="performer", projection=projection
+    )
+    quadratic = dot_product_attention(
+        q, k, v, causal=True, mask=jnp.ones((7, 7), bool), implementation="performer",
+        projection=projection,
+    )  # fmt: skip
+    np.testing.assert_allclose(quadratic, scan, rtol=1e-4, atol=1e-5)
+    first_keys_hidden = (jnp.arange(7) >= 2)[None, None, None, :]
+    masked = dot_product_attention(
+        q, k, v, causal=True, mask=first_keys_hidden, implementation="performer",
+        projection=projection,
+    )  # fmt: skip
+    assert np.all(np.asarray(masked[:, :2]) == 0)
+    k2 = k.at[:, :2].set(5.0)  # padding content must not matter
+    masked2 = dot_product_attention(
+        q, k2, v.at[:, :2].set(-3.0), causal=True, mask=first_keys_hidden,
+        implementation="performer", projection=projection,
+    )  # fmt: skip
+    np.testing.assert_allclose(masked2, masked, rtol=1e-4, atol=1e-5)
+
+
+def test_performer_cached_decoding_equals_the_full_forward():
+    layer = _performer_layer(performer_features=16)
+    x = jax.random.normal(jax.random.key(58), (2, 8, 8))
+    variables = layer.init(jax.random.key(59), x)
+    full = layer.apply(variables, x, causal=True)
+    y, cache = layer.apply(variables, x[:, :3], causal=True, cache=KVCache.zeros(2, 8, 2, 8))
+    outputs = [y]
+    for t in range(3, 8):
+        y, cache = layer.apply(variables, x[:, t : t + 1], causal=True, cache=cache)
+        outputs.append(y)
+    np.testing.assert_allclose(jnp.concatenate(outputs, axis=1), full, rtol=1e-4, atol=1e-5)
+
+
+def test_performer_features_are_redrawn_on_the_step_counter():
+    # redraw_every=2: a counter in the 'performer' collection, advanced by each training apply
+    # (mutable), read without advancing at evaluation; steps 0-1 share a draw, step 2 has a new one.
+    layer = _performer_layer(performer_features=16, performer_redraw_every=2)
+    x = jax.random.normal(jax.random.key(60), (1, 6, 8))
+    variables = layer.init(jax.random.key(61), x)
+    assert int(variables["performer"]["step"]) == 0
+    outs = []
+    for _ in range(3):
+        out, state = layer.apply(variables, x, causal=True, train=True, mutable=["performer"])
+        outs.append(out)
+        variables = {**variables, **state}
+    assert int(variables["performer"]["step"]) == 3
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not np.allclose(outs[1], outs[2], atol=1e-6)
+    evaluated, state = layer.apply(variables, x, causal=True, mutable=["performer"])
+    assert int(state["performer"]["step"]) == 3  # evaluation does not advance it
+    np.testing.assert_array_equal(evaluated, outs[2])  # step 3: the draw of steps 2-3
+    # Without the collection (the decoding protocol): the draw of step 0.
+    np.testing.assert_array_equal(
+        layer.apply({"params": variables["params"]}, x, causal=True), outs[0]
+    )
+
+
+def test_local_and_performer_settings_are_checked():
+    x = jnp.ones((1, 4, 8))
+    cases = [
+        (dict(implementation="local"), "needs a window"),
+        (dict(window=2), "needs a window"),
+        (dict(implementation="performer"), "needs the number of random features"),
+        (dict(implementation="performer", performer_features=0), "must be an integer >= 1"),
+    ]
+    for kw, match in cases:
+        with pytest.raises(ValueError, match=match):
+            MultiHeadAttention(num_heads=2, head_dim=4, **kw).init(jax.random.key(0), x)
+    with pytest.raises(ValueError, match="'local' is self-attention"):
+        MultiHeadAttention(num_heads=2, head_dim=4, implementation="local", window=2).init(
+            jax.random.key(0), x, jnp.ones((1, 3, 8))
+        )
+    q, k, v = _qkv(62, t=4, s=6)
+    with pytest.raises(ValueError, match="keys' length 6 must equal the queries' 4"):
+        dot_product_attention(q, k, v, causal=False, implementation="local", window=2)
+    with pytest.raises(ValueError, match="takes no additive score bias"):
+        dot_product_attention(
+            q, k, v, causal=False, bias=jnp.zeros((4, 6)), implementation="performer",
+            projection=jnp.ones((4, 8)),
+        )  # fmt: skip
