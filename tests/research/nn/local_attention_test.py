@@ -41,18 +41,18 @@ def test_mask_by_hand():
 
 
 CASES = [
-    # (T, window, global positions): window divides T (12/4); does not (13/4, 14/4); window 1;
-    # window >= T; globals at the ends, inside each other's windows, several.
-    (12, 4, (0, 11)),
-    (13, 4, ()),
-    (11, 1, ()),
-    (7, 9, (3,)),
-    (14, 4, (2, 3, 9)),
+    # (causal, T, window, global positions): window divides T (12/4); does not (14/4); window 1;
+    # window >= T (one block); globals at the ends, inside each other's windows, several.
+    (True, 12, 4, (0, 11)),
+    (False, 12, 4, (0, 11)),
+    (True, 14, 4, (2, 3, 9)),
+    (False, 14, 4, (2, 3, 9)),
+    (True, 11, 1, ()),
+    (False, 7, 9, (3,)),
 ]
 
 
-@pytest.mark.parametrize("causal", [True, False])
-@pytest.mark.parametrize("length,window,global_positions", CASES)
+@pytest.mark.parametrize("causal,length,window,global_positions", CASES)
 def test_equals_dense_with_mask_values_and_gradients(causal, length, window, global_positions):
     # Catches band off-by-ones (a block shifted, the c+1 block missing, padded keys attended) and
     # double-counted or missing global rows/columns: any of them changes some output.
