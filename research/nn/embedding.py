@@ -4,6 +4,16 @@
 the final hidden state into vocabulary logits with the input embedding's parameters. A learned
 position embedding is the same table indexed by position (`axes=(None, 'embed')`: positions are
 never sharded).
+
+Sharding: the table is stored sharded on both axes (vocab over `tensor`, embed over `fsdp`), but
+ids are sharded over the batch, which also holds `fsdp`; XLA cannot partition a gather from that
+layout and falls back to replicating the whole table or the whole batch of embeddings ("[SPMD]
+Involuntary full rematerialization"). Both methods therefore first constrain the table to its
+vocabulary sharding alone: the FSDP all-gather of the width that every weight gets, done once for
+the lookup and the tied output together. XLA then partitions the gather over the vocabulary
+shards: each gathers the rows it holds and an all-reduce over `tensor` adds zeros to the one real
+row, so the lookup is exact, the values of the unsharded gather. Without a mesh or axis rules the
+constraint is a no-op (the single-device program is unchanged).
 """
 
 import flax.linen as nn
@@ -38,11 +48,14 @@ class Embed(nn.Module):
     def __call__(self, ids):
         if not jnp.issubdtype(ids.dtype, jnp.integer):
             raise ValueError(f"Embed expects integer ids, got dtype {ids.dtype}; cast with astype.")
-        return jnp.take(self.embedding, ids, axis=0).astype(self.dtype)
+        # Vocabulary-sharded only (see the module docstring): a gather XLA can partition.
+        table = nn.with_logical_constraint(self.embedding, (self.axes[0], None))
+        return jnp.take(table, ids, axis=0).astype(self.dtype)
 
     def attend(self, x):
         """Logits against every row: x @ embedding.T, accumulated and returned in float32."""
-        embedding = self.embedding.astype(self.dtype)
+        table = nn.with_logical_constraint(self.embedding, (self.axes[0], None))  # as __call__
+        embedding = table.astype(self.dtype)
         return jnp.einsum(
             "...D,VD->...V", x.astype(self.dtype), embedding, preferred_element_type=jnp.float32
         )
