@@ -215,7 +215,8 @@ def summarize(measured: dict, unigram: float) -> dict:
 def markdown(rows: list[dict], unigram: float) -> str:
     lines = [
         "| LN | layers | warmup + clip | loss step 1 | final loss | below unigram | diverged | "
-        "max grad norm | grad norm block 0 / last: init | end | last block output RMS at init |",
+        "max grad norm | grad norm block 0 / last, init | block 0 / last, end | "
+        "last block output RMS at init |",
         "|---|---:|---|---:|---:|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
