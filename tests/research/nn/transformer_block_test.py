@@ -124,3 +124,29 @@ def test_bad_choices_and_missing_encoder_are_refused():
         TransformerBlock(**KW, cross_attention=True).init(jax.random.key(0), x)
     with pytest.raises(ValueError, match="encoded given"):
         TransformerBlock(**KW).init(jax.random.key(0), x, x)
+
+
+def test_efficient_attention_settings_reach_the_self_attention():
+    # attention_window reaches the layer: the 'local' block equals the einsum block under the
+    # window mask. performer_redraw_every reaches it too: the block then carries the layer's
+    # step counter (collection 'performer'), under remat as well (the GPT's remat option).
+    from research.nn.local_attention import local_mask
+
+    x = jax.random.normal(jax.random.key(2), (2, 6, 8))
+    local = TransformerBlock(**KW, causal=True, implementation="local", attention_window=2)
+    params = _random(local.init(jax.random.key(3), x))
+    np.testing.assert_allclose(
+        local.apply({"params": params}, x),
+        TransformerBlock(**KW, causal=True).apply(
+            {"params": params}, x, mask=local_mask(6, 2, causal=True)
+        ),
+        atol=1e-5,
+    )
+    performer = nn.remat(TransformerBlock, static_argnums=(3,))(
+        **KW, causal=True, implementation="performer", performer_features=8,
+        performer_redraw_every=10,
+    )  # fmt: skip
+    variables = performer.init(jax.random.key(4), x, None, False)
+    assert jax.tree.map(int, variables["performer"]) == {"attn": {"step": 0}}
+    _, state = performer.apply(variables, x, None, True, mutable=["performer"])
+    assert jax.tree.map(int, state["performer"]) == {"attn": {"step": 1}}
