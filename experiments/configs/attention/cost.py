@@ -9,12 +9,12 @@ Standalone (its own jitted programs, not the training loop). Every implementatio
 4096, batch 1, 4 heads of 32, float32, bidirectional; local window 128, Linformer k = 128,
 Performer m = 128; slopes fitted over the last 3 lengths. See experiments/attention_cost.py.
 
-Measured (2-core CPU shared with other jobs, load 12-20; jax 0.10; 8 min wall, 78 s CPU; clock
-'cpu', as elapsed times on that machine swung 2-5x between runs). Slopes of time / temp memory:
-einsum 2.43 / 1.99, xla 2.40 / 1.99, blockwise 1.89 / 1.00, local 1.45 / 1.00, Linformer
-1.25 / 1.00, Performer 1.37 / 1.00. At T = 4096: einsum 3.35 s and 1.03 GiB, xla 2.95 s and
-1.03 GiB, blockwise 0.89 s and 16 MiB, local 0.17 s and 132 MiB, Linformer 0.07 s and 36 MiB,
-Performer 0.10 s and 50 MiB (fwd + bwd CPU seconds; compiled temp memory).
+Measured (2-core CPU shared with other jobs, load 15-20; jax 0.10; 5.6 min wall, 73 s CPU; clock
+'cpu', as elapsed times on that machine swung 2-5x between runs; a second run agreed within 10%).
+Slopes of time / temp memory: einsum 2.41 / 1.99, xla 2.41 / 1.99, blockwise 2.00 / 1.00, local
+1.44 / 1.00, Linformer 1.26 / 1.00, Performer 1.44 / 1.00. At T = 4096 (fwd + bwd CPU seconds;
+compiled temp memory): einsum 3.32 s, 1.03 GiB; xla 2.80 s, 1.03 GiB; blockwise 0.91 s, 16 MiB;
+local 0.16 s, 132 MiB; Linformer 0.06 s, 36 MiB; Performer 0.11 s, 50 MiB.
 """
 
 import ml_collections
