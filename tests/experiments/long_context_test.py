@@ -26,6 +26,14 @@ def test_every_run_reports_loss_and_time_at_the_long_context(results):
     assert "| einsum |" in (workdir / "results.md").read_text()
 
 
+def test_approximations_train_and_differ_from_exact_attention(results):
+    # A 16-key window and Performer's features change the computation: their losses are finite
+    # and not the einsum run's (had the window or the features been ignored, they would be).
+    rows = {r["run"]: r for r in results[0]["rows"]}
+    for name in ("local_16", "performer_32"):
+        assert rows[name]["eval_loss"] != pytest.approx(rows["einsum"]["eval_loss"], rel=1e-5)
+
+
 def test_exact_implementations_reach_the_einsum_loss(results):
     # Same seed, data and weights: an exact attention implementation changes only float rounding,
     # so a wrong mask or scale in one of them shows here as a different loss.

@@ -7,7 +7,15 @@ Smoke mode: append `:smoke` (the smoke-sized GPT, context 64, 4 steps per run).
 
 Every run: GPT-tiny (4 layers, width 256, 4 heads of 64), context 512 (the main job's is 128),
 8 sequences a step (4,096 tokens, as the main job's 32 x 128), the main job's optimizer, data and
-seed; only the attention differs (`runs`: name -> model overrides).
+seed; only the attention differs (`runs`: name -> model overrides):
+  einsum, xla, blockwise: exact softmax attention (the same loss up to float rounding);
+  local_128: a causal sliding window of 128 keys (each token reads itself and the 127 before it);
+  performer_64: FAVOR+ with m = 64 positive orthogonal random features per head (one orthogonal
+    block at head dim 64; the paper's m = d log d would be ~266), redrawn every 100 steps (a counter
+    in the model state, checkpointed). Sampling decodes with the first draw.
+Linformer is absent: its learned length projections mix every position into each projected key,
+so it has no causal form and cannot train a language model (research/nn/linformer.py refuses
+causal=True).
 """
 
 import ml_collections
@@ -32,6 +40,12 @@ def get_config(arg: str | None = None):
         "einsum": {"attention_impl": None},
         "xla": {"attention_impl": "xla"},
         "blockwise": {"attention_impl": "blockwise"},
+        "local_128": {"attention_impl": "local", "attention_window": 128},
+        "performer_64": {
+            "attention_impl": "performer",
+            "performer_features": 64,
+            "performer_redraw_every": 100,
+        },
     }
     if config.smoke:
         config.context = 64
@@ -41,4 +55,13 @@ def get_config(arg: str | None = None):
         config.eval_every_steps = 4
         config.sample_tokens = 4
         config.num_devices = 1  # compiles faster than the tests' 8 fake CPU devices
+        # The smoke model (head dim 32) at context 64: a window of 16 that cuts keys (the layer
+        # tests show the window is exact on its pattern), 32 features redrawn every 2 of 4 steps.
+        del config.runs["local_128"], config.runs["performer_64"]
+        config.runs["local_16"] = {"attention_impl": "local", "attention_window": 16}
+        config.runs["performer_32"] = {
+            "attention_impl": "performer",
+            "performer_features": 32,
+            "performer_redraw_every": 2,
+        }
     return config
