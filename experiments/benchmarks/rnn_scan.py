@@ -2,18 +2,59 @@
 
   python -m experiments.benchmarks.rnn_scan                     # 'gpu' preset on a GPU, else 'cpu'
   python -m experiments.benchmarks.rnn_scan --preset=cpu --cells=lstm --json_out=/tmp/rnn.json
+  taskset -c 0 python -m experiments.benchmarks.rnn_scan --preset=cpu   # one thread on each side
 
 Both sides run one layer of the same width on the same inputs with the same weights (converted
 with `research.models.convert.torch_rnn`), and compute the gradient of mean(outputs^2) with respect
-to every weight and the input. Their outputs must agree (printed as a sanity check). For each
-side: the first call's time (compilation included), the median of --steps timed calls after
---warmup untimed ones (each synchronized), sequences per second, and the JAX/PyTorch ratio. JAX is
-measured at each `unroll` in --unrolls (`lax.scan` unrolling trades compile time and code size for
-fewer loop iterations); the fastest is the headline. PyTorch runs eager: cuDNN on a GPU, its own
-CPU kernels otherwise.
+to every weight and the input. Their outputs must agree (printed as a sanity check). The calls
+are timed in interleaved rounds (PyTorch, then each JAX setting, --steps times after --warmup
+untimed rounds, each call synchronized) so a slow spell of a shared machine hits every side; the
+ratio is the median over rounds of PyTorch's seconds / JAX's. JAX is measured with the
+hand-written backward pass (`research.rnn.scan_vjp`, the default) at each `unroll` in --unrolls
+and, with --autodiff, with plain autodiff of the scan; the fastest is the headline. PyTorch runs
+eager: cuDNN on a GPU, its own CPU kernels otherwise (oneDNN's fused LSTM; the GRU unfused).
+Threads: PyTorch's `torch.get_num_threads()` and XLA's CPU pool (the CPUs this process may run
+on) are printed and stored; both default to all cores (2 here), and `taskset -c 0` gives both 1.
 
 Presets: 'cpu' batch 32, length 128, width 256; 'gpu' batch 64, length 256, width 512 (the shapes
 of the measurement in DESIGN.md); 'smoke' for tests. All float32.
+
+Measured (2-core AMD EPYC (Zen 4) VM shared with ~7 other jobs, load average 15-24; jax 0.10.2,
+torch 2.13.0; 'cpu' preset):
+
+| setting (ratio = PyTorch s / JAX s per round; min / median of 3 runs) | LSTM | GRU |
+|---|---|---|
+| before: plain autodiff, 2 threads each (earlier session, quieter machine; 1 run) | 0.56 | 0.79 |
+| `taskset -c 0` (1 thread each): plain autodiff of the scan | 0.62 / 0.71 | 0.80 / 0.83 |
+| `taskset -c 0` (1 thread each): custom VJP (the default) | 0.88 / 0.99 | 1.01 / 1.18 |
+
+Single-thread process CPU time per call (interleaved, 8-10 rounds, min / median ms):
+PyTorch LSTM 162 / 170, GRU 168 / 186; JAX autodiff LSTM 263 / 280, GRU 195 / 204; custom VJP
+with the projection outside it 216 / 229 and 165 / 171; the final custom VJP (projection and
+biases inside) 195 / 198-212 and 153 / 159-169. With 2 threads each on the loaded machine
+PyTorch's OpenMP collapsed (12-19 s per call against JAX's 1 s), so no 2-thread ratio from this
+session is meaningful.
+
+What each choice did (single thread, CPU time):
+- The custom VJP (backward scan that only carries dh, dc; dW_h, dW_i, dx one matmul each after
+  the loop): LSTM -18%, GRU -16% (medians). Autodiff's backward loop did a second
+  (outer-product) matmul per step for dW_h and kept ~15 [T,B,H] residuals (each a
+  dynamic-update-slice kernel per step); the custom loops have 11 small kernels per step each.
+- Projection and biases inside the custom VJP: removes a pass adding both biases over
+  [T,B,4H] (fused into the loop's gate kernel instead) and autodiff's transpose of dgates
+  ([T*B,4H], 16 MB) before dW_i: LSTM -10%.
+- Time-major inside `scan.run` (one transpose of the input, none of [T,B,G,H]).
+- `unroll`: slower here (LSTM unroll 4 +14%, 8 +45%; GRU 4 and 8 +5%), as before.
+- Not adopted (no measurable gain): precomputing the backward's gate slopes in the forward
+  (a 3-kernel backward step, but a heavier forward), tanh-based sigmoids in one kernel (-3 ms of
+  a 35 ms forward loop).
+
+What remains (LSTM, one thread, ~200 ms against PyTorch's ~165 ms): the six matmuls of
+~1 GMAC each (projection, recurrent forward, recurrent backward, dW_i, dW_h, dx) take ~24 ms
+each at ~90 GFLOP/s, ~145 ms, the same in both libraries; JAX then spends ~10 ms on the forward
+loop's gate kernels, ~20 ms on the backward loop's (128 steps x 11 kernels on [32,256] blocks),
+and ~10 ms zero-filling and copying the scan's stacked outputs ([T,B,4H] buffers), where
+oneDNN's fused LSTM cell runs one kernel per step. The GRU, unfused in PyTorch too, is at parity.
 """
 
 import dataclasses

@@ -4,6 +4,10 @@
 
 - the input side of each layer is one matmul over all time steps (`cells.project`), hoisted out of
   the scan, which only does the recurrent matmul and the gates;
+- the LSTM, GRU and Elman layers are differentiated by the hand-written backward pass of
+  `research.rnn.scan_vjp` (same values and gradients as autodiff of the plain scan, tested; no
+  weight-gradient accumulation inside the loop); `custom_vjp=False` uses plain autodiff;
+- time-major inside (the scan walks the leading axis; batch-major input is transposed once);
 - variable-length batches: past a sequence's length its carry stops changing and its outputs are
   zero, so the final state is the state at its last real step; the backward direction runs each
   sequence reversed within its own length (`reverse_padded`), so it starts at the last real step;
@@ -43,18 +47,19 @@ def _reverse_padded_time_major(x, lengths):
     return jnp.take_along_axis(x, index, axis=0)
 
 
-def scan_direction(cell: Cell, params, xw, lengths, carry, *, unroll: int = 1, custom_vjp=True):
-    """One layer, one direction, forward in time, time-major. Shapes: xw [T,B,G,H] (the projected
+def scan_direction(cell: Cell, params, x, lengths, carry, *, unroll: int = 1, custom_vjp=True):
+    """One layer, one direction, forward in time, time-major. Shapes: x [T,B,I] (the layer's
     input), lengths int[B] -> (outputs [T,B,H], final carry).
 
     With `custom_vjp` (the default) the LSTM, GRU and Elman cells take the hand-written backward
     pass of `scan_vjp` (same values and gradients, about half the backward work); otherwise, and
     for `gru_reset_before`, reverse-mode autodiff of the scan below.
     """
-    steps = xw.shape[0]
+    steps = x.shape[0]
     alive = jnp.arange(steps)[:, None] < lengths[None, :]  # [T,B]
     if custom_vjp and cell.kind in SUPPORTED:
-        return fused_direction(cell.kind, params, xw, alive, carry, unroll=unroll)
+        return fused_direction(cell.kind, params, x, alive, carry, unroll=unroll)
+    xw = project(params, x)  # [T,B,G,H]: one matmul over all steps
 
     def body(carry, inputs):
         xw_t, alive_t = inputs  # [B,G,H], [B]
@@ -145,15 +150,15 @@ def run(
     for layer, layer_params in enumerate(params):
         carries = initial_carry[layer * directions : (layer + 1) * directions]
         ys, carry = scan_direction(
-            cell, layer_params["fwd"], project(layer_params["fwd"], x), lengths, carries[0],
+            cell, layer_params["fwd"], x, lengths, carries[0],
             unroll=unroll, custom_vjp=custom_vjp,
         )  # fmt: skip
         outputs, finals = [ys], [*finals, carry]
         if directions == 2:
             reversed_x = _reverse_padded_time_major(x, lengths)
             ys, carry = scan_direction(
-                cell, layer_params["bwd"], project(layer_params["bwd"], reversed_x), lengths,
-                carries[1], unroll=unroll, custom_vjp=custom_vjp,
+                cell, layer_params["bwd"], reversed_x, lengths, carries[1], unroll=unroll,
+                custom_vjp=custom_vjp,
             )  # fmt: skip
             outputs.append(_reverse_padded_time_major(ys, lengths))
             finals.append(carry)

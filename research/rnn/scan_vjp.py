@@ -1,22 +1,25 @@
 """One layer-direction of the LSTM, GRU and Elman scans with a hand-written backward pass.
 
-Reverse-mode autodiff of `lax.scan` keeps every intermediate of the step as a residual and, worse
-on a CPU, accumulates the recurrent kernel's gradient inside the backward loop:
-dW_h += h_{t-1}^T dgates_t is T small [H,B] x [B,G*H] matmuls plus a [H,G*H] add per step. The
-`jax.custom_vjp` here does what cuDNN and PyTorch's CPU kernels do:
+Reverse-mode autodiff of `lax.scan` keeps every intermediate of the step as a residual and
+accumulates the recurrent kernel's gradient inside the backward loop: dW_h += h_{t-1}^T dgates_t
+is T small [H,B] x [B,G*H] matmuls plus a [H,G*H] add per step. The `jax.custom_vjp` here does
+what cuDNN and PyTorch's CPU kernels do:
 
-- the forward scan saves only the activated gates (and the carries it emits anyway);
-- the backward scan (reversed) only propagates dh (and dc) through one [B,G*H] x [G*H,H] matmul
-  per step and emits the gates' gradient dgates_t;
-- after the loop, dW_h = sum_t h_{t-1}^T dgates_t and the bias gradient are ONE matmul / sum
-  each; the gradient of the projected inputs is dgates itself, so autodiff of the hoisted
-  projection outside turns it into dW_i and dx as one matmul each.
+- forward: the input side of every step is ONE matmul x [T*B,I] @ W_i before the loop; the
+  biases are added inside the loop (fused with the gates, no extra pass over [T,B,G*H]); the
+  scan saves only the activated gates and the carries it emits anyway;
+- backward: a reversed scan only propagates dh (and dc) through one [B,G*H] x [G*H,H] matmul
+  per step and emits the gates' gradient dgates_t; after the loop dW_h = h_prev^T dgates,
+  dW_i = x^T dgates and dx = dgates W_i^T are one matmul each over all T*B rows, and the bias
+  gradients one sum each (measured on the 2-core CPU: docs in experiments/benchmarks/rnn_scan.py).
 
-Semantics are exactly `scan.scan_direction`'s: past a sequence's length (alive = False) the carry
-passes through unchanged and the output is zero, so those steps get no gradient and the gradient
-of the final carry reaches the last real step. Time-major throughout (no transposes in the
-loop). `fused_direction(kind, params, xw, alive, carry)` is the entry; `SUPPORTED` are the kinds
-it covers (Cho et al.'s `gru_reset_before`, with its matmul of r*h, stays on plain autodiff).
+Semantics are exactly `scan.scan_direction`'s plain scan: past a sequence's length
+(alive = False) the carry passes through unchanged and the output is zero, so those steps get no
+gradient and the gradient of the final carry reaches the last real step. Time-major throughout.
+`fused_direction(kind, params, x, alive, carry)` is the entry; `SUPPORTED` are the kinds it
+covers (Cho et al.'s `gru_reset_before`, with its matmul of r*h, stays on plain autodiff).
+Forward-mode differentiation (`jax.jvp`) of a custom VJP is not defined: use
+`scan.run(..., custom_vjp=False)` for it.
 """
 
 import functools
@@ -35,14 +38,31 @@ def _shift(first, steps):
 # ----------------------------------------------------------------------------------------- LSTM
 
 
-def _lstm_scan(w, xw, alive, h0, c0, unroll, save):
-    """w [H,4H], xw [T,B,4H] (both biases in), alive bool[T,B], h0/c0 [B,H]."""
+def _project(x, wi):
+    """The input side of every gate, one matmul. Shapes: x [T,B,I], wi [I,K] -> [T,B,K]."""
+    steps, batch, size = x.shape
+    return (x.reshape(steps * batch, size) @ wi).reshape(steps, batch, wi.shape[1])
+
+
+def _weight_grads(x, h_prevs, wi, dxw, dhw):
+    """dW_i, dW_h and dx, one matmul each over all steps. Shapes: x [T,B,I], h_prevs [T,B,H],
+    dxw / dhw [T,B,K] (the gradients of the input and recurrent sides) -> [I,K], [H,K], [T,B,I]."""
+    flat = lambda a: a.reshape(-1, a.shape[-1])
+    dwi = flat(x).T @ flat(dxw)
+    dwh = flat(h_prevs).T @ flat(dhw)
+    dx = (flat(dxw) @ wi.T).reshape(x.shape)
+    return dwi, dwh, dx
+
+
+def _lstm_scan(wi, w, b, x, alive, h0, c0, unroll, save):
+    """wi [I,4H], w [H,4H], b [4H] (both biases), x [T,B,I], alive bool[T,B], h0/c0 [B,H]."""
     size = h0.shape[-1]
+    xw = _project(x, wi)
 
     def body(carry, inputs):
         h, c = carry
         xw_t, a = inputs
-        gates = xw_t + h @ w  # [B,4H]
+        gates = xw_t + h @ w + b  # [B,4H]
         i = jax.nn.sigmoid(gates[:, :size])
         f = jax.nn.sigmoid(gates[:, size : 2 * size])
         g = jnp.tanh(gates[:, 2 * size : 3 * size])
@@ -57,21 +77,21 @@ def _lstm_scan(w, xw, alive, h0, c0, unroll, save):
     return jax.lax.scan(body, (h0, c0), (xw, alive), unroll=unroll)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def lstm_direction(w, xw, alive, carry, unroll=1):
-    """Shapes: w [H,4H], xw [T,B,4H], alive bool[T,B], carry (h, c) [B,H] ->
-    (outputs [T,B,H], final (h, c))."""
-    final, hs = _lstm_scan(w, xw, alive, *carry, unroll, save=False)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def lstm_direction(wi, w, b, x, alive, carry, unroll=1):
+    """Shapes: wi [I,4H], w [H,4H], b [4H] (b_i + b_h), x [T,B,I], alive bool[T,B],
+    carry (h, c) [B,H] -> (outputs [T,B,H], final (h, c))."""
+    final, hs = _lstm_scan(wi, w, b, x, alive, *carry, unroll, save=False)
     return jnp.where(alive[..., None], hs, 0), final
 
 
-def _lstm_fwd(w, xw, alive, carry, unroll):
-    final, (hs, cs, acts) = _lstm_scan(w, xw, alive, *carry, unroll, save=True)
-    return (jnp.where(alive[..., None], hs, 0), final), (w, alive, carry, hs, cs, acts)
+def _lstm_fwd(wi, w, b, x, alive, carry, unroll):
+    final, (hs, cs, acts) = _lstm_scan(wi, w, b, x, alive, *carry, unroll, save=True)
+    return (jnp.where(alive[..., None], hs, 0), final), (wi, w, x, alive, carry, hs, cs, acts)
 
 
 def _lstm_bwd(unroll, residuals, cotangents):
-    w, alive, (h0, c0), hs, cs, acts = residuals
+    wi, w, x, alive, (h0, c0), hs, cs, acts = residuals
     dys, (dh_final, dc_final) = cotangents
     size = h0.shape[-1]
     w_t = w.T  # [4H,H]
@@ -104,8 +124,8 @@ def _lstm_bwd(unroll, residuals, cotangents):
         body, (dh_final, dc_final), (dys, acts, _shift(c0, cs), cs, alive),
         reverse=True, unroll=unroll,
     )  # fmt: skip
-    dw = jnp.einsum("TBH,TBK->HK", _shift(h0, hs), dgates)
-    return dw, dgates, None, (dh0, dc0)
+    dwi, dw, dx = _weight_grads(x, _shift(h0, hs), wi, dgates, dgates)
+    return dwi, dw, dgates.sum((0, 1)), dx, None, (dh0, dc0)
 
 
 lstm_direction.defvjp(_lstm_fwd, _lstm_bwd)
@@ -114,12 +134,14 @@ lstm_direction.defvjp(_lstm_fwd, _lstm_bwd)
 # ------------------------------------------------------------------------ GRU (reset after)
 
 
-def _gru_scan(w, bh, xw, alive, h0, unroll, save):
-    """w [H,3H], bh [3H], xw [T,B,3H] (input bias in), alive bool[T,B], h0 [B,H]."""
+def _gru_scan(wi, w, bi, bh, x, alive, h0, unroll, save):
+    """wi [I,3H], w [H,3H], bi / bh [3H], x [T,B,I], alive bool[T,B], h0 [B,H]."""
     size = h0.shape[-1]
+    xw = _project(x, wi)
 
     def body(h, inputs):
         xw_t, a = inputs
+        xw_t = xw_t + bi
         hw = h @ w + bh  # [B,3H]
         r = jax.nn.sigmoid(xw_t[:, :size] + hw[:, :size])
         z = jax.nn.sigmoid(xw_t[:, size : 2 * size] + hw[:, size : 2 * size])
@@ -131,21 +153,21 @@ def _gru_scan(w, bh, xw, alive, h0, unroll, save):
     return jax.lax.scan(body, h0, (xw, alive), unroll=unroll)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def gru_direction(w, bh, xw, alive, h0, unroll=1):
-    """PyTorch's GRU (reset gate after the recurrent matmul). Shapes: w [H,3H], bh [3H],
-    xw [T,B,3H], alive bool[T,B], h0 [B,H] -> (outputs [T,B,H], final h)."""
-    final, hs = _gru_scan(w, bh, xw, alive, h0, unroll, save=False)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(7,))
+def gru_direction(wi, w, bi, bh, x, alive, h0, unroll=1):
+    """PyTorch's GRU (reset gate after the recurrent matmul). Shapes: wi [I,3H], w [H,3H],
+    bi / bh [3H], x [T,B,I], alive bool[T,B], h0 [B,H] -> (outputs [T,B,H], final h)."""
+    final, hs = _gru_scan(wi, w, bi, bh, x, alive, h0, unroll, save=False)
     return jnp.where(alive[..., None], hs, 0), final
 
 
-def _gru_fwd(w, bh, xw, alive, h0, unroll):
-    final, (hs, acts) = _gru_scan(w, bh, xw, alive, h0, unroll, save=True)
-    return (jnp.where(alive[..., None], hs, 0), final), (w, alive, h0, hs, acts)
+def _gru_fwd(wi, w, bi, bh, x, alive, h0, unroll):
+    final, (hs, acts) = _gru_scan(wi, w, bi, bh, x, alive, h0, unroll, save=True)
+    return (jnp.where(alive[..., None], hs, 0), final), (wi, w, x, alive, h0, hs, acts)
 
 
 def _gru_bwd(unroll, residuals, cotangents):
-    w, alive, h0, hs, acts = residuals
+    wi, w, x, alive, h0, hs, acts = residuals
     dys, dh_final = cotangents
     size = h0.shape[-1]
     w_t = w.T  # [3H,H]
@@ -169,9 +191,9 @@ def _gru_bwd(unroll, residuals, cotangents):
     dh0, (dhw, dn) = jax.lax.scan(
         body, dh_final, (dys, acts, h_prevs, alive), reverse=True, unroll=unroll
     )
-    dw = jnp.einsum("TBH,TBK->HK", h_prevs, dhw)
     dxw = jnp.concatenate([dhw[..., : 2 * size], dn], axis=-1)
-    return dw, dhw.sum((0, 1)), dxw, None, dh0
+    dwi, dw, dx = _weight_grads(x, h_prevs, wi, dxw, dhw)
+    return dwi, dw, dxw.sum((0, 1)), dhw.sum((0, 1)), dx, None, dh0
 
 
 gru_direction.defvjp(_gru_fwd, _gru_bwd)
@@ -180,31 +202,33 @@ gru_direction.defvjp(_gru_fwd, _gru_bwd)
 # ---------------------------------------------------------------------------------- Elman
 
 
-def _elman_scan(w, xw, alive, h0, relu, unroll):
+def _elman_scan(wi, w, b, x, alive, h0, relu, unroll):
+    xw = _project(x, wi)
+
     def body(h, inputs):
         xw_t, a = inputs
-        pre = xw_t + h @ w
+        pre = xw_t + h @ w + b
         h_new = jnp.where(a[:, None], jax.nn.relu(pre) if relu else jnp.tanh(pre), h)
         return h_new, h_new
 
     return jax.lax.scan(body, h0, (xw, alive), unroll=unroll)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
-def elman_direction(w, xw, alive, h0, relu=False, unroll=1):
-    """Shapes: w [H,H], xw [T,B,H] (both biases in), alive bool[T,B], h0 [B,H] ->
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7))
+def elman_direction(wi, w, b, x, alive, h0, relu=False, unroll=1):
+    """Shapes: wi [I,H], w [H,H], b [H] (b_i + b_h), x [T,B,I], alive bool[T,B], h0 [B,H] ->
     (outputs [T,B,H], final h)."""
-    final, hs = _elman_scan(w, xw, alive, h0, relu, unroll)
+    final, hs = _elman_scan(wi, w, b, x, alive, h0, relu, unroll)
     return jnp.where(alive[..., None], hs, 0), final
 
 
-def _elman_fwd(w, xw, alive, h0, relu, unroll):
-    final, hs = _elman_scan(w, xw, alive, h0, relu, unroll)
-    return (jnp.where(alive[..., None], hs, 0), final), (w, alive, h0, hs)
+def _elman_fwd(wi, w, b, x, alive, h0, relu, unroll):
+    final, hs = _elman_scan(wi, w, b, x, alive, h0, relu, unroll)
+    return (jnp.where(alive[..., None], hs, 0), final), (wi, w, x, alive, h0, hs)
 
 
 def _elman_bwd(relu, unroll, residuals, cotangents):
-    w, alive, h0, hs = residuals
+    wi, w, x, alive, h0, hs = residuals
     dys, dh_final = cotangents
     w_t = w.T
 
@@ -217,8 +241,8 @@ def _elman_bwd(relu, unroll, residuals, cotangents):
 
     dys = jnp.where(alive[..., None], dys, 0)
     dh0, dpre = jax.lax.scan(body, dh_final, (dys, hs, alive), reverse=True, unroll=unroll)
-    dw = jnp.einsum("TBH,TBK->HK", _shift(h0, hs), dpre)
-    return dw, dpre, None, dh0
+    dwi, dw, dx = _weight_grads(x, _shift(h0, hs), wi, dpre, dpre)
+    return dwi, dw, dpre.sum((0, 1)), dx, None, dh0
 
 
 elman_direction.defvjp(_elman_fwd, _elman_bwd)
@@ -227,20 +251,20 @@ elman_direction.defvjp(_elman_fwd, _elman_bwd)
 # ---------------------------------------------------------------------------------- entry
 
 
-def fused_direction(kind: str, params, xw, alive, carry, *, unroll: int = 1):
-    """One layer-direction with the hand-written backward pass.
+def fused_direction(kind: str, params, x, alive, carry, *, unroll: int = 1):
+    """One layer-direction, its input projection included, with the hand-written backward pass.
 
-    Shapes: params {'wh' [H,G,H], 'bh' [G,H]}, xw [T,B,G,H] (input side with its bias, time-major),
-    alive bool[T,B], carry h [B,H] or (h, c) -> (outputs [T,B,H], final carry).
+    Shapes: params (`cells.Cell.param_shapes`: wi [I,G,H], wh [H,G,H], bi / bh [G,H]), x [T,B,I]
+    (time-major), alive bool[T,B], carry h [B,H] or (h, c) -> (outputs [T,B,H], final carry).
     """
     if kind not in SUPPORTED:
         raise ValueError(f"No hand-written backward pass for {kind!r}; use one of {SUPPORTED}.")
-    steps, batch, gates, size = xw.shape
-    w = params["wh"].astype(xw.dtype).reshape(size, gates * size)
-    bh = params["bh"].astype(xw.dtype).reshape(gates * size)
-    xw = xw.reshape(steps, batch, gates * size)
+    size_in, gates, size = params["wi"].shape
+    p = {k: params[k].astype(x.dtype) for k in ("wi", "wh", "bi", "bh")}
+    wi, wh = p["wi"].reshape(size_in, gates * size), p["wh"].reshape(size, gates * size)
+    bi, bh = p["bi"].reshape(gates * size), p["bh"].reshape(gates * size)
     if kind == "lstm":
-        return lstm_direction(w, xw + bh, alive, tuple(carry), unroll)
+        return lstm_direction(wi, wh, bi + bh, x, alive, tuple(carry), unroll)
     if kind == "gru":
-        return gru_direction(w, bh, xw, alive, carry, unroll)
-    return elman_direction(w, xw + bh, alive, carry, kind == "elman_relu", unroll)
+        return gru_direction(wi, wh, bi, bh, x, alive, carry, unroll)
+    return elman_direction(wi, wh, bi + bh, x, alive, carry, kind == "elman_relu", unroll)

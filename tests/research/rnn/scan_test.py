@@ -124,7 +124,9 @@ def _layer_input(cell, params, x, carries, layer, direction):
 
 @pytest.mark.parametrize("kind", ["elman_relu", "lstm"])
 def test_time_major_equals_batch_major_transposed(kind):
-    """Catches time_major scanning over the batch axis or returning the wrong layout."""
+    """Catches time_major scanning over the batch axis or returning the wrong layout. (Not
+    bit-exact: the batch-major input is transposed before the projection's matmul, which may then
+    round differently; observed <= 3e-8.)"""
     cell = Cell(kind, H)
     params = _params(cell, num_layers=2, bidirectional=True)
     x = _x()
@@ -132,8 +134,8 @@ def test_time_major_equals_batch_major_transposed(kind):
     time_major, finals_tm = run(
         cell, params, x.transpose(1, 0, 2), lengths=LENGTHS, time_major=True
     )
-    _close(np.asarray(time_major).transpose(1, 0, 2), batch_major, atol=0)
-    _close(finals_tm, finals, atol=0)
+    _close(np.asarray(time_major).transpose(1, 0, 2), batch_major, atol=1e-6)
+    _close(finals_tm, finals, atol=1e-6)
 
 
 def test_unroll_does_not_change_the_result():
