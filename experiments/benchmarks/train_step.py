@@ -15,15 +15,47 @@ timed steps after --warmup untimed ones (each step synchronized), tokens/s, mode
 utilization against the bf16 dense peak where the device is known, and finally the JAX/PyTorch
 tokens/s ratio. Lines are flushed as they come, so a timeout keeps what was measured.
 
-Presets: 'cpu' is the 'tiny' model (4 layers, width 256, seq 256, batch 16, float32), JAX with
+Presets: 'cpu' is the 'tiny' model (4 layers, width 256, seq 128, batch 32, float32), JAX with
 both the einsum attention and 'xla' (the faster is the headline); 'gpu' is GPT-2 small (vocab
 50257, its table padded to 50304; seq 1024, batch 16, bf16 compute with fp32 params, cuDNN
 attention, falling back to 'xla'); 'smoke' is a 2-layer model for tests.
 
 Measured (2026-11-26), preset gpu, one H200, jax 0.11.2 / torch 2.11 (112 s in all): PyTorch
 compile 456,633 tokens/s (35.9 ms/step, MFU 39.5%), JAX cuDNN 365,945 tokens/s (44.8 ms, 31.7%),
-ratio 0.80. Preset cpu, a shared 2-core AMD EPYC, jax 0.10.2 / torch 2.13: PyTorch eager 4,300 to
-6,700 tokens/s, JAX 3,400 to 4,200 (ratio 0.62 to 0.79, noisy: other jobs shared the cores).
+ratio 0.80. Not re-measured since (no GPU was lent to the later sessions); the one-command GPU
+check is `python -m experiments.benchmarks.train_step --preset=gpu --json_out=/tmp/gpu.json`
+(about 2 minutes: prints versions, both sides' compile time, ms/step, tokens/s, MFU, the ratio).
+
+Preset cpu, a shared 2-core AMD EPYC, jax 0.10.2 / torch 2.13. On a quieter machine (earlier runs):
+PyTorch eager 4,300 to 6,700 tokens/s, JAX 3,400 to 4,200 (ratio 0.62 to 0.91). On 2026-11-26
+22:58-00:00 UTC, with up to 6 other jobs on the 2 cores (load average 7-24), JAX/PyTorch tokens/s
+was 1.27 (default 10 steps; PyTorch 598 tokens/s, JAX einsum 758, xla 695), then with --steps=4
+--warmup=1: 3.11 (168; einsum 523, xla 395), 1.79 (226; 227, 404), 6.49 (291; 1,023, 1,886): min
+1.27, median 2.45, max 6.49 over 4 runs. First step (compilation): JAX 9 to 66 s, PyTorch 9 to 28
+s. Under contention PyTorch eager slows far more than XLA (7 to 40x its quiet step time, against 2
+to 10x for JAX's faster path; likely its OpenMP workers waiting for each other), so these ratios
+say nothing about the quiet-machine target, which stays unconfirmed.
+
+Where the CPU step's time goes (preset cpu, profiled ~23:20 UTC under that load; shares carry over,
+absolute times do not). JAX einsum attention (`jax.profiler.trace` of 3 steps, each thunk mapped to
+its HLO op_name; compiled cost analysis 86.7 GFLOP/step = the 21.0 MFLOP/token formula): 12.2 s/step
+attributed, of which the projection and MLP matmuls forward and backward (bias adds fused) 6.71 s
+(55%); attention's T x T part 2.28 s (19%: score and value dots 0.98 s, mask select, softmax
+division, max/sum reductions and transposes 1.30 s); LayerNorm forward and backward 1.70 s (14%);
+GELU-tanh and MLP elementwise 0.86 s (7%); output layer and loss 0.29 s (2.4%); token-embedding
+gather 0.04 s (0.3%); AdamW and clipping are fused into a few loops (< 2%). PyTorch eager
+(`torch.profiler`, 17.5 s/step self CPU): mm/addmm (every linear layer) 51%; scaled-dot-product
+flash attention forward and backward 5.3%; LayerNorm 6.5%; GELU 4.3%; AdamW 9%; copies, fills,
+concatenations and bias-gradient sums 17%; loss 1.6%. So the gap is attention (19% against 5%:
+PyTorch's CPU flash kernel skips the masked half and never writes the [B,N,T,T] scores; ours
+computes the whole T x T in separate loops), LayerNorm (14% against 6.5%: two-pass float32 mean and
+variance, separate reduction loops forward and backward) and GELU (7% against 4%); JAX gains it back
+on the optimizer and framework overhead. Matmuls take the same share on both sides. Of the 99 dots
+in the compiled step, 91 run as YNNPACK fusions; the 8 MLP weight-gradient dots (dW of wi and wo,
+[256,1024]) stay plain XLA dots fed by transposing copies (the lead in issue 12); the trace
+cannot time them (their events cover the dispatch only, under 10 ms a step). The embedding
+gather costs 0.3% of the step, so a one-hot matmul lookup (2 x 4096 x 320 x 256 FLOPs forward and
+as many backward: 1.3 GFLOP, 1.5% of the step's) would not pay on the CPU; it stays a gather.
 """
 
 import dataclasses
