@@ -32,8 +32,10 @@ Single-thread process CPU time per call (interleaved, 8-10 rounds, min / median 
 PyTorch LSTM 162 / 170, GRU 168 / 186; JAX autodiff LSTM 263 / 280, GRU 195 / 204; custom VJP
 with the projection outside it 216 / 229 and 165 / 171; the final custom VJP (projection and
 biases inside) 195 / 198-212 and 153 / 159-169. With 2 threads each on the loaded machine
-PyTorch's OpenMP collapsed (12-19 s per call against JAX's 1 s), so no 2-thread ratio from this
-session is meaningful.
+PyTorch's OpenMP collapsed: 12-19 s per call against JAX's 1 s at load 17-24, and still 3.5 s
+(LSTM) and 0.97 s (GRU) against JAX's 0.43 s and 0.20 s at load 7 (ratios 7.7 and 4.0). Those
+measure OpenMP's barriers under oversubscription, not the kernels, so no 2-thread ratio from
+this session is claimed; rerun without `taskset` on an idle machine for one.
 
 What each choice did (single thread, CPU time):
 - The custom VJP (backward scan that only carries dh, dc; dW_h, dW_i, dx one matmul each after
