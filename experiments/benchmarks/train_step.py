@@ -28,13 +28,13 @@ check is `python -m experiments.benchmarks.train_step --preset=gpu --json_out=/t
 
 Preset cpu, a shared 2-core AMD EPYC, jax 0.10.2 / torch 2.13. On a quieter machine (earlier runs):
 PyTorch eager 4,300 to 6,700 tokens/s, JAX 3,400 to 4,200 (ratio 0.62 to 0.91). On 2026-11-26
-22:58-00:00 UTC, with up to 6 other jobs on the 2 cores (load average 7-24), JAX/PyTorch tokens/s
-was 1.27 (default 10 steps; PyTorch 598 tokens/s, JAX einsum 758, xla 695), then with --steps=4
---warmup=1: 3.11 (168; einsum 523, xla 395), 1.79 (226; 227, 404), 6.49 (291; 1,023, 1,886): min
-1.27, median 2.45, max 6.49 over 4 runs. First step (compilation): JAX 9 to 66 s, PyTorch 9 to 28
-s. Under contention PyTorch eager slows far more than XLA (7 to 40x its quiet step time, against 2
-to 10x for JAX's faster path; likely its OpenMP workers waiting for each other), so these ratios
-say nothing about the quiet-machine target, which stays unconfirmed.
+22:58-00:01 UTC, with up to 6 other jobs on the 2 cores (load average 7-24), JAX/PyTorch tokens/s
+over 5 runs was min 1.27, median 3.11, max 6.49: 1.27 (default 10 steps; PyTorch 598 tokens/s, JAX
+einsum 758, xla 695), 3.34 (default; 672; 1,228, 2,245), and with --steps=4 --warmup=1 3.11 (168;
+523, 395), 1.79 (226; 227, 404), 6.49 (291; 1,023, 1,886). First step (compilation): JAX 9 to 66 s,
+PyTorch 4 to 28 s. Under contention PyTorch eager slows far more than XLA (6 to 40x its quiet step
+time, against 1.5 to 10x for JAX's faster path; likely its OpenMP workers waiting for each other),
+so these ratios say nothing about the quiet-machine target, which stays unconfirmed.
 
 Where the CPU step's time goes (preset cpu, profiled ~23:20 UTC under that load; shares carry over,
 absolute times do not). JAX einsum attention (`jax.profiler.trace` of 3 steps, each thunk mapped to
