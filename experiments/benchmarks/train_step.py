@@ -16,7 +16,7 @@ utilization against the bf16 dense peak where the device is known, and finally t
 tokens/s ratio. Lines are flushed as they come, so a timeout keeps what was measured.
 
 Presets: 'cpu' is the 'tiny' model (4 layers, width 256, seq 128, batch 32, float32), JAX with
-both the einsum attention and 'xla' (the faster is the headline); 'gpu' is GPT-2 small (vocab
+the einsum attention, 'xla' and 'blockwise' (the fastest is the headline); 'gpu' is GPT-2 small (vocab
 50257, its table padded to 50304; seq 1024, batch 16, bf16 compute with fp32 params, cuDNN
 attention, falling back to 'xla'); 'smoke' is a 2-layer model for tests.
 
@@ -119,7 +119,15 @@ class Settings:
 PRESETS = {
     # The main job's shapes (experiments/configs/lm/gpt_tiny.py): 'tiny' at 32 x 128 tokens.
     "cpu": Settings(
-        "tiny", dict(max_len=128), 32, 128, "float32", (None, "xla"), False, steps=10, warmup=2
+        "tiny",
+        dict(max_len=128),
+        32,
+        128,
+        "float32",
+        (None, "xla", "blockwise"),
+        False,
+        steps=10,
+        warmup=2,
     ),
     "gpu": Settings("gpt2_small", {}, 16, 1024, "bfloat16", ("cudnn",), True, 20, 10),
     "smoke": Settings(
@@ -142,7 +150,10 @@ _BATCH = flags.DEFINE_integer("batch", None, "Sequences per step.")
 _SEQ_LEN = flags.DEFINE_integer("seq_len", None, "Tokens per sequence.")
 _DTYPE = flags.DEFINE_enum("dtype", None, ["float32", "bfloat16"], "Compute dtype.")
 _ATTENTION = flags.DEFINE_enum(
-    "attention_impl", None, ["none", "xla", "cudnn"], "JAX attention ('none': einsum path)."
+    "attention_impl",
+    None,
+    ["none", "xla", "cudnn", "blockwise"],
+    "JAX attention ('none': einsum path).",
 )
 _TORCH_COMPILE = flags.DEFINE_boolean("torch_compile", None, "Wrap the PyTorch step in compile.")
 _SKIP_TORCH = flags.DEFINE_boolean(

@@ -16,6 +16,22 @@ seed; only the attention differs (`runs`: name -> model overrides):
 Linformer is absent: its learned length projections mix every position into each projected key,
 so it has no causal form and cannot train a language model (research/nn/linformer.py refuses
 causal=True).
+
+Expected result (measured 2026-11-27 on the 2-core AMD EPYC CPU at load ~2, jax 0.10.2; 100 steps,
+13 min in all; rows in ConfigDict's alphabetical order):
+
+  attention     val nats/byte  ms / step  tokens/s
+  blockwise        2.3247        1201      3,410
+  einsum           2.3247        1318      3,108
+  local_128        2.3080        1045      3,919
+  performer_64     2.3520        1002      4,090
+  xla              2.3247        1343      3,050
+
+The three exact implementations agree to the 4th decimal. At 100 steps the 128-key window is ahead
+(the model has not yet learned to use distant context, and the window's locality helps early);
+Performer's random-feature estimate costs 0.027 nats/byte. At context 512 the attention is a small
+share of the tiny GPT's step, so the implementations differ by at most 25% in time here; the cost
+experiment (experiments/attention_cost.py) isolates attention itself.
 """
 
 import ml_collections
@@ -31,7 +47,7 @@ def get_config(arg: str | None = None):
     config.data_dir = placeholder(str)  # TFDS data directory of pydoc_topics; None = default
     config.context = 512
     config.tokens_per_step = 4096
-    config.num_train_steps = 200
+    config.num_train_steps = 100
     config.log_every_steps = 25
     config.eval_every_steps = 50
     config.sample_tokens = 16  # the end-of-training sample, drawn through the cache
