@@ -14,22 +14,24 @@ centers that hold about 1024 pairs (184 on the docstrings, 248 on the planted co
 centers, ~5.6K pairs, summed so many updates into the n-gram rows every planted word shares that it
 diverged). GloVe: same dimension, window and min_count, 25 passes over the nonzero co-occurrences.
 
-Measured 2026-11-26 (CPython 3.11.7, jax 0.10.2 CPU, a 2-core AMD EPYC shared with other jobs;
-commit after 98665f4; the two corpora as two runs in parallel, --config.corpora=stdlib_docstrings
+Measured 2026-11-27 (CPython 3.11.7, jax 0.10.2 CPU, a 2-core AMD EPYC at load ~2, ours with 16
+steps per jitted call; the two corpora as two runs in parallel, --config.corpora=stdlib_docstrings
 pinned to core 0 and --config.corpora=planted to core 1). Real corpus: 161,763 words, vocabulary
-2,852; package check 121 words in 20 packages; 2,000 profile pairs. Real run about 2.5 min in all.
+2,852; package check 121 words in 20 packages; 2,000 profile pairs. Real run about 2 min in all.
 
   method           train s  words/s  vs gensim  package  profile  planted: cluster  add    mul
-  word2vec             7.2  112,585  0.231        0.603    0.307            1.000  0.994  1.000
-  fasttext            43.8   18,460  0.0937       0.612    0.318            1.000  0.999  1.000
-  glove               21.8  185,526  -            0.306    0.208            1.000  1.000  1.000
-  gensim_word2vec      1.7  487,854  -            0.579    0.213            1.000  0.989  0.999
-  gensim_fasttext      4.1  197,017  -            0.446    0.154            1.000  1.000  1.000
+  word2vec             5.0  163,308  0.357        0.603    0.308            1.000  0.994  1.000
+  fasttext            24.9   32,533  0.146        0.612    0.318            1.000  0.999  1.000
+  glove               12.8  315,498  -            0.306    0.208            1.000  1.000  1.000
+  gensim_word2vec      1.8  457,188  -            0.579    0.213            1.000  0.989  0.999
+  gensim_fasttext      3.6  223,573  -            0.446    0.154            1.000  1.000  1.000
+
+With one step per jitted call (steps_per_call=1, the same updates) word2vec ran at 0.231x and
+FastText at 0.094x, GloVe in 21.8 s (2026-11-26, load ~1).
 
 GloVe: 25 passes over 369,442 nonzeros (counted once in 0.4 s); its words/s is corpus words x 25
 / train s, not comparable to the skip-gram rows. Ours: batched SGD through the loop (compilation in
-the time), word2vec at a quarter of gensim's speed (a jitted step takes ~1.5 ms, the loop's per-step
-work ~3 ms more), FastText at a tenth. Quality: ours at or above gensim's on the derived checks (one
+the time), word2vec at a third of gensim's speed, FastText at a seventh. Quality: ours at or above gensim's on the derived checks (one
 seed each; 121 labelled words, so 0.02 is about 2 words), and every method recovers the planted
 clusters and analogies (the planted corpus's 5% noise words are what lets GloVe, which fits only
 nonzero counts, separate clusters from roles: without them it scored cluster accuracy 0).
