@@ -50,7 +50,8 @@ def test_noise_replaces_the_given_share_of_words_and_nothing_else():
     # and the share it replaces is near `noise` (a word may be redrawn as itself, 1 in 202).
     clean = planted_corpus(num_sentences=2000, noise=0.0).sentences
     noisy = planted_corpus(num_sentences=2000, noise=0.2).sentences
-    changed = sum(a != b for x, y in zip(clean, noisy) for a, b in zip(x, y)) / (2000 * 12)
+    pairs = zip(clean, noisy, strict=True)
+    changed = sum(a != b for x, y in pairs for a, b in zip(x, y, strict=True)) / (2000 * 12)
     assert 0.18 < changed < 0.21
     with pytest.raises(ValueError, match="noise=1.0 must be in"):
         planted_corpus(noise=1.0)
