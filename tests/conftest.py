@@ -8,4 +8,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in flags:
     os.environ["XLA_FLAGS"] = (flags + " --xla_force_host_platform_device_count=8").strip()
-os.environ.setdefault("TFDS_DATA_DIR", tempfile.mkdtemp(prefix="research-tests-tfds-"))
+# One directory per pytest-xdist worker: workers inherit the controller's environment, and two
+# workers preparing the same dataset in one directory race on TFDS's final rename (FileExistsError).
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker is not None or "TFDS_DATA_DIR" not in os.environ:
+    prefix = f"research-tests-tfds-{_worker or 'main'}-"
+    os.environ["TFDS_DATA_DIR"] = tempfile.mkdtemp(prefix=prefix)
