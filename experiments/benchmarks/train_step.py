@@ -216,8 +216,12 @@ def summarize(name, timing, *, tokens_per_step, flops_per_token, peak) -> dict:
     )
 
 
-def bench_jax(config, host_params, tokens, s: Settings, **report) -> dict:
-    """Our model and train step on JAX's default device, from `host_params` (numpy)."""
+def jax_step(config, host_params, tokens, s: Settings):
+    """Our jitted train step on JAX's default device, from `host_params` (numpy).
+
+    Returns (step, sync, hlo_text): `step()` runs one optimizer step and returns its loss;
+    `sync()` waits for the device; `hlo_text()` is the compiled step's optimized HLO.
+    """
     model = transformer_lm.Model(config)
     tx = make_optimizer(OPTIMIZER, s.warmup + s.steps + 1)
 
@@ -237,15 +241,25 @@ def bench_jax(config, host_params, tokens, s: Settings, **report) -> dict:
         total, count = metrics["loss"]
         return total / count
 
-    timing = time_steps(
-        step, lambda: jax.block_until_ready(holder["state"]), steps=s.steps, warmup=s.warmup
-    )
+    def hlo_text():
+        return train_step.lower(holder["state"], batch).compile().as_text()
+
+    return step, lambda: jax.block_until_ready(holder["state"]), hlo_text
+
+
+def bench_jax(config, host_params, tokens, s: Settings, **report) -> dict:
+    """Times `jax_step`."""
+    step, sync, _ = jax_step(config, host_params, tokens, s)
+    timing = time_steps(step, sync, steps=s.steps, warmup=s.warmup)
     name = f"jax attention={config.attention_impl or 'einsum'}"
     return dict(summarize(name, timing, **report), attention_impl=config.attention_impl)
 
 
-def bench_torch(config, host_params, tokens, s: Settings, **report) -> dict:
-    """The PyTorch peer from the same weights and tokens; CUDA when available."""
+def torch_step(config, host_params, tokens, s: Settings, compiled: bool):
+    """The PyTorch peer from the same weights and tokens; CUDA when available.
+
+    Returns (step, sync, device) like `jax_step`.
+    """
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32, like XLA's default on GPUs
@@ -262,14 +276,14 @@ def bench_torch(config, host_params, tokens, s: Settings, **report) -> dict:
         logits = model(inputs)
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
 
-    compiled = torch.compile(lm_loss) if s.torch_compile else lm_loss
+    loss_fn = torch.compile(lm_loss) if compiled else lm_loss
     autocast_dtype = torch.bfloat16 if s.dtype == "bfloat16" else torch.float32
     data = torch.from_numpy(tokens).long().to(device)
     inputs, targets = data[:, :-1], data[:, 1:]
 
     def step():
         with torch.autocast(device, dtype=autocast_dtype, enabled=s.dtype != "float32"):
-            loss = compiled(inputs, targets)
+            loss = loss_fn(inputs, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), OPTIMIZER.grad_clip_norm)
         opt.step()
@@ -277,6 +291,12 @@ def bench_torch(config, host_params, tokens, s: Settings, **report) -> dict:
         return loss.detach()
 
     sync = torch.cuda.synchronize if device == "cuda" else lambda: None
+    return step, sync, device
+
+
+def bench_torch(config, host_params, tokens, s: Settings, **report) -> dict:
+    """Times `torch_step` (compiled if the settings say so, eager if compilation fails)."""
+    step, sync, device = torch_step(config, host_params, tokens, s, s.torch_compile)
     name = f"torch {'compile' if s.torch_compile else 'eager'} on {device}"
     try:
         timing = time_steps(step, sync, steps=s.steps, warmup=s.warmup)
@@ -284,10 +304,19 @@ def bench_torch(config, host_params, tokens, s: Settings, **report) -> dict:
         if not s.torch_compile:
             raise
         say(f"torch.compile failed ({type(error).__name__}: {str(error)[:300]}); eager instead.")
-        compiled = lm_loss
+        step, sync, device = torch_step(config, host_params, tokens, s, False)
         name = f"torch eager on {device}"
         timing = time_steps(step, sync, steps=s.steps, warmup=s.warmup)
     return summarize(name, timing, **report)
+
+
+def params_and_tokens(config, s: Settings):
+    """Fresh parameters (numpy, host) and one token batch int32 [batch, seq_len + 1]."""
+    tokens = np.random.default_rng(0).integers(0, config.vocab_size, (s.batch, s.seq_len + 1))
+    tokens = tokens.astype(np.int32)
+    init_inputs = jnp.zeros((1, s.seq_len), jnp.int32)
+    init = jax.jit(lambda rng, x: nn.meta.unbox(transformer_lm.Model(config).init(rng, x)))
+    return jax.device_get(init(jax.random.key(0), init_inputs)["params"]), tokens
 
 
 def run(s: Settings, json_out: str | None = None, skip_torch: bool = False) -> dict:
@@ -318,11 +347,7 @@ def run(s: Settings, json_out: str | None = None, skip_torch: bool = False) -> d
         f"batch {s.batch} x {s.seq_len} tokens"
     )
 
-    tokens = np.random.default_rng(0).integers(0, config.vocab_size, (s.batch, s.seq_len + 1))
-    tokens = tokens.astype(np.int32)
-    init_inputs = jnp.zeros((1, s.seq_len), jnp.int32)
-    init = jax.jit(lambda rng, x: nn.meta.unbox(transformer_lm.Model(config).init(rng, x)))
-    host_params = jax.device_get(init(jax.random.key(0), init_inputs)["params"])
+    host_params, tokens = params_and_tokens(config, s)
 
     # PyTorch first: its caching allocator hands memory back (empty_cache), XLA's does not.
     torch_result = None if skip_torch else bench_torch(config, host_params, tokens, s, **report)
