@@ -22,9 +22,9 @@ bench() {
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
-bench train_step 240 experiments.benchmarks.train_step --preset=gpu --json_out="$out/train_step.json"
-bench rnn_scan 120 experiments.benchmarks.rnn_scan --preset=gpu --unrolls=1,4,16 --autodiff \
+bench train_step 200 experiments.benchmarks.train_step --preset=gpu --json_out="$out/train_step.json"
+bench rnn_scan 90 experiments.benchmarks.rnn_scan --preset=gpu --unrolls=1,4,16 --autodiff \
   --json_out="$out/rnn_scan.json"
-bench step_profile 200 experiments.benchmarks.step_profile --preset=gpu --top=40 \
+bench step_profile 170 experiments.benchmarks.step_profile --preset=gpu --top=40 \
   --out_dir=/tmp/step_profile
 cp /tmp/step_profile/jax_step.hlo.txt "$out/" 2>/dev/null
