@@ -29,11 +29,13 @@ def test_time_steps_times_the_first_and_the_timed_steps_with_their_syncs(monkeyp
         syncs.append(1)
         clock[0] += 0.25
 
-    first_loss, first_s, times = train_step.time_steps(step, sync, steps=3, warmup=2)
-    assert len(calls) == len(syncs) == 1 + 2 + 3
-    assert first_loss == 8.0
-    assert first_s == 1.25  # step 0 and its sync
-    assert times == [4.25, 5.25, 6.25]  # steps 3-5 with their syncs; warmup steps 1-2 untimed
+    timing = train_step.time_steps(step, sync, steps=3, warmup=2)
+    assert len(calls) == 1 + 2 + 3 + 3
+    assert len(syncs) == 1 + 2 + 3 + 1  # back-to-back steps share one sync
+    assert timing.first_loss == 8.0
+    assert timing.first_s == 1.25  # step 0 and its sync
+    assert timing.times == [4.25, 5.25, 6.25]  # steps 3-5 with their syncs; warmup 1-2 untimed
+    assert timing.pipelined_s == (7 + 8 + 9 + 0.25) / 3  # steps 6-8, then one sync
 
 
 def test_peak_flops_only_for_known_accelerators_in_bf16():

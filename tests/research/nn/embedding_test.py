@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from research.nn.embedding import Embed
+from research.nn.embedding import Embed, logits_matmul
 
 
 def _table(v=5, d=3):
@@ -30,6 +30,36 @@ def test_attend_is_matmul_with_transpose_in_float32():
     )
     assert out_bf16.dtype == jnp.float32
     np.testing.assert_allclose(out_bf16, x @ table.T, rtol=2e-2)
+
+
+def test_attend_backward_multiplies_in_the_compute_dtype():
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(size=(2, 4, 8)), jnp.float32)
+    table = jnp.asarray(rng.normal(size=(16, 8)), jnp.float32)
+    g = jnp.asarray(rng.normal(size=(2, 4, 16)), jnp.float32)  # the logits' cotangent
+
+    def grads(dtype, fn):
+        _, vjp = jax.vjp(fn, x.astype(dtype), table.astype(dtype))
+        return vjp(g)
+
+    def plain(x, table):  # autodiff of the forward einsum
+        return jnp.einsum("...D,VD->...V", x, table, preferred_element_type=jnp.float32)
+
+    # float32: the custom backward is autodiff's.
+    for ours, want in zip(grads(jnp.float32, logits_matmul), grads(jnp.float32, plain)):
+        np.testing.assert_allclose(ours, want, rtol=1e-6, atol=1e-6)
+    # bfloat16: the float32 cotangent is rounded to bfloat16 before both matmuls.
+    g16 = g.astype(jnp.bfloat16).astype(jnp.float32)
+    x16, t16 = (a.astype(jnp.bfloat16).astype(jnp.float32) for a in (x, table))
+    dx, dtable = grads(jnp.bfloat16, logits_matmul)
+    assert dx.dtype == dtable.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(dx, jnp.einsum("btv,vd->btd", g16, t16).astype(jnp.bfloat16))
+    want_dtable = jnp.einsum("btv,btd->vd", g16, x16).astype(jnp.bfloat16)
+    np.testing.assert_allclose(
+        dtable.astype(jnp.float32), want_dtable.astype(jnp.float32), rtol=1e-2
+    )
+    # Autodiff would have multiplied the unrounded float32 cotangent: another answer.
+    assert not np.array_equal(dx, grads(jnp.bfloat16, plain)[0])
 
 
 def test_logical_axes_and_init_scale():

@@ -1,5 +1,6 @@
 """Tests for research/train/losses.py: (sum, weight) pairs against hand values and scikit-learn."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -47,6 +48,25 @@ def test_cross_entropy_computes_bfloat16_logits_in_float32():
         - jnp.take_along_axis(logits, targets[:, None], -1)[:, 0]
     )
     assert float(in_bf16) != float(total)  # bfloat16 would have given another number
+
+
+def test_cross_entropy_value_and_gradient_equal_the_gather_form_and_ids_index_like_it():
+    rng = np.random.default_rng(2)
+    logits = jnp.asarray(rng.normal(size=(3, 5, 33)) * 4, jnp.float32)
+    targets = jnp.asarray(rng.integers(0, 33, size=(3, 5)))
+
+    def gathered(logits):  # the textbook form: logsumexp minus the gathered target logit
+        picked = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+        return jnp.sum(jax.nn.logsumexp(logits, axis=-1) - picked)
+
+    ours = lambda logits: softmax_cross_entropy(logits, targets)[0]
+    assert float(ours(logits)) == float(gathered(logits))
+    np.testing.assert_array_equal(jax.grad(ours)(logits), jax.grad(gathered)(logits))
+    # -1 is the last class (as a gather indexes); ids past the vocabulary give NaN.
+    small = jnp.log(jnp.array([[1.0, 1.0, 2.0]]))
+    nll = [float(softmax_cross_entropy(small, jnp.array([t]))[0]) for t in (-1, 2, 3)]
+    assert nll[0] == nll[1] == pytest.approx(np.log(2.0), rel=1e-6)
+    assert np.isnan(nll[2])
 
 
 def test_accuracy_counts_weighted_hits():
