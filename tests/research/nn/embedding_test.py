@@ -46,7 +46,9 @@ def test_attend_backward_multiplies_in_the_compute_dtype():
         return jnp.einsum("...D,VD->...V", x, table, preferred_element_type=jnp.float32)
 
     # float32: the custom backward is autodiff's.
-    for ours, want in zip(grads(jnp.float32, logits_matmul), grads(jnp.float32, plain)):
+    for ours, want in zip(
+        grads(jnp.float32, logits_matmul), grads(jnp.float32, plain), strict=True
+    ):
         np.testing.assert_allclose(ours, want, rtol=1e-6, atol=1e-6)
     # bfloat16: the float32 cotangent is rounded to bfloat16 before both matmuls.
     g16 = g.astype(jnp.bfloat16).astype(jnp.float32)
