@@ -174,7 +174,7 @@ def peak_flops(device_name: str, dtype: str) -> float | None:
 
 
 def time_steps(step, sync, *, steps: int, warmup: int) -> "Timing":
-    """Runs `step` (returning the loss) 1 + warmup + 2 * steps times.
+    """Runs `step` (returning the loss, or a (total, count) pair) 1 + warmup + 2 * steps times.
 
     The first `steps` timed steps are each synchronized (`sync` after each: a step's latency);
     the next `steps` are issued back to back with one `sync` at the end, as a training loop runs
@@ -184,7 +184,7 @@ def time_steps(step, sync, *, steps: int, warmup: int) -> "Timing":
     loss = step()
     sync()
     first_s = time.perf_counter() - start
-    first_loss = float(loss)
+    first_loss = float(loss[0] / loss[1]) if isinstance(loss, tuple) else float(loss)
     for _ in range(warmup):
         step()
         sync()
@@ -258,10 +258,9 @@ def jax_step(config, host_params, tokens, s: Settings):
     batch = {"inputs": jnp.asarray(tokens[:, :-1]), "targets": jnp.asarray(tokens[:, 1:])}
     holder = {"state": TrainState.create(jax.device_put(host_params), tx)}
 
-    def step():
+    def step():  # the loss stays a (total, count) pair on the device: no extra dispatch
         holder["state"], metrics = train_step(holder["state"], batch)
-        total, count = metrics["loss"]
-        return total / count
+        return metrics["loss"]
 
     def hlo_text():
         return train_step.lower(holder["state"], batch).compile().as_text()
