@@ -39,6 +39,32 @@ def test_layer_norm_equals_pytorch():
     np.testing.assert_allclose(ours, expected, atol=2e-5)
 
 
+def test_layer_norm_gradients_equal_pytorch_autograd_in_float64():
+    # The backward pass is hand-written (dx from the saved row statistics); PyTorch's autograd of
+    # its own layer_norm in float64 is the independent reference, for a non-trivial cotangent.
+    torch = import_reference("torch")
+    x, g = _inputs(3, (2, 5, 16)), jax.random.normal(jax.random.key(4), (2, 5, 16))
+    scale, bias = (jax.random.normal(jax.random.key(k), (16,)) for k in (5, 6))
+
+    def ours(x, scale, bias):
+        return jnp.sum(layer_norm(x, scale, bias, epsilon=1e-5) * g)
+
+    grads = jax.grad(ours, argnums=(0, 1, 2))(x, scale, bias)
+    leaves = [torch.tensor(np.asarray(a, np.float64), requires_grad=True) for a in (x, scale, bias)]
+    out = torch.nn.functional.layer_norm(leaves[0], (16,), leaves[1], leaves[2], eps=1e-5)
+    (out * torch.from_numpy(np.asarray(g, np.float64))).sum().backward()
+    for got, leaf in zip(grads, leaves, strict=True):
+        np.testing.assert_allclose(got, leaf.grad.numpy(), rtol=2e-4, atol=2e-5)
+    # Without bias: dx and dscale unchanged; bfloat16 input: dx comes back in bfloat16.
+    dx, dscale = jax.grad(lambda x, s: jnp.sum(layer_norm(x, s, None, epsilon=1e-5) * g), (0, 1))(
+        x, scale
+    )
+    np.testing.assert_allclose(dx, grads[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dscale, grads[1], rtol=1e-6, atol=1e-6)
+    dx16 = jax.grad(ours)(x.astype(jnp.bfloat16), scale, bias)
+    assert dx16.dtype == jnp.bfloat16
+
+
 def test_layer_norm_equals_flax_with_the_same_parameters():
     x = _inputs(2)
     params = _random_params(LayerNorm(), x)

@@ -60,8 +60,18 @@ def test_cross_entropy_value_and_gradient_equal_the_gather_form_and_ids_index_li
         return jnp.sum(jax.nn.logsumexp(logits, axis=-1) - picked)
 
     ours = lambda logits: softmax_cross_entropy(logits, targets)[0]
-    assert float(ours(logits)) == float(gathered(logits))
-    np.testing.assert_array_equal(jax.grad(ours)(logits), jax.grad(gathered)(logits))
+    assert float(ours(logits)) == pytest.approx(float(gathered(logits)), rel=1e-6)
+    np.testing.assert_allclose(
+        jax.grad(ours)(logits), jax.grad(gathered)(logits), rtol=1e-5, atol=1e-6
+    )
+    # Weighted: the gradient scales each row by its weight.
+    weights = jnp.asarray(rng.uniform(size=(3, 5)), jnp.float32)
+    np.testing.assert_allclose(
+        jax.grad(lambda x: softmax_cross_entropy(x, targets, weights)[0])(logits),
+        jax.grad(ours)(logits) * weights[..., None],
+        rtol=1e-6,
+        atol=1e-7,
+    )
     # -1 is the last class (as a gather indexes); ids past the vocabulary give NaN.
     small = jnp.log(jnp.array([[1.0, 1.0, 2.0]]))
     nll = [float(softmax_cross_entropy(small, jnp.array([t]))[0]) for t in (-1, 2, 3)]
