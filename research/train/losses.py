@@ -18,7 +18,7 @@ def softmax_cross_entropy(logits, targets, weights=None) -> tuple[jax.Array, jax
     logits = logits.astype(jnp.float32)
     vocab = logits.shape[-1]
     targets = jnp.where(targets < 0, targets + vocab, targets)
-    nll = _nll(logits, targets)
+    nll = jax.lax.platform_dependent(logits, targets, cpu=_nll_autodiff, default=_nll)
     nll = jnp.where((targets >= 0) & (targets < vocab), nll, jnp.nan)
     if weights is None:
         weights = jnp.ones_like(nll)
@@ -26,17 +26,29 @@ def softmax_cross_entropy(logits, targets, weights=None) -> tuple[jax.Array, jax
     return jnp.sum(nll * weights), jnp.sum(weights)
 
 
+def _nll_autodiff(logits, targets):
+    """`_nll` by autodiff of logsumexp and an iota pick of the target logit: the CPU path.
+
+    XLA's CPU backend runs this faster than `_nll` (0.57 ms against 0.83 ms for [4096, 257] logits,
+    230 ms against 540 ms for [2048, 50257], forward and backward): it vectorizes the variadic
+    reduction and the custom backward less well.
+    """
+    hit = targets[..., None] == jnp.arange(logits.shape[-1], dtype=targets.dtype)
+    return jax.nn.logsumexp(logits, axis=-1) - jnp.sum(jnp.where(hit, logits, 0.0), axis=-1)
+
+
 @jax.custom_vjp
 def _nll(logits, targets):
     """-log softmax(logits)[target]: float32 logits [..., V], int targets [...] -> [...].
 
-    Two passes over the logits, however large V: their maximum m, then one reduction carrying two
-    sums, sum(exp(logits - m)) and the target's logit picked by comparing an iota with the target
-    (no gather). The backward pass is one elementwise pass, g * (softmax - one_hot), which XLA fuses
-    with the cast and padding of the output layer's cotangent. On an H200 with GPT-2 small's
-    [16384, 50257] logits (3.3 GB in float32) each pass costs ~0.75 ms; autodiff of the textbook
-    form (logsumexp, then a gather) took five: a scatter of the one-hot into a zeroed buffer and a
-    pad pass on top of the three.
+    The accelerator path. Two passes over the logits, however large V: their maximum m, then one
+    variadic reduction carrying two sums, sum(exp(logits - m)) and the target's logit picked by
+    comparing an iota with the target (no gather). The backward pass is one elementwise pass,
+    g * (softmax - one_hot), which XLA fuses with the cast and padding of the output layer's
+    cotangent. GPT-2 small on an H200 ([16384, 50257] float32 logits, 3.3 GB a pass): the loss
+    takes 3.07 ms of the step, against 3.84 ms for `_nll_autodiff` (a third pass for the pick)
+    and 4.7 ms for autodiff of logsumexp and a gather (its backward scatters the one-hot into a
+    zeroed buffer and pads in a separate pass).
     """
     return _nll_fwd(logits, targets)[0]
 
