@@ -20,11 +20,13 @@ the einsum attention, 'xla' and 'blockwise' (the fastest is the headline); 'gpu'
 50257, its table padded to 50304; seq 1024, batch 16, bf16 compute with fp32 params, cuDNN
 attention, falling back to 'xla'); 'smoke' is a 2-layer model for tests.
 
-Measured (2026-11-26), preset gpu, one H200, jax 0.11.2 / torch 2.11 (112 s in all): PyTorch
-compile 456,633 tokens/s (35.9 ms/step, MFU 39.5%), JAX cuDNN 365,945 tokens/s (44.8 ms, 31.7%),
-ratio 0.80. Not re-measured since (no GPU was lent to the later sessions); the one-command GPU
-check is `python -m experiments.benchmarks.train_step --preset=gpu --json_out=/tmp/gpu.json`
-(about 2 minutes: prints versions, both sides' compile time, ms/step, tokens/s, MFU, the ratio).
+Measured (2026-11-27), preset gpu, one H200, jax 0.11.2 / torch 2.11 (about 100 s in all):
+PyTorch compile 456,983 tokens/s (35.9 ms/step, MFU 39.5%; back to back 35.4 ms, 40.0%), JAX cuDNN
+418,843 tokens/s (39.1 ms, 36.2%; back to back 36.3 ms, 39.1%): ratio 0.92, back to back 0.98.
+Before the output layer's bf16 backward and the two-pass cross-entropy (same day, same kind of
+card): JAX 357,061 tokens/s (45.9 ms, 30.9%), ratio 0.79. README "Benchmark" has the profile-backed
+account of both steps; `experiments/benchmarks/step_profile.py` makes the profiles and
+`experiments/benchmarks/gpu_suite.sh` runs every GPU benchmark in one command.
 
 Preset cpu, a shared 2-core AMD EPYC, jax 0.10.2 / torch 2.13. On a quieter machine (earlier runs):
 PyTorch eager 4,300 to 6,700 tokens/s, JAX 3,400 to 4,200 (ratio 0.62 to 0.91). On 2026-11-26
@@ -209,6 +211,15 @@ class Timing:
     pipelined_s: float  # mean seconds per step when steps are issued back to back
 
 
+def peak_memory_bytes(side: str) -> int | None:
+    """Peak device memory so far of 'jax' (XLA's allocator) or 'torch' (CUDA's caching allocator);
+    None on the CPU, where neither keeps such a count."""
+    if side == "torch":
+        return torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+    stats = jax.devices()[0].memory_stats() or {}
+    return stats.get("peak_bytes_in_use")
+
+
 def summarize(name, timing: Timing, *, tokens_per_step, flops_per_token, peak) -> dict:
     median = statistics.median(timing.times)
     tokens_per_s = tokens_per_step / median
@@ -273,7 +284,16 @@ def bench_jax(config, host_params, tokens, s: Settings, **report) -> dict:
     step, sync, _ = jax_step(config, host_params, tokens, s)
     timing = time_steps(step, sync, steps=s.steps, warmup=s.warmup)
     name = f"jax attention={config.attention_impl or 'einsum'}"
-    return dict(summarize(name, timing, **report), attention_impl=config.attention_impl)
+    result = dict(summarize(name, timing, **report), attention_impl=config.attention_impl)
+    return report_memory(result, "jax")
+
+
+def report_memory(result: dict, side: str) -> dict:
+    """Adds (and prints) the side's peak device memory to its result."""
+    result["peak_memory_bytes"] = peak_memory_bytes(side)
+    if result["peak_memory_bytes"] is not None:
+        say(f"{'':<30} peak device memory {result['peak_memory_bytes'] / 2**30:.2f} GiB")
+    return result
 
 
 def torch_step(config, host_params, tokens, s: Settings, compiled: bool):
@@ -328,7 +348,7 @@ def bench_torch(config, host_params, tokens, s: Settings, **report) -> dict:
         step, sync, device = torch_step(config, host_params, tokens, s, False)
         name = f"torch eager on {device}"
         timing = time_steps(step, sync, steps=s.steps, warmup=s.warmup)
-    return summarize(name, timing, **report)
+    return report_memory(summarize(name, timing, **report), "torch")
 
 
 def params_and_tokens(config, s: Settings):
