@@ -378,7 +378,9 @@ def _layer_grads(layer, variables, x, **kwargs):
         out = layer.apply({**variables, "params": params}, x, **kwargs)
         return jnp.sum(jnp.cos(out)), out
 
-    (_, out), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(variables["params"], x)
+    # jit: one compiled program instead of op-by-op dispatch of the layer's scans (~10x faster).
+    grad_fn = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))
+    (_, out), grads = grad_fn(variables["params"], x)
     return out, grads
 
 
@@ -474,7 +476,7 @@ def test_performer_implementation_equals_performer_attention_with_the_layers_dra
             out = fn(params, x)
             return jnp.sum(jnp.cos(out)), out
 
-        return jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(variables["params"], x)
+        return jax.jit(jax.value_and_grad(f, argnums=(0, 1), has_aux=True))(variables["params"], x)
 
     (_, out), grads = loss(lambda p, x: layer.apply({"params": p}, x, causal=True))
     (_, want), want_grads = loss(by_hand)
