@@ -14,3 +14,9 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER")
 if _worker is not None or "TFDS_DATA_DIR" not in os.environ:
     prefix = f"research-tests-tfds-{_worker or 'main'}-"
     os.environ["TFDS_DATA_DIR"] = tempfile.mkdtemp(prefix=prefix)
+# One persistent compilation cache for the whole run, shared by the xdist workers and the
+# subprocesses tests start (they inherit the environment): many tests compile the same smoke-size
+# train and eval steps. Measured: tests/experiments/train_lm*_test.py 133 s -> 117 s.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="research-tests-jax-cache-")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")
