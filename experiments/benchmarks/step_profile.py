@@ -40,9 +40,11 @@ _TOP = flags.DEFINE_integer("top", 30, "Ops to list per side.")
 _OUT_DIR = flags.DEFINE_string("out_dir", "/tmp/step_profile", "Trace and HLO go here.")
 
 # Checked in order against an op's HLO text (lower case); the first match names the category.
+# On a GPU the trace names kernels: XLA's own carry their fusion's name ('.' written '_'), cuDNN's
+# and cuBLAS's their library names (sdpa, nvjet, xmma, cutlass), matched here too.
 CATEGORIES = (
-    ("attention (cuDNN)", ("__cudnn$fmha",)),
-    ("matmul", ("__cublas", "dot(", "gemm", "convolution(")),
+    ("attention (cuDNN)", ("__cudnn$fmha", "sdpa", "cudnn")),
+    ("matmul", ("__cublas", "dot(", "gemm", "convolution(", "nvjet", "xmma", "cutlass")),
     ("all-reduce / collective", ("all-reduce", "all-gather", "reduce-scatter")),
     ("reduction", ("reduce(",)),
     ("gather / scatter", ("gather(", "scatter(")),
@@ -51,8 +53,11 @@ CATEGORIES = (
 
 
 def categorize(hlo_text: str) -> str:
-    """A category name for an XLA op from its HLO text; 'elementwise / other' when none matches."""
-    text = hlo_text.lower()
+    """A category name for an XLA op from its HLO text; 'elementwise / other' when none matches.
+
+    Operand names (%gemm_fusion.7 feeding an add) are not what the op does: they are dropped.
+    """
+    text = re.sub(r"%[\w.\-]+", "", hlo_text).lower()
     for name, needles in CATEGORIES:
         if any(needle in text for needle in needles):
             return name
@@ -80,12 +85,15 @@ def hlo_instructions(hlo_text: str) -> dict[str, tuple[str, str]]:
         if match := _COMPUTATION.match(line):
             current = match.group(1)
         elif match := _INSTRUCTION.match(line):
-            bodies[current].append(match.group(2))
+            bodies[current].append(match.group(2).split(", metadata=")[0])
             instructions[match.group(1)] = match.group(2)
     table = {}
     for name, text in instructions.items():
         called = re.findall(r"(?:calls|to_apply)=%?([\w.\-]+)", text)
-        full = " ".join([text] + [b for c in called for b in bodies.get(c, [])])
+        # The instruction without its metadata (whose op_name, e.g. "transpose(jvp(Model))/...",
+        # would match a category) and the bodies it calls.
+        own = text.split(", metadata=")[0]
+        full = " ".join([own] + [b for c in called for b in bodies.get(c, [])])
         where = re.search(r'op_name="([^"]*)"', text)
         table[name] = (full, where.group(1) if where else "")
     return table
@@ -95,6 +103,7 @@ def device_op_times(xspace_path: str, hlo: dict[str, tuple[str, str]]) -> dict[s
     """Total duration per XLA op in a trace (GPU: the device plane's 'XLA Ops' line; CPU: the
     thunks on the XLA client's line), with each op's HLO text and origin from `hlo`."""
     ops: dict[str, OpTime] = {}
+    by_kernel_name = {name.replace(".", "_"): entry for name, entry in hlo.items()}
     for plane in ProfileData.from_file(xspace_path).planes:
         lines = list(plane.lines)
         if plane.name.startswith("/device:"):
@@ -111,7 +120,9 @@ def device_op_times(xspace_path: str, hlo: dict[str, tuple[str, str]]) -> dict[s
                 if event.name.startswith(("ThunkExecutor", "Threadpool", "end: ")):
                     continue  # CPU: spans that hold the thunks, and markers
                 if event.name not in ops:
-                    text, where = hlo.get(event.name, (event.name, ""))
+                    text, where = hlo.get(event.name) or by_kernel_name.get(
+                        event.name, (event.name, "")
+                    )
                     ops[event.name] = OpTime(event.name, text=text, where=where)
                 ops[event.name].total_ns += event.duration_ns
                 ops[event.name].count += 1
@@ -138,9 +149,13 @@ def report_jax(ops: dict[str, OpTime], steps: int, top: int) -> dict[str, float]
     return dict(by_category)
 
 
-def profile_jax(config, host_params, tokens, s, out_dir: str, steps: int, top: int):
+def profile_jax(
+    config, host_params, tokens, s, out_dir: str, steps: int, top: int, warmup: int = 3
+):
+    """Traces `steps` of our step after `warmup` (at least 1: the compiling one); prints the report
+    and returns the per-category ms/step. The trace and the step's HLO text go under `out_dir`."""
     step, sync, hlo_text = train_step.jax_step(config, host_params, tokens, s)
-    for _ in range(max(1, _WARMUP.value)):
+    for _ in range(max(1, warmup)):
         step()
         sync()
     trace_dir = os.path.join(out_dir, "jax_trace")
@@ -158,9 +173,10 @@ def profile_jax(config, host_params, tokens, s, out_dir: str, steps: int, top: i
     return report_jax(ops, steps, top)
 
 
-def profile_torch(config, host_params, tokens, s, steps: int, top: int) -> None:
+def profile_torch(config, host_params, tokens, s, steps: int, top: int, warmup: int = 3) -> None:
+    """Prints torch.profiler's table (CUDA kernels on a GPU, ATen ops on the CPU) for `steps`."""
     step, sync, device = train_step.torch_step(config, host_params, tokens, s, s.torch_compile)
-    for _ in range(max(1, _WARMUP.value)):
+    for _ in range(max(1, warmup)):
         step()
         sync()
     activities = [torch.profiler.ProfilerActivity.CPU]
@@ -186,11 +202,13 @@ def main(argv) -> None:
     os.makedirs(_OUT_DIR.value, exist_ok=True)
     print(f"{s}\njax {jax.__version__}, torch {torch.__version__}", flush=True)
     if _SIDE.value in ("both", "torch"):
-        profile_torch(config, host_params, tokens, s, _STEPS.value, _TOP.value)
+        profile_torch(config, host_params, tokens, s, _STEPS.value, _TOP.value, _WARMUP.value)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     if _SIDE.value in ("both", "jax"):
-        profile_jax(config, host_params, tokens, s, _OUT_DIR.value, _STEPS.value, _TOP.value)
+        profile_jax(
+            config, host_params, tokens, s, _OUT_DIR.value, _STEPS.value, _TOP.value, _WARMUP.value
+        )
 
 
 if __name__ == "__main__":
