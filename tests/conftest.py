@@ -2,6 +2,7 @@
 TFDS data directory so tests never read or write the user's ~/tensorflow_datasets."""
 
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -17,6 +18,13 @@ if _worker is not None or "TFDS_DATA_DIR" not in os.environ:
 # One persistent compilation cache for the whole run, shared by the xdist workers and the
 # subprocesses tests start (they inherit the environment): many tests compile the same smoke-size
 # train and eval steps. Measured: tests/experiments/train_lm*_test.py 133 s -> 117 s.
+_own_cache = None  # the cache this process made (the controller's), removed when the run ends
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="research-tests-jax-cache-")
+    _own_cache = tempfile.mkdtemp(prefix="research-tests-jax-cache-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _own_cache
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _own_cache is not None:  # after the workers: xdist finishes the controller last
+        shutil.rmtree(_own_cache, ignore_errors=True)
