@@ -26,6 +26,11 @@ def softmax_cross_entropy(logits, targets, weights=None) -> tuple[jax.Array, jax
     return jnp.sum(nll * weights), jnp.sum(weights)
 
 
+def _is_target(targets, vocab: int):
+    """bool [..., V]: True at each row's target id (an iota comparison, no gather)."""
+    return targets[..., None] == jnp.arange(vocab, dtype=targets.dtype)
+
+
 def _nll_autodiff(logits, targets):
     """`_nll` by autodiff of logsumexp and an iota pick of the target logit: the CPU path.
 
@@ -33,7 +38,7 @@ def _nll_autodiff(logits, targets):
     230 ms against 540 ms for [2048, 50257], forward and backward): it vectorizes the variadic
     reduction and the custom backward less well.
     """
-    hit = targets[..., None] == jnp.arange(logits.shape[-1], dtype=targets.dtype)
+    hit = _is_target(targets, logits.shape[-1])
     return jax.nn.logsumexp(logits, axis=-1) - jnp.sum(jnp.where(hit, logits, 0.0), axis=-1)
 
 
@@ -57,7 +62,7 @@ def _nll_fwd(logits, targets):
     peak = jnp.max(logits, axis=-1, keepdims=True)
     peak = jnp.where(jnp.isfinite(peak), peak, 0.0)  # an all -inf row: no NaN from -inf - -inf
     shifted = logits - peak
-    hit = targets[..., None] == jnp.arange(logits.shape[-1], dtype=targets.dtype)
+    hit = _is_target(targets, logits.shape[-1])
     sum_exp, target_shifted = jax.lax.reduce(
         (jnp.exp(shifted), jnp.where(hit, shifted, 0.0)),
         (jnp.float32(0), jnp.float32(0)),
@@ -70,7 +75,7 @@ def _nll_fwd(logits, targets):
 
 def _nll_bwd(residuals, g):
     logits, log_z, targets = residuals
-    hit = targets[..., None] == jnp.arange(logits.shape[-1], dtype=targets.dtype)
+    hit = _is_target(targets, logits.shape[-1])
     dlogits = g[..., None] * (jnp.exp(logits - log_z[..., None]) - hit)
     return dlogits, None
 

@@ -8,7 +8,7 @@ from absl import app, flags
 
 pytest.importorskip("torch")
 
-from experiments.benchmarks import train_step  # noqa: E402  (needs torch)
+from experiments.benchmarks import step_timing, train_step  # noqa: E402  (needs torch)
 
 
 def test_time_steps_times_the_first_and_the_timed_steps_with_their_syncs(monkeypatch):
@@ -16,7 +16,7 @@ def test_time_steps_times_the_first_and_the_timed_steps_with_their_syncs(monkeyp
     # every window is known exactly. Leaving the sync out, timing the warmup steps or mixing up
     # the windows changes the numbers.
     clock = [100.0]
-    monkeypatch.setattr(train_step, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(step_timing, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     calls = []
     syncs = []
 
@@ -29,7 +29,7 @@ def test_time_steps_times_the_first_and_the_timed_steps_with_their_syncs(monkeyp
         syncs.append(1)
         clock[0] += 0.25
 
-    timing = train_step.time_steps(step, sync, steps=3, warmup=2)
+    timing = step_timing.time_steps(step, sync, steps=3, warmup=2)
     assert len(calls) == 1 + 2 + 3 + 3
     assert len(syncs) == 1 + 2 + 3 + 1  # back-to-back steps share one sync
     assert timing.first_loss == 8.0
@@ -39,12 +39,12 @@ def test_time_steps_times_the_first_and_the_timed_steps_with_their_syncs(monkeyp
 
 
 def test_peak_flops_only_for_known_accelerators_in_bf16():
-    assert train_step.peak_flops("NVIDIA H100 80GB HBM3", "bfloat16") == 989e12
-    assert train_step.peak_flops("NVIDIA H100 PCIe", "bfloat16") == 756e12
-    assert train_step.peak_flops("NVIDIA H200", "bfloat16") == 989e12
-    assert train_step.peak_flops("NVIDIA A100-SXM4-80GB", "bfloat16") == 312e12
-    assert train_step.peak_flops("NVIDIA H100 80GB HBM3", "float32") is None
-    assert train_step.peak_flops("cpu", "bfloat16") is None
+    assert step_timing.peak_flops("NVIDIA H100 80GB HBM3", "bfloat16") == 989e12
+    assert step_timing.peak_flops("NVIDIA H100 PCIe", "bfloat16") == 756e12
+    assert step_timing.peak_flops("NVIDIA H200", "bfloat16") == 989e12
+    assert step_timing.peak_flops("NVIDIA A100-SXM4-80GB", "bfloat16") == 312e12
+    assert step_timing.peak_flops("NVIDIA H100 80GB HBM3", "float32") is None
+    assert step_timing.peak_flops("cpu", "bfloat16") is None
 
 
 def _parse(*args):
