@@ -1,5 +1,7 @@
 """Tests for experiments/benchmarks/step_profile.py: HLO lookup, categories, a smoke-size profile."""
 
+import re
+
 from experiments.benchmarks import step_profile, train_step
 from research.models import transformer_lm
 
@@ -41,9 +43,14 @@ def test_smoke_profile_attributes_the_step_to_its_xla_ops(tmp_path, capsys):
     ).config
     host_params, tokens = train_step.params_and_tokens(config, s)
     categories = step_profile.profile_jax(
-        config, host_params, tokens, s, str(tmp_path), steps=2, top=5, warmup=1
+        config, host_params, tokens, s, str(tmp_path), steps=2, top=10_000, warmup=1
     )
     assert categories["matmul"] > 0 and sum(categories.values()) > categories["matmul"]
     assert "ENTRY" in (tmp_path / "jax_step.hlo.txt").read_text()
-    printed = capsys.readouterr().out
-    assert "ms/step of device op time" in printed and "dot_general" in printed
+    printed = capsys.readouterr().out.splitlines()
+    # Every op is listed (top covers them all, so the assertions do not hang on which op is slowest):
+    # the header's op count matches the listed rows, and matmuls are located in the model's blocks.
+    n_ops = int(re.search(r"over (\d+) ops", printed[0]).group(1))
+    rows = [line for line in printed if "|" in line]
+    assert len(rows) == n_ops
+    assert any(" matmul " in row and "block_0" in row for row in rows)
