@@ -54,39 +54,54 @@ def _weight_grads(x, h_prevs, wi, dxw, dhw):
     return dwi, dwh, dx
 
 
+def _sigmoid_as_tanh(size, dtype):
+    """Per-column scale and shift [4H] that turn one tanh over all four gates into sigmoid for i, f,
+    o (sigmoid(z) = tanh(z / 2) / 2 + 1/2) and tanh for g: one kernel instead of four slices."""
+    half, one, zero = (jnp.full((size,), v, dtype) for v in (0.5, 1.0, 0.0))
+    return jnp.concatenate([half, half, one, half]), jnp.concatenate([half, half, zero, half])
+
+
 def _lstm_scan(wi, w, b, x, alive, h0, c0, unroll, save):
-    """wi [I,4H], w [H,4H], b [4H] (both biases), x [T,B,I], alive bool[T,B], h0/c0 [B,H]."""
+    """wi [I,4H], w [H,4H], b [4H] (both biases), x [T,B,I], alive bool[T,B], h0/c0 [B,H].
+
+    Returns (final (h, c), hs [T,B,H] or (hs, cs), acts [T,B,4H]). The projection's buffer is a
+    loop carry: with `save` each step overwrites its own row with the activated gates (in place,
+    no second [T,B,4H] buffer to allocate and zero)."""
     size = h0.shape[-1]
-    xw = _project(x, wi)
+    scale, shift = _sigmoid_as_tanh(size, x.dtype)
+    b_scaled = b * scale
 
     def body(carry, inputs):
-        h, c = carry
-        xw_t, a = inputs
-        gates = xw_t + h @ w + b  # [B,4H]
-        i = jax.nn.sigmoid(gates[:, :size])
-        f = jax.nn.sigmoid(gates[:, size : 2 * size])
-        g = jnp.tanh(gates[:, 2 * size : 3 * size])
-        o = jax.nn.sigmoid(gates[:, 3 * size :])
+        h, c, buf = carry
+        t, a = inputs
+        xw_t = jax.lax.dynamic_index_in_dim(buf, t, keepdims=False)
+        act = jnp.tanh((xw_t + h @ w) * scale + b_scaled) * scale + shift  # [B,4H]: i, f, g, o
+        i, f = act[:, :size], act[:, size : 2 * size]
+        g, o = act[:, 2 * size : 3 * size], act[:, 3 * size :]
         c_new = f * c + i * g
         h_new = o * jnp.tanh(c_new)
         a = a[:, None]
         h_new, c_new = jnp.where(a, h_new, h), jnp.where(a, c_new, c)
-        out = (h_new, c_new, jnp.concatenate([i, f, g, o], axis=-1)) if save else h_new
-        return (h_new, c_new), out
+        if save:
+            buf = jax.lax.dynamic_update_index_in_dim(buf, act, t, 0)
+        return (h_new, c_new, buf), ((h_new, c_new) if save else h_new)
 
-    return jax.lax.scan(body, (h0, c0), (xw, alive), unroll=unroll)
+    steps = x.shape[0]
+    xs = (jnp.arange(steps), alive)
+    (h, c, buf), out = jax.lax.scan(body, (h0, c0, _project(x, wi)), xs, unroll=unroll)
+    return (h, c), out, buf
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
 def lstm_direction(wi, w, b, x, alive, carry, unroll=1):
     """Shapes: wi [I,4H], w [H,4H], b [4H] (b_i + b_h), x [T,B,I], alive bool[T,B],
     carry (h, c) [B,H] -> (outputs [T,B,H], final (h, c))."""
-    final, hs = _lstm_scan(wi, w, b, x, alive, *carry, unroll, save=False)
+    final, hs, _ = _lstm_scan(wi, w, b, x, alive, *carry, unroll, save=False)
     return jnp.where(alive[..., None], hs, 0), final
 
 
 def _lstm_fwd(wi, w, b, x, alive, carry, unroll):
-    final, (hs, cs, acts) = _lstm_scan(wi, w, b, x, alive, *carry, unroll, save=True)
+    final, (hs, cs), acts = _lstm_scan(wi, w, b, x, alive, *carry, unroll, save=True)
     return (jnp.where(alive[..., None], hs, 0), final), (wi, w, x, alive, carry, hs, cs, acts)
 
 
