@@ -5,10 +5,9 @@
 
 Causal mask. GPT-tiny (`experiments/configs/lm/gpt_tiny.py`: model, data, optimizer) trains twice
 from one initialization on the same batches: with the causal mask (the GPT) and without it (every
-position attends to the whole window, the next token included). `LanguageModel` is
-`research.models.transformer_lm.Model` (without the decoding cache) with the mask as a switch:
-same parameter tree, same blocks (`transformer_lm.block`, with `causal` replaced). Without the
-mask the training loss collapses towards 0: the answer at position t is the input at t + 1, one
+position attends to the whole window, the next token included): `research.models.transformer_lm.
+Model` with its `causal` switch off (the same blocks and parameter tree). Without the mask the
+training loss collapses towards 0: the answer at position t is the input at t + 1, one
 attention hop away. Measured for both: the training curve, the validation loss as trained (the
 non-causal one still reads the future: the "cheating" loss), the validation loss when the future
 is not there (`prefix_losses`: position t predicted from tokens 0..t only, as generation sees it),
@@ -21,8 +20,8 @@ positions are filled once with zeros and once with random content, and the large
 real positions' outputs is reported, with the padding mask (exactly 0: masked keys get
 probability exactly 0) and without it (the real positions attend to the pads).
 
-A small jitted loop instead of the project's loop: the non-causal model is not a model file, and
-two short runs from one initialization need no checkpoints. Writes results.json, results.md and
+A small jitted loop instead of the project's loop: two short runs from one initialization on the
+same batches need no checkpoints. Writes results.json, results.md and
 attention_masks.png (training curves; the padding changes) to the workdir.
 """
 
@@ -43,8 +42,6 @@ from experiments import entry
 from experiments.configs.lm import gpt_tiny
 from research.data import lm_pipeline, text_corpus
 from research.models import transformer_lm
-from research.nn.embedding import Embed
-from research.nn.norm import LayerNorm
 from research.nn.transformer_block import TransformerBlock
 from research.text import tokenizers
 from research.train.losses import softmax_cross_entropy
@@ -54,55 +51,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 
-class LanguageModel(nn.Module):
-    """`transformer_lm.Model` without its cache, the causal mask a switch. tokens int32 [B,T]
-    (and mask bool [B,T], True = real token) -> float32 logits [B,T,V].
-
-    With causal=True it computes what `transformer_lm.Model` computes from the same parameters
-    (the tests check it); with causal=False every position attends to every real position.
-    """
-
-    config: transformer_lm.Config
-    causal: bool = True
-
-    @nn.compact
-    def __call__(self, tokens, *, mask=None, train: bool = False):
-        cfg = self.config
-        dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
-        embed = Embed(
-            cfg.padded_vocab_size, cfg.embed_dim, dtype=dtype, param_dtype=param_dtype, name="embed"
-        )
-        pos_embed = Embed(
-            cfg.max_len,
-            cfg.embed_dim,
-            axes=(None, "embed"),
-            dtype=dtype,
-            param_dtype=param_dtype,
-            name="pos_embed",
-        )
-        if mask is None:
-            positions, attention_mask = jnp.arange(tokens.shape[1])[None], None
-        else:  # as transformer_lm: padding takes no position and is never attended to
-            mask = jnp.asarray(mask, bool)
-            positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)
-            attention_mask = mask[:, None, None, :]
-        x = embed(tokens) + pos_embed(positions)
-        x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
-        for i in range(cfg.num_layers):
-            # The GPT's own block (any change to transformer_lm.block carries over), re-bound
-            # under the GPT's parameter name with `causal` replaced.
-            layer = transformer_lm.block(cfg, None).clone(
-                parent=self, name=f"block_{i}", causal=self.causal
-            )
-            x = layer(x, None, train, mask=attention_mask)
-        x = LayerNorm(
-            epsilon=cfg.layer_norm_epsilon, dtype=dtype, param_dtype=param_dtype, name="ln_f"
-        )(x)
-        return embed.attend(x)[..., : cfg.vocab_size]
-
-
 @functools.cache
-def jitted_apply(model: LanguageModel):
+def jitted_apply(model: transformer_lm.Model):
     """`(params, tokens [B,T], mask bool [B,T]) -> logits [B,T,V]`, jitted once per model (every
     evaluation below calls it with one batch shape, so each model compiles once)."""
     return jax.jit(lambda params, tokens, mask: model.apply({"params": params}, tokens, mask=mask))
@@ -224,7 +174,7 @@ def padding_change(apply, tokens_or_x, real, pad_fill) -> float:
     return float(jnp.max(change))
 
 
-def padding_experiment(config, gpt: LanguageModel, gpt_params, eval_tokens) -> dict:
+def padding_experiment(config, gpt: transformer_lm.Model, gpt_params, eval_tokens) -> dict:
     """Max change of real positions' outputs when pad content changes, with and without mask.
 
     Rows: config.batch_size windows of config.seq_len validation tokens (the evaluation shape,
@@ -293,10 +243,10 @@ def causal_experiment(config, lm, tokenizer, texts) -> tuple[dict, dict, dict]:
     )
     init = nn.unbox(init)["params"]
     prompt = tokenizer.encode(config.prompt)
-    causal_model = LanguageModel(model_cfg, causal=True)
+    causal_model = transformer_lm.Model(model_cfg, causal=True)
     rows, curves, trained = {}, {}, {}
     for name, causal in (("causal", True), ("non_causal", False)):
-        model = LanguageModel(model_cfg, causal=causal)
+        model = transformer_lm.Model(model_cfg, causal=causal)
         start = time.perf_counter()
         params, losses, step_seconds = train(model, init, lm, train_tokens, config.num_train_steps)
         generated = greedy_generate(
@@ -402,7 +352,7 @@ def main(config, workdir) -> dict:
     }
     tokenizer = tokenizers.train("bytes", texts[lm.data.train_split], 0, 0, {})
     rows, curves, trained = causal_experiment(config, lm, tokenizer, texts)
-    gpt = LanguageModel(transformer_lm.Config(**lm.model.to_dict()), causal=True)
+    gpt = transformer_lm.Model(transformer_lm.Config(**lm.model.to_dict()), causal=True)
     eval_tokens = tokenizer.encode_documents(texts[lm.data.eval_split])
     padding = padding_experiment(config, gpt, trained["causal"], eval_tokens)
     results = {"causal": rows, "padding": padding, "train_losses": curves}

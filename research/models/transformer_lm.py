@@ -89,12 +89,13 @@ VARIANTS = {
 }
 
 
-def block(cfg: Config, name: str, *, remat: bool = False) -> TransformerBlock:
+def block(cfg: Config, name: str, *, remat: bool = False, causal: bool = True) -> TransformerBlock:
     """One pre-LayerNorm decoder block (`research.nn.transformer_block`): x + attn(ln1(x)), then
     x + mlp(ln2(x)), GELU (tanh form), biases everywhere: GPT-2's block (`norm_placement='post'`
     normalizes after each residual sum instead, for the depth experiments).
 
     Called as `block(x, None, train, cache=cache)`: `train` positional so that remat keeps it static.
+    `causal=False` drops the causal mask (see `Model.causal`).
     """
     dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
     block_cls = nn.remat(TransformerBlock, static_argnums=(3,)) if remat else TransformerBlock
@@ -107,7 +108,7 @@ def block(cfg: Config, name: str, *, remat: bool = False) -> TransformerBlock:
         norm_epsilon=cfg.layer_norm_epsilon,
         norm_placement=cfg.norm_placement,
         attention_scale=cfg.attention_scale,
-        causal=True,
+        causal=causal,
         dropout_rate=cfg.dropout_rate,
         attention_dropout_rate=cfg.attention_dropout_rate,
         dtype=dtype,
@@ -142,9 +143,14 @@ class Model(nn.Module):
     Logits at padding positions are meaningless. The cache remembers which of its slots are
     padding and the next position of each row, so a left-padded prompt batch decodes row by row
     as each prompt would alone.
+
+    `causal=False` (for the masking lesson in `experiments/attention_masks.py`, not a model to
+    train for generation) removes the causal mask: every position attends to every real position,
+    the future included. Same parameters; no cache (there is nothing to decode incrementally).
     """
 
     config: Config
+    causal: bool = True
 
     def init_cache(self, batch_size: int, length: int) -> dict:
         """An empty cache for sequences of up to `length` tokens (at most max_len).
@@ -190,6 +196,11 @@ class Model(nn.Module):
                 "build the model with a larger max_len."
             )
         check_token_ids(tokens, cfg.vocab_size)
+        if cache is not None and not self.causal:
+            raise ValueError(
+                "a non-causal transformer_lm.Model cannot decode with a cache (each position sees "
+                "the whole window); call it without cache=, or build it with causal=True."
+            )
 
         embed = Embed(
             cfg.padded_vocab_size, cfg.embed_dim, dtype=dtype, param_dtype=param_dtype, name="embed"
@@ -210,7 +221,7 @@ class Model(nn.Module):
 
         for i in range(cfg.num_layers):
             name = f"block_{i}"
-            layer = block(cfg, name, remat=cfg.remat)
+            layer = block(cfg, name, remat=cfg.remat, causal=self.causal)
             if cache is None:
                 x = layer(x, None, train, mask=attention_mask)
             else:

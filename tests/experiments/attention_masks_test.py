@@ -1,5 +1,6 @@
-"""The attention-mask experiment: the mask-switch model is the GPT, and what each mask prevents."""
+"""The attention-mask experiment: the GPT with its causal switch, and what each mask prevents."""
 
+import dataclasses
 import json
 
 import jax
@@ -28,30 +29,29 @@ def gpt():
     return params, tokens
 
 
-def test_causal_switch_model_is_the_gpt(gpt):
-    # Same parameter tree and, with the causal mask, the same logits (with and without padding):
-    # a block, position or final-norm difference from transformer_lm shows here.
-    params, tokens = gpt
-    ours = attention_masks.LanguageModel(CFG, causal=True)
-    theirs = transformer_lm.Model(CFG)
-    np.testing.assert_allclose(
-        ours.apply({"params": params}, tokens),
-        theirs.apply({"params": params}, tokens),
-        atol=1e-6,
-    )
+def test_with_one_block_the_last_position_is_the_same_with_and_without_the_causal_mask(gpt):
+    # In a one-block model position T-1 attends to every position either way, so its logits agree
+    # (with left padding too) and the earlier positions differ. (With more blocks the earlier
+    # positions' outputs feed the next block, so no position agrees.)
+    _, tokens = gpt
+    one = dataclasses.replace(CFG, num_layers=1)
+    params = transformer_lm.Model(one).init(jax.random.key(0), tokens)["params"]
+    causal, full = transformer_lm.Model(one), transformer_lm.Model(one, causal=False)
     mask = jnp.arange(12)[None] >= jnp.array([[0], [3], [7]])  # left padding
-    np.testing.assert_allclose(
-        ours.apply({"params": params}, tokens, mask=mask),
-        theirs.apply({"params": params}, tokens, mask=mask),
-        atol=1e-6,
-    )
+    for kwargs in ({}, {"mask": mask}):
+        a = causal.apply({"params": params}, tokens, **kwargs)
+        b = full.apply({"params": params}, tokens, **kwargs)
+        np.testing.assert_allclose(a[:, -1], b[:, -1], atol=1e-5)
+        assert float(jnp.abs(a[:, :-1] - b[:, :-1]).max()) > 1e-3
+    with pytest.raises(ValueError, match="non-causal transformer_lm.Model cannot decode"):
+        full.apply({"params": params}, tokens, cache=full.init_cache(3, 12))
 
 
 def test_only_the_non_causal_model_sees_the_next_token(gpt):
     params, tokens = gpt
     changed = tokens.at[:, 1].set((tokens[:, 1] + 1) % CFG.vocab_size)
     for causal, moves in ((True, False), (False, True)):
-        model = attention_masks.LanguageModel(CFG, causal=causal)
+        model = transformer_lm.Model(CFG, causal=causal)
         before = model.apply({"params": params}, tokens)[:, 0]
         after = model.apply({"params": params}, changed)[:, 0]
         assert bool(jnp.any(jnp.abs(after - before) > 1e-4)) == moves
@@ -60,7 +60,7 @@ def test_only_the_non_causal_model_sees_the_next_token(gpt):
 def test_prefix_logits_of_a_causal_model_are_its_forward_logits(gpt):
     # Hiding the future with the padding mask changes nothing for a causal model.
     params, tokens = gpt
-    model = attention_masks.LanguageModel(CFG, causal=True)
+    model = transformer_lm.Model(CFG, causal=True)
     np.testing.assert_allclose(
         attention_masks.prefix_logits(model, params, tokens),
         model.apply({"params": params}, tokens),
@@ -72,7 +72,7 @@ def test_greedy_generate_matches_cached_greedy_decoding(gpt):
     params, _ = gpt
     prompt = np.array([5, 17, 200], np.int32)
     ours = attention_masks.greedy_generate(
-        attention_masks.LanguageModel(CFG, causal=True), params, prompt, 8
+        transformer_lm.Model(CFG, causal=True), params, prompt, 8
     )
     cached = sample(
         transformer_lm.Model(CFG), params, prompt, num_tokens=8, rng=jax.random.key(0),
@@ -80,9 +80,7 @@ def test_greedy_generate_matches_cached_greedy_decoding(gpt):
     )  # fmt: skip
     np.testing.assert_array_equal(ours, cached)
     with pytest.raises(ValueError, match="prompt \\+ num_tokens = 25 exceeds max_len=24"):
-        attention_masks.greedy_generate(
-            attention_masks.LanguageModel(CFG, causal=True), params, prompt, 22
-        )
+        attention_masks.greedy_generate(transformer_lm.Model(CFG, causal=True), params, prompt, 22)
 
 
 def test_pad_content_changes_real_outputs_only_without_the_mask(results):
