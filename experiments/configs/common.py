@@ -13,10 +13,7 @@ def base_config() -> ml_collections.ConfigDict:
     """The training loop's standard keys with neutral defaults; experiments override them."""
     config = ml_collections.ConfigDict()
     config.seed = 0
-    config.num_train_steps = 1000
-    config.log_every_steps = 50
-    config.eval_every_steps = 500
-    config.checkpoint_every_steps = 500
+    schedule(config, steps=1000, log_every=50, eval_every=500, checkpoint_every=500)
     config.keep_checkpoints = 3
     config.skip_nonfinite_updates = False
     # Optimizer steps per jitted call (a lax.scan over stacked batches): > 1 for models whose step
@@ -45,6 +42,22 @@ def base_config() -> ml_collections.ConfigDict:
     # --config.sharding_rules=length=tensor,embed=fsdp+data,kv=none. '' = the defaults only.
     config.sharding_rules = ""
     return config
+
+
+def schedule(
+    section: ml_collections.ConfigDict,
+    *,
+    steps: int,
+    log_every: int,
+    eval_every: int,
+    checkpoint_every: int,
+) -> None:
+    """Sets a loop section's schedule keys (num_train_steps, log_every_steps, eval_every_steps,
+    checkpoint_every_steps): the keys the loop reads and `--config.<key>` flags override."""
+    section.num_train_steps = steps
+    section.log_every_steps = log_every
+    section.eval_every_steps = eval_every
+    section.checkpoint_every_steps = checkpoint_every
 
 
 def model_section(model_name: str, variant: str, **overrides) -> ml_collections.ConfigDict:

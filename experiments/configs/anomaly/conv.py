@@ -22,7 +22,7 @@ compilation.
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section
+from experiments.configs.common import base_config, model_section, schedule
 
 
 def get_config(arg: str | None = None, variant: str = "conv"):
@@ -43,10 +43,7 @@ def get_config(arg: str | None = None, variant: str = "conv"):
     config.threshold = dict(method="percentile", percentile=99.0, calibration_fraction=0.2)
     config.baselines = dict(methods="zscore,pca,matrix_profile", zscore_window=32, pca_components=4)
 
-    config.num_train_steps = 1500
-    config.log_every_steps = 250
-    config.eval_every_steps = 500
-    config.checkpoint_every_steps = 500
+    schedule(config, steps=1500, log_every=250, eval_every=500, checkpoint_every=500)
     config.optimizer.learning_rate = 3e-3
     config.optimizer.warmup_steps = 100
     config.optimizer.weight_decay = 1e-4
@@ -57,10 +54,7 @@ def get_config(arg: str | None = None, variant: str = "conv"):
         config.data.window = 16
         config.data.batch_size = 16
         config.baselines.zscore_window = 16
-        config.num_train_steps = 20
-        config.log_every_steps = 10
-        config.eval_every_steps = 20
-        config.checkpoint_every_steps = 20
+        schedule(config, steps=20, log_every=10, eval_every=20, checkpoint_every=20)
         config.optimizer.warmup_steps = 5
     elif arg:
         raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")

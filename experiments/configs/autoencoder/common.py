@@ -3,7 +3,7 @@ mode. Each config file picks its model preset (and stays the runbook, with its m
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section
+from experiments.configs.common import base_config, model_section, schedule
 
 
 def autoencoder_config(model_name: str, variant: str, *, smoke: bool, **model_overrides):
@@ -18,10 +18,7 @@ def autoencoder_config(model_name: str, variant: str, *, smoke: bool, **model_ov
         eval_split="test",
         binarize=False,  # pixels >= 0.5 -> 1, else 0 (a Bernoulli likelihood becomes exact)
     )
-    config.num_train_steps = 3000
-    config.log_every_steps = 100
-    config.eval_every_steps = 1000
-    config.checkpoint_every_steps = 1000
+    schedule(config, steps=3000, log_every=100, eval_every=1000, checkpoint_every=1000)
     config.optimizer.learning_rate = 2e-3
     config.optimizer.warmup_steps = 100
     config.optimizer.weight_decay = 1e-4
@@ -31,9 +28,6 @@ def autoencoder_config(model_name: str, variant: str, *, smoke: bool, **model_ov
             config.model.hidden_dim = 32
         if "conv_features" in config.model:
             config.model.conv_features = 8
-        config.num_train_steps = 20
-        config.log_every_steps = 5
-        config.eval_every_steps = 10
-        config.checkpoint_every_steps = 10
+        schedule(config, steps=20, log_every=5, eval_every=10, checkpoint_every=10)
         config.optimizer.warmup_steps = 5
     return config

@@ -7,7 +7,7 @@ experiments/configs/bert/contextual.py the word lists.
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section
+from experiments.configs.common import base_config, model_section, schedule
 
 
 def mlm_config(*, smoke: bool):
@@ -30,10 +30,7 @@ def mlm_config(*, smoke: bool):
     config.tokenizer = dict(kind="wordpiece", vocab_size=0, num_sentinels=0)
     config.mlm = dict(rate=0.15, mask_fraction=0.8, random_fraction=0.1)
 
-    config.num_train_steps = 600
-    config.log_every_steps = 50
-    config.eval_every_steps = 200
-    config.checkpoint_every_steps = 200
+    schedule(config, steps=600, log_every=50, eval_every=200, checkpoint_every=200)
     config.optimizer.learning_rate = 1e-3
     config.optimizer.warmup_steps = 60
     config.optimizer.b2 = 0.98
@@ -48,9 +45,6 @@ def mlm_config(*, smoke: bool):
         config.model.max_len = 32
         config.data.seq_len = 32
         config.data.batch_size = 8
-        config.num_train_steps = 20
-        config.log_every_steps = 5
-        config.eval_every_steps = 10
-        config.checkpoint_every_steps = 10
+        schedule(config, steps=20, log_every=5, eval_every=10, checkpoint_every=10)
         config.optimizer.warmup_steps = 5
     return config

@@ -32,7 +32,7 @@ on the same loaded CPU (46 s CPU).
 from ml_collections.config_dict import placeholder
 
 from experiments.configs.bert.common import mlm_config
-from experiments.configs.common import base_config
+from experiments.configs.common import base_config, schedule
 
 
 def get_config(arg: str | None = None):
@@ -52,10 +52,7 @@ def get_config(arg: str | None = None):
         seq_len=64,  # [CLS] + the first 63 tokens of the docstring, padded
         batch_size=32,
     )
-    finetune.num_train_steps = 300
-    finetune.log_every_steps = 50
-    finetune.eval_every_steps = 100
-    finetune.checkpoint_every_steps = 100
+    schedule(finetune, steps=300, log_every=50, eval_every=100, checkpoint_every=100)
     finetune.optimizer.learning_rate = 3e-4
     finetune.optimizer.warmup_steps = 30
     finetune.optimizer.weight_decay = 0.01
@@ -64,10 +61,7 @@ def get_config(arg: str | None = None):
         finetune.data.num_classes = 3
         finetune.data.seq_len = 32
         finetune.data.batch_size = 8
-        finetune.num_train_steps = 10
-        finetune.log_every_steps = 5
-        finetune.eval_every_steps = 10
-        finetune.checkpoint_every_steps = 10
+        schedule(finetune, steps=10, log_every=5, eval_every=10, checkpoint_every=10)
         finetune.optimizer.warmup_steps = 2
     config.finetune = finetune
     return config

@@ -12,7 +12,7 @@ after 600 steps, about 8 s in all (0.978 at step 200).
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section
+from experiments.configs.common import base_config, model_section, schedule
 
 
 def get_config(arg: str | None = None):
@@ -21,20 +21,14 @@ def get_config(arg: str | None = None):
     config.model = model_section("mlp_classifier", "digits")
     config.data = dict(name="digits", data_dir=placeholder(str), batch_size=64, eval_split="test")
 
-    config.num_train_steps = 600
-    config.log_every_steps = 50
-    config.eval_every_steps = 200
-    config.checkpoint_every_steps = 200
+    schedule(config, steps=600, log_every=50, eval_every=200, checkpoint_every=200)
     config.optimizer.learning_rate = 3e-3
     config.optimizer.warmup_steps = 50
     config.optimizer.weight_decay = 1e-4
 
     if arg == "smoke":
         config.model.hidden_dim = 32
-        config.num_train_steps = 20
-        config.log_every_steps = 5
-        config.eval_every_steps = 10
-        config.checkpoint_every_steps = 10
+        schedule(config, steps=20, log_every=5, eval_every=10, checkpoint_every=10)
         config.optimizer.warmup_steps = 5
     elif arg:
         raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")

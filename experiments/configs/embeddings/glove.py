@@ -27,7 +27,7 @@ in ~10 s; without the noise words, trained that long, GloVe grouped planted word
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section
+from experiments.configs.common import base_config, model_section, schedule
 
 
 def get_config(arg: str | None = None):
@@ -54,10 +54,8 @@ def get_config(arg: str | None = None):
         ),
     )
 
-    config.num_train_steps = 20_000
-    config.log_every_steps = 500
-    config.eval_every_steps = 20_000  # no evaluation set: the loop skips evaluation
-    config.checkpoint_every_steps = 5_000
+    # No evaluation set: the loop skips evaluation.
+    schedule(config, steps=20_000, log_every=500, eval_every=20_000, checkpoint_every=5_000)
     config.optimizer.name = "adagrad"
     config.optimizer.initial_accumulator = 1.0
     config.optimizer.learning_rate = 0.05
@@ -72,10 +70,7 @@ def get_config(arg: str | None = None):
         config.data.planted.num_sentences = 2_000
         config.data.batch_size = 256
         config.model.embed_dim = 16
-        config.num_train_steps = 50
-        config.log_every_steps = 10
-        config.eval_every_steps = 50
-        config.checkpoint_every_steps = 25
+        schedule(config, steps=50, log_every=10, eval_every=50, checkpoint_every=25)
     elif arg:
         raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
     return config

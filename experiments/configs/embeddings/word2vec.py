@@ -33,7 +33,7 @@ waiting for the metrics, logging) takes the rest, so throughput is bounded by st
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section
+from experiments.configs.common import base_config, model_section, schedule
 
 
 def word2vec_config(model_name: str, variant: str, arg: str | None):
@@ -56,10 +56,9 @@ def word2vec_config(model_name: str, variant: str, arg: str | None):
         # each here): FastText averages a center's n-gram rows once for all its pairs.
         skipgram_windows=False,
     )
-    config.num_train_steps = 3070  # ~5 epochs of ~628K skip-gram pairs (gensim: epochs=5)
-    config.log_every_steps = 100
-    config.eval_every_steps = 1000  # no evaluation set: the loop skips evaluation
-    config.checkpoint_every_steps = 1000
+    # ~5 epochs of ~628K skip-gram pairs (gensim: epochs=5); no evaluation set: the loop skips
+    # evaluation.
+    schedule(config, steps=3070, log_every=100, eval_every=1000, checkpoint_every=1000)
     config.optimizer.name = "sgd"
     config.optimizer.learning_rate = 0.025
     config.optimizer.warmup_steps = 0
@@ -72,10 +71,7 @@ def word2vec_config(model_name: str, variant: str, arg: str | None):
         config.data.corpus = "planted"
         config.model.embed_dim = 16
         config.data.batch_size = 4096
-        config.num_train_steps = 50
-        config.log_every_steps = 10
-        config.eval_every_steps = 25
-        config.checkpoint_every_steps = 25
+        schedule(config, steps=50, log_every=10, eval_every=25, checkpoint_every=25)
     elif arg:
         raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
     return config

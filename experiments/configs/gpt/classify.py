@@ -40,7 +40,7 @@ or a smaller width (--config.model.embed_dim, --config.model.num_layers) cut the
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section
+from experiments.configs.common import base_config, model_section, schedule
 from research.data.text_to_text import ByteVocabulary
 
 NUM_SENTINELS = 32  # T5's byte vocabulary (research/text/special_tokens.py default)
@@ -63,10 +63,7 @@ def get_config(arg: str | None = None):
         batch_size=16,  # half of T5's 32: this model is 3.4x T5-tiny (see the docstring)
         eval_batch_size=128,
     )
-    config.num_train_steps = 500
-    config.log_every_steps = 50
-    config.eval_every_steps = 125
-    config.checkpoint_every_steps = 250
+    schedule(config, steps=500, log_every=50, eval_every=125, checkpoint_every=250)
     config.optimizer.learning_rate = 2e-3
     config.optimizer.warmup_steps = 100
 
@@ -84,10 +81,7 @@ def get_config(arg: str | None = None):
         batch_size=16,
         eval_batch_size=128,
     )
-    finetune.num_train_steps = 250
-    finetune.log_every_steps = 50
-    finetune.eval_every_steps = 50
-    finetune.checkpoint_every_steps = 125
+    schedule(finetune, steps=250, log_every=50, eval_every=50, checkpoint_every=125)
     finetune.optimizer.learning_rate = 1e-3
     finetune.optimizer.warmup_steps = 40
 
@@ -101,19 +95,13 @@ def get_config(arg: str | None = None):
         config.data.num_eval = 20
         config.data.batch_size = 8
         config.data.eval_batch_size = 16
-        config.num_train_steps = 20
-        config.log_every_steps = 5
-        config.eval_every_steps = 10
-        config.checkpoint_every_steps = 10
+        schedule(config, steps=20, log_every=5, eval_every=10, checkpoint_every=10)
         config.optimizer.warmup_steps = 5
         finetune.data.num_classes = 3
         finetune.data.max_input_len = 32
         finetune.data.batch_size = 8
         finetune.data.eval_batch_size = 32
-        finetune.num_train_steps = 10
-        finetune.log_every_steps = 5
-        finetune.eval_every_steps = 10
-        finetune.checkpoint_every_steps = 10
+        schedule(finetune, steps=10, log_every=5, eval_every=10, checkpoint_every=10)
         finetune.optimizer.warmup_steps = 2
     config.finetune = finetune
     return config

@@ -4,7 +4,7 @@ smoke sizes (and stays the runbook, with its measured numbers)."""
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section
+from experiments.configs.common import base_config, model_section, schedule
 
 
 def lm_config(model_name: str, variant: str, *, smoke: bool, **model_overrides):
@@ -30,20 +30,14 @@ def lm_config(model_name: str, variant: str, *, smoke: bool, **model_overrides):
     # top_k and top_p (nucleus) filter the distribution; 0 turns either off.
     config.sample = dict(prompt="The ", num_tokens=120, temperature=0.8, top_k=0, top_p=0.0)
 
-    config.num_train_steps = 500
-    config.log_every_steps = 25
-    config.eval_every_steps = 100
-    config.checkpoint_every_steps = 100
+    schedule(config, steps=500, log_every=25, eval_every=100, checkpoint_every=100)
     config.optimizer.learning_rate = 2e-3
     config.optimizer.warmup_steps = 100
 
     if smoke:
         config.data.seq_len = 64
         config.data.batch_size = 8
-        config.num_train_steps = 20
-        config.log_every_steps = 5
-        config.eval_every_steps = 10
-        config.checkpoint_every_steps = 10
+        schedule(config, steps=20, log_every=5, eval_every=10, checkpoint_every=10)
         config.optimizer.warmup_steps = 5
         config.sample.num_tokens = 16
     return config

@@ -23,7 +23,7 @@ length 10. The smoke run takes about 30 s, mostly compilation.
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section
+from experiments.configs.common import base_config, model_section, schedule
 
 
 def get_config(arg: str | None = None):
@@ -41,10 +41,7 @@ def get_config(arg: str | None = None):
         eval_batch_size=256,
     )
 
-    config.num_train_steps = 3000
-    config.log_every_steps = 100
-    config.eval_every_steps = 1000
-    config.checkpoint_every_steps = 1000
+    schedule(config, steps=3000, log_every=100, eval_every=1000, checkpoint_every=1000)
     config.optimizer.learning_rate = 3e-3
     config.optimizer.warmup_steps = 100
     config.optimizer.weight_decay = 1e-4
@@ -56,10 +53,7 @@ def get_config(arg: str | None = None):
         config.data.num_eval = 60  # 2 eval batches of 32, the last with 4 padding rows
         config.data.batch_size = 32
         config.data.eval_batch_size = 32
-        config.num_train_steps = 30
-        config.log_every_steps = 10
-        config.eval_every_steps = 15
-        config.checkpoint_every_steps = 15
+        schedule(config, steps=30, log_every=10, eval_every=15, checkpoint_every=15)
         config.optimizer.warmup_steps = 5
     elif arg:
         raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")

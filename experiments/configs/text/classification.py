@@ -49,7 +49,7 @@ holds (counts 0.775, binary 0.803, tfidf 0.883, tfidf_sublinear 0.892, tf_l2 0.8
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section
+from experiments.configs.common import base_config, model_section, schedule
 from experiments.configs.embeddings import compare
 
 
@@ -79,10 +79,7 @@ def get_config(arg: str | None = None):
     # The *_mean rows' embedding training: the gensim comparison's settings (its smoke ones in smoke).
     config.embeddings = compare.get_config("smoke" if arg == "smoke" else None).settings.to_dict()
 
-    config.num_train_steps = 1000
-    config.log_every_steps = 100
-    config.eval_every_steps = 250
-    config.checkpoint_every_steps = 500
+    schedule(config, steps=1000, log_every=100, eval_every=250, checkpoint_every=500)
     config.optimizer.learning_rate = 1e-2
     config.optimizer.warmup_steps = 50
     config.optimizer.weight_decay = 1e-4
@@ -90,10 +87,7 @@ def get_config(arg: str | None = None):
     if arg == "smoke":
         config.model.num_classes = 4
         config.features.max_features = 500
-        config.num_train_steps = 20
-        config.log_every_steps = 10
-        config.eval_every_steps = 20
-        config.checkpoint_every_steps = 20
+        schedule(config, steps=20, log_every=10, eval_every=20, checkpoint_every=20)
         config.optimizer.warmup_steps = 5
     elif arg:
         raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
