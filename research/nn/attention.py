@@ -123,9 +123,9 @@ def dot_product_attention(
         the reference path). `mask` and `bias` are sliced per block: a [B,1,1,S] padding mask
         stays linear, a full [.,.,T,S] one costs its own size.
         'local' is sliding-window attention (`research.nn.local_attention`, banded, O(T*w)
-        memory; exact on its pattern): self-attention only (S = T), needs `window`. With a
-        `mask` or `bias` it computes the same pattern on the dense einsum path (window mask and
-        `mask` combined by logical and; O(T^2) memory), since the banded kernel takes neither.
+        memory; exact on its pattern): self-attention only (S = T), needs `window`. A padding
+        mask [B,1,1,S] stays banded; any other `mask`, or a `bias`, runs the same pattern on the
+        dense einsum path (window mask and `mask` combined by logical and; O(T^2) memory).
         'performer' is FAVOR+ (`research.nn.performer`) with random features `projection`
         [m,H]: linear in length (causal by a chunked prefix-sum scan). With a `mask` it uses the
         masked quadratic form phi(q) phi(k)^T (the same estimate, O(T*S) memory); it takes no
@@ -184,11 +184,15 @@ def dot_product_attention(
                     f"equal the queries' {query_length} (cached decoding goes through "
                     "MultiHeadAttention, which applies the window as a mask)."
                 )
-            if mask is None and bias is None:
-                # Imported here: local_attention imports this module.
+            if bias is None and (mask is None or mask.shape[1:3] == (1, 1)):
+                # No mask, or a key (padding) mask [B|1,1,1,S]: banded. Imported here:
+                # local_attention imports this module.
                 from research.nn.local_attention import local_attention
 
-                return local_attention(q, k, v, window=window, causal=causal, scale=scale)
+                key_mask = None if mask is None else jnp.broadcast_to(mask[:, 0, 0], k.shape[:2])
+                return local_attention(
+                    q, k, v, window=window, causal=causal, scale=scale, key_mask=key_mask
+                )
             positions = jnp.arange(query_length)
             local = window_mask(positions[:, None], positions[None, :], window, causal=causal)
             mask = local if mask is None else jnp.logical_and(mask, local)

@@ -87,6 +87,7 @@ def local_attention(
     causal: bool,
     global_positions: Sequence[int] = (),
     scale: float | None = None,
+    key_mask=None,
 ):
     """Sliding-window attention (+ Longformer global tokens), banded: O(T * (w + G)) memory.
 
@@ -98,6 +99,10 @@ def local_attention(
       causal: causal window (and causal global tokens) or symmetric window.
       global_positions: static distinct positions in [0, T) that attend and are attended globally.
       scale: multiplies the scores; None is 1/sqrt(H).
+      key_mask: optional bool [B,T], True = a real key (padding: False). No query attends a
+        masked key; cut into bands like the keys, so memory stays banded. A query that sees no
+        real key (a padding query in a window of padding) gets a meaningless output (the dense
+        path's and this one's differ there); real queries see at least themselves.
     """
     window = _check_window(window)
     if not q.ndim == k.ndim == v.ndim == 4 or k.shape != v.shape:
@@ -112,6 +117,11 @@ def local_attention(
             "length and head width, and its heads must divide q's heads."
         )
     positions = _check_globals(global_positions, length)
+    if key_mask is not None and jnp.shape(key_mask) != (batch, length):
+        raise ValueError(
+            f"key_mask must be bool [B,T] = {(batch, length)} (True = real key), got "
+            f"{jnp.shape(key_mask)}."
+        )
     scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
     groups = num_heads // num_kv_heads
     num_blocks = -(-length // window)
@@ -124,7 +134,10 @@ def local_attention(
     kv_pad = ((0, 0), (window, padded - length + (key_blocks - 2) * window), (0, 0), (0, 0))
 
     def band(x):
-        x = jnp.pad(x, kv_pad).reshape(batch, num_blocks + key_blocks - 1, window, num_kv_heads, -1)
+        """[B,T,...] -> [B, C, key_blocks * W, ...]: each query block's key window."""
+        x = jnp.pad(x, kv_pad[: x.ndim]).reshape(
+            batch, num_blocks + key_blocks - 1, window, *x.shape[2:]
+        )
         return jnp.concatenate([x[:, s : s + num_blocks] for s in range(key_blocks)], axis=2)
 
     kb, vb = band(k), band(v)
@@ -132,6 +145,8 @@ def local_attention(
     key_pos = (jnp.arange(num_blocks)[:, None] - 1) * window + jnp.arange(key_blocks * window)
     key_pos = key_pos[:, None, :]  # [C, 1, key_blocks * W]
     band_mask = (key_pos >= 0) & (key_pos < length) & _in_window(query_pos, key_pos, window, causal)
+    if key_mask is not None:  # [C,W,S] & [B,1,1,C,1,S] -> [B,1,1,C,W,S]
+        band_mask = band_mask & band(jnp.asarray(key_mask, bool))[:, None, None, :, None, :]
 
     scores = jnp.einsum("BCWKGH,BCSKH->BKGCWS", qb, kb, preferred_element_type=jnp.float32)
     scores = jnp.where(band_mask, scores.astype(jnp.float32) * scale, jnp.finfo(jnp.float32).min)
@@ -142,6 +157,8 @@ def local_attention(
         column_mask = ~_in_window(query_pos, global_pos, window, causal)
         if causal:
             column_mask = column_mask & (global_pos <= query_pos)
+        if key_mask is not None:  # [C,W,G] & [B,1,1,1,1,G]
+            column_mask = column_mask & key_mask[:, positions][:, None, None, None, None, :]
         global_scores = jnp.einsum(
             "BCWKGH,BJKH->BKGCWJ", qb, kg, preferred_element_type=jnp.float32
         )
@@ -159,6 +176,9 @@ def local_attention(
         row_mask = None
         if causal:
             row_mask = (jnp.arange(length)[None, :] <= jnp.asarray(positions)[:, None])[None, None]
+        if key_mask is not None:
+            keys = jnp.asarray(key_mask, bool)[:, None, None, :]
+            row_mask = keys if row_mask is None else row_mask & keys
         rows = dot_product_attention(
             q[:, positions], k, v, causal=False, mask=row_mask, scale=scale
         )

@@ -371,12 +371,14 @@ def test_blockwise_cached_decoding_equals_the_full_forward():
     np.testing.assert_allclose(jnp.concatenate(outputs, axis=1), full, atol=1e-6)
 
 
-def _layer_grads(layer, variables, x, **kwargs):
-    """Output and gradients (parameters and input) of sum(cos(layer(x)))."""
+def _layer_grads(layer, variables, x, rows=None, **kwargs):
+    """Output and gradients (parameters and input) of sum(cos(layer(x))) over the query `rows`
+    (bool [B,T]; None: all)."""
 
     def loss(params, x):
         out = layer.apply({**variables, "params": params}, x, **kwargs)
-        return jnp.sum(jnp.cos(out)), out
+        terms = jnp.cos(out) if rows is None else jnp.where(rows[:, :, None], jnp.cos(out), 0)
+        return jnp.sum(terms), out
 
     # jit: one compiled program instead of op-by-op dispatch of the layer's scans (~10x faster).
     grad_fn = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))
@@ -389,19 +391,20 @@ def _assert_trees_close(got, want, atol):
         np.testing.assert_allclose(a, b, atol=atol)
 
 
-@pytest.mark.parametrize("causal, with_mask", [(True, True), (False, False)])
+@pytest.mark.parametrize("causal, with_mask", [(True, True), (False, True), (False, False)])
 def test_local_implementation_equals_the_einsum_path_under_the_window_mask(causal, with_mask):
-    # A window of 3 over 10 positions (not a multiple: the banded kernel pads), grouped kv heads.
-    # Without a mask the banded kernel runs; with the GPT's [B,1,1,S] padding mask the layer falls
-    # back to the einsum path under window & padding. Either way: the dense einsum path under
-    # local_mask (and the padding mask), values and gradients. A wrong window edge (< vs <=), a
-    # lost padding mask or a causal flag ignored all change the output.
+    # A window of 3 over 10 positions (not a multiple: the banded kernel pads), grouped kv heads,
+    # with and without the GPT's [B,1,1,S] padding mask (row 1 left-padded by 4; both run the
+    # banded kernel): the dense einsum path under local_mask (and the padding mask), values and
+    # gradients on the real queries (a padding query with no real key in view has a meaningless
+    # output, different on the two paths). A wrong window edge (< vs <=), a lost padding mask or a
+    # causal flag ignored all change the output.
     from research.nn.local_attention import local_mask
 
     x = jax.random.normal(jax.random.key(50), (2, 10, 8))
-    mask = (
-        (jnp.arange(10)[None, :] >= jnp.array([[0], [4]]))[:, None, None, :] if with_mask else None
-    )
+    real = jnp.arange(10)[None, :] >= jnp.array([[0], [4]])
+    mask = real[:, None, None, :] if with_mask else None
+    rows = real if with_mask else None
     kw = dict(num_heads=4, head_dim=4, num_kv_heads=2)
     local = MultiHeadAttention(implementation="local", window=3, **kw)
     variables = local.init(jax.random.key(51), x)
@@ -409,14 +412,15 @@ def test_local_implementation_equals_the_einsum_path_under_the_window_mask(causa
     want_mask = local_mask(10, 3, causal=causal)
     if with_mask:
         want_mask = want_mask & mask
-    out, grads = _layer_grads(local, variables, x, causal=causal, mask=mask)
+    out, grads = _layer_grads(local, variables, x, rows, causal=causal, mask=mask)
     want, want_grads = _layer_grads(
-        MultiHeadAttention(**kw), variables, x, causal=causal, mask=want_mask
+        MultiHeadAttention(**kw), variables, x, rows, causal=causal, mask=want_mask
     )
-    np.testing.assert_allclose(out, want, atol=1e-5)
+    keep = np.ones((2, 10), bool) if rows is None else np.asarray(rows)
+    np.testing.assert_allclose(out[keep], want[keep], atol=1e-5)
     _assert_trees_close(grads, want_grads, atol=1e-5)
     dense = MultiHeadAttention(**kw).apply(variables, x, causal=causal, mask=mask)
-    assert not np.allclose(out, dense, atol=1e-3)  # the window does cut keys here
+    assert not np.allclose(out[keep], dense[keep], atol=1e-3)  # the window does cut keys here
 
 
 def test_local_cached_decoding_equals_the_full_forward():

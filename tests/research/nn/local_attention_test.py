@@ -1,6 +1,7 @@
 """Tests for research/nn/local_attention.py: the dense mask by hand, the banded computation equal
 to dense attention under that mask (values and gradients; causal and not; windows that do and do
-not divide T; global tokens; grouped-query heads), no [T, T] intermediate, and input checks."""
+not divide T; global tokens; grouped-query heads; a key padding mask), no [T, T] intermediate,
+and input checks."""
 
 import jax
 import jax.numpy as jnp
@@ -84,6 +85,44 @@ def test_equals_dense_with_mask_values_and_gradients(causal, length, window, glo
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.parametrize("causal,global_positions", [(True, ()), (False, (2, 9)), (True, (5,))])
+def test_key_mask_equals_dense_on_real_queries_values_and_gradients(causal, global_positions):
+    # Row 0 left-padded by 5, row 1 right-padded by 3 (T = 14, window 4: it does not divide T).
+    # A key mask lost in the band, the global columns or the global rows changes a real query's
+    # output or lets a padded key get a gradient. Padding queries are compared nowhere: their
+    # outputs are meaningless (no real key in view) and differ between the two paths.
+    length, window = 14, 4
+    q, k, v = _qkv(7, length)
+    real = jnp.arange(length)[None, :] >= jnp.array([[5], [0]])
+    real = real & (jnp.arange(length)[None, :] < jnp.array([[length], [length - 3]]))
+    mask = local_mask(length, window, causal=causal, global_positions=global_positions)
+    mask = mask & real[:, None, None, :]
+    weight = real[:, :, None, None] * jax.random.normal(jax.random.key(2), q.shape)
+
+    def banded(q, k, v):
+        return local_attention(
+            q, k, v, window=window, causal=causal, global_positions=global_positions, key_mask=real
+        )
+
+    def dense(q, k, v):
+        return dot_product_attention(q, k, v, causal=False, mask=mask)
+
+    @jax.jit
+    def values_and_grads(q, k, v):
+        return [
+            (f(q, k, v) * weight, jax.grad(lambda *a, f=f: jnp.sum(f(*a) * weight), (0, 1, 2))(q, k, v))
+            for f in (banded, dense)
+        ]  # fmt: skip
+
+    (got, got_grads), (want, want_grads) = values_and_grads(q, k, v)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    for got, want in zip(got_grads, want_grads, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    padded_keys = ~real[:, :, None, None]
+    assert float(jnp.abs(jnp.where(padded_keys, got_grads[1], 0)).max()) == 0.0
+    assert float(jnp.abs(got_grads[1]).max()) > 0.0
+
+
 def test_causal_window_ignores_keys_outside_it():
     # Changing keys/values more than w-1 positions back (and any later ones) leaves query 9 alone.
     q, k, v = _qkv(3, 16, n=2, kv_heads=2)
@@ -102,8 +141,14 @@ def test_memory_is_banded_no_length_squared_intermediate():
     q, k, v = _qkv(0, length, n=1, kv_heads=1, h=4)
     q, k, v = q[:1], k[:1], v[:1]
 
+    key_mask = jnp.arange(length)[None] >= 3  # left padding: the mask is banded too
+
     def loss(q, k, v):
-        return jnp.sum(local_attention(q, k, v, window=window, causal=True, global_positions=[0]))
+        return jnp.sum(
+            local_attention(
+                q, k, v, window=window, causal=True, global_positions=[0], key_mask=key_mask
+            )
+        )
 
     jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=(0, 1, 2)))(q, k, v)
     largest = max(
@@ -125,3 +170,5 @@ def test_bad_input():
         local_mask(8, 2, causal=False, global_positions=[1, 1])
     with pytest.raises(ValueError, match="Local attention is self-attention"):
         local_attention(q, k[:, :5], v[:, :5], window=2, causal=True)
+    with pytest.raises(ValueError, match="key_mask must be bool"):
+        local_attention(q, k, v, window=2, causal=True, key_mask=jnp.ones((2, 7), bool))
