@@ -30,6 +30,7 @@ import numpy as np
 from absl import logging
 
 from experiments import entry
+from experiments.results import write_results
 from research import models
 from research.anomaly import detection, matrix_profile, pca, threshold, windows, zscore
 from research.data import anomaly_series, array_pipeline, time_series
@@ -243,9 +244,7 @@ def main(config, workdir) -> list[dict]:
         (workdir / "anomalies.json").write_text(json.dumps(reports[0], indent=2) + "\n")
     if all(r["methods"]["autoencoder"].get("metrics") for r in reports) and len(reports) > 1:
         results, markdown = _table(reports)
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (workdir / "results.md").write_text(markdown)
-        logging.info("\n%s", markdown)
+        write_results(workdir, results, markdown)
     return reports
 
 

@@ -27,7 +27,6 @@ which has no causal form, is measured on the same footing. Writes results.json, 
 cost_time.png, cost_memory.png (log-log, slopes in the legends).
 """
 
-import json
 import pathlib
 import statistics
 import time
@@ -38,6 +37,7 @@ import numpy as np
 from absl import logging
 
 from experiments import entry
+from experiments.results import write_results
 from research.nn.attention import dot_product_attention
 from research.nn.linformer import linformer_attention
 from research.nn.local_attention import local_attention
@@ -189,13 +189,12 @@ def main(config, workdir):
             ),
         }
     results = {"config": config.to_dict(), "runs": runs, "slopes": slopes}
-    (workdir / "results.json").write_text(json.dumps(results, indent=2))
-    table = _markdown(results, config)
-    (workdir / "results.md").write_text(table + "\n")
-    logging.info("\n%s", table)
-    clock = f"{config.clock} seconds"
-    _plot(workdir / "cost_time.png", results, config, "seconds", "time_slope", clock)
-    _plot(workdir / "cost_memory.png", results, config, "temp_bytes", "memory_slope", "temp bytes")
+    if write_results(workdir, results, _markdown(results, config)):
+        clock = f"{config.clock} seconds"
+        _plot(workdir / "cost_time.png", results, config, "seconds", "time_slope", clock)
+        _plot(
+            workdir / "cost_memory.png", results, config, "temp_bytes", "memory_slope", "temp bytes"
+        )
     return results
 
 

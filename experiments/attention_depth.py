@@ -31,7 +31,6 @@ results.json, results.md (the table, also logged), grad_norms.png (gradient norm
 scale) and losses.png (final loss by depth; the deepest runs' loss curves) to the workdir.
 """
 
-import json
 import pathlib
 import time
 
@@ -44,6 +43,7 @@ import optax
 from absl import logging
 
 from experiments import entry
+from experiments.results import write_results
 from research.data import lm_pipeline, pydoc_topics
 from research.models import transformer_lm
 from research.train.losses import classification_loss
@@ -350,11 +350,9 @@ def main(config, workdir) -> dict:
         "seconds": time.perf_counter() - start,
     }
     table = markdown(rows, unigram)
-    logging.info("Post-LN against pre-LN by depth:\n%s", table)
-    (workdir / "results.md").write_text(table)
-    (workdir / "results.json").write_text(json.dumps(results, indent=1))
-    plot_grad_norms(rows, workdir / "grad_norms.png")
-    plot_losses(rows, curves, unigram, workdir / "losses.png")
+    if write_results(workdir, results, table, title="Post-LN against pre-LN by depth"):
+        plot_grad_norms(rows, workdir / "grad_norms.png")
+        plot_losses(rows, curves, unigram, workdir / "losses.png")
     return results
 
 

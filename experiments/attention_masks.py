@@ -26,7 +26,6 @@ attention_masks.png (training curves; the padding changes) to the workdir.
 """
 
 import functools
-import json
 import pathlib
 import time
 
@@ -40,6 +39,7 @@ from absl import logging
 
 from experiments import entry
 from experiments.configs.lm import gpt_tiny
+from experiments.results import write_results
 from research.data import lm_pipeline, text_corpus
 from research.models import transformer_lm
 from research.nn.transformer_block import TransformerBlock
@@ -356,12 +356,8 @@ def main(config, workdir) -> dict:
     eval_tokens = tokenizer.encode_documents(texts[lm.data.eval_split])
     padding = padding_experiment(config, gpt, trained["causal"], eval_tokens)
     results = {"causal": rows, "padding": padding, "train_losses": curves}
-    if jax.process_index() == 0:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (workdir / "results.md").write_text(markdown(results))
+    if write_results(workdir, results, markdown(results)):
         plot(results, curves, workdir / "attention_masks.png", config.average_last)
-        logging.info("Results:\n%s", markdown(results))
     return results
 
 

@@ -23,7 +23,6 @@ Writes results.json, results.md (both tables, also logged) and attention_scale.p
 against d_k on a log axis, and the two training curves) to the workdir.
 """
 
-import json
 import math
 import pathlib
 import statistics
@@ -37,6 +36,7 @@ from absl import logging
 
 from experiments import entry, train_lm
 from experiments.configs.lm import gpt_tiny
+from experiments.results import write_results
 from research.train import loop
 from research.train.metrics import last_record_with, metric_curve
 
@@ -259,12 +259,8 @@ def main(config, workdir) -> dict:
     stats = statistics_rows(config)
     runs = train_runs(config, workdir) if config.train.num_train_steps else []
     results = {"length": config.length, "statistics": stats, "runs": runs}
-    if jax.process_index() == 0:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (workdir / "results.md").write_text(markdown(stats, runs, config.length))
+    if write_results(workdir, results, markdown(stats, runs, config.length)):
         plot(stats, runs, workdir / "attention_scale.png")
-        logging.info("Results:\n%s", markdown(stats, runs, config.length))
     return results
 
 

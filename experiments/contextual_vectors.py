@@ -18,7 +18,6 @@ the loop records this launch in that pretrain/ folder, as it does for every resu
 Writes results.json, results.md and bert_contextual.png into the workdir.
 """
 
-import json
 import pathlib
 
 import flax.linen as nn
@@ -26,9 +25,9 @@ import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
-from absl import logging
 
 from experiments import entry
+from experiments.results import write_results
 from experiments.train_mlm import CLS, PAD, pretrain_task
 from research.train import loop
 
@@ -207,12 +206,8 @@ def main(config, workdir) -> dict:
             row["pieces"] = found["pieces"]
         rows.append(row)
     results = {"pretrain_steps": result.step, "words": rows}
-    if jax.process_index() == 0:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (workdir / "results.md").write_text(markdown(rows))
+    if write_results(workdir, results, markdown(rows), title="Contextual vs static"):
         plot(rows, workdir / "bert_contextual.png")
-        logging.info("Contextual vs static:\n%s", markdown(rows))
     return results
 
 

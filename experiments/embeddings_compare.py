@@ -53,6 +53,7 @@ from experiments import entry, train_glove, train_word2vec
 from experiments.configs.embeddings import fasttext as fasttext_config
 from experiments.configs.embeddings import glove as glove_config
 from experiments.configs.embeddings import word2vec as word2vec_config
+from experiments.results import write_results
 from research.data import planted_embeddings, stdlib_docstrings
 from research.embeddings import evaluation
 from research.embeddings.word_vectors import WordVectors
@@ -430,12 +431,8 @@ def main(config, workdir) -> dict:
         "probes": probes,
         "rows": rows,
     }
-    if jax.process_index() == 0:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        table = results_markdown(results)
-        (workdir / "results.md").write_text(table)
-        logging.info("embeddings_compare results:\n%s", table)
+    table = results_markdown(results)
+    if write_results(workdir, results, table, title="embeddings_compare results"):
         plot(results, workdir / "embeddings_compare.png")
     return results
 

@@ -23,7 +23,6 @@ uses), in both stages, so the model's vocabulary is the byte vocabulary's 293 id
 """
 
 import dataclasses
-import json
 import pathlib
 
 import jax
@@ -33,6 +32,7 @@ import numpy as np
 from absl import logging
 
 from experiments import entry
+from experiments.results import write_results
 from experiments.text_classification import select_classes
 from experiments.train_t5 import vocabulary, windows
 from research.data import array_pipeline, pydoc_topics, stdlib_docstrings, text_to_text
@@ -260,11 +260,8 @@ def main(config, workdir) -> dict:
             "steps": done.step, "exact_match": final["eval/exact_match"],
             "loss": final["eval/loss"],
         }  # fmt: skip
-    if jax.process_index() == 0:
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (workdir / "results.md").write_text(markdown(results))
+    if write_results(workdir, results, markdown(results)):
         plot(workdir, workdir / "gpt_finetune.png")
-        logging.info("Results:\n%s", markdown(results))
     return results
 
 

@@ -19,7 +19,6 @@ Each run's workdir is <workdir>/<name> (re-running resumes it). Writes results.j
 and long_context.png (validation loss against step; time per step).
 """
 
-import json
 import pathlib
 import statistics
 import time
@@ -30,6 +29,7 @@ from absl import logging
 
 from experiments import entry, train_lm
 from experiments.configs.lm import gpt_tiny
+from experiments.results import write_results
 from research.train import loop
 from research.train.metrics import last_record_with, metric_curve, records_with
 
@@ -133,12 +133,8 @@ def main(config, workdir) -> dict:
     workdir = pathlib.Path(workdir)
     rows = train_runs(config, workdir)
     results = {"context": config.context, "tokens_per_step": config.tokens_per_step, "rows": rows}
-    if jax.process_index() == 0:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (workdir / "results.md").write_text(markdown(rows))
+    if write_results(workdir, results, markdown(rows)):
         plot(workdir, rows, workdir / "long_context.png")
-        logging.info("Results:\n%s", markdown(rows))
     return results
 
 

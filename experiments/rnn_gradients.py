@@ -21,7 +21,6 @@ checkpoints, evaluation or resume. Writes results.json, results.md (the table, a
 gradient_norms.png and exploding.png to the workdir.
 """
 
-import json
 import pathlib
 
 import flax.linen as nn
@@ -33,6 +32,7 @@ import optax
 from absl import logging
 
 from experiments import entry
+from experiments.results import write_results
 from research.rnn import gradient_flow
 from research.rnn.cells import Cell
 from research.rnn.layer import RNN
@@ -249,18 +249,17 @@ def main(config, workdir) -> dict:
     }
 
     table = _markdown(results)
-    logging.info("Gradient flow through time:\n%s", table)
-    (workdir / "results.md").write_text(table + "\n")
-    (workdir / "results.json").write_text(json.dumps(results, indent=1))
-    _plot_norms(
-        workdir / "gradient_norms.png",
-        curves,
-        config.truncate_steps,
-        f"Gradient of a last-step loss w.r.t. h_t (solid: init, dashed: trained {config.num_train_steps} steps)",
-    )
-    _plot_exploding(
-        workdir / "exploding.png", norms, loss_curves, config.truncate_steps, ex.spectral_radius
-    )
+    if write_results(workdir, results, table, title="Gradient flow through time"):
+        _plot_norms(
+            workdir / "gradient_norms.png",
+            curves,
+            config.truncate_steps,
+            "Gradient of a last-step loss w.r.t. h_t (solid: init, dashed: trained "
+            f"{config.num_train_steps} steps)",
+        )
+        _plot_exploding(
+            workdir / "exploding.png", norms, loss_curves, config.truncate_steps, ex.spectral_radius
+        )
     return results
 
 

@@ -18,7 +18,6 @@ in numpy, seeded by (seed, length, chunk), so every cell sees the same data. Wri
 results.md (the table, also logged) and memory.png (test accuracy by step, one panel per length).
 """
 
-import json
 import pathlib
 import time
 
@@ -31,6 +30,7 @@ import optax
 from absl import logging
 
 from experiments import entry
+from experiments.results import write_results
 from research.data.memory_tasks import adding_problem
 from research.nn.dense import EinsumDense
 from research.rnn.layer import RNN
@@ -178,10 +178,8 @@ def main(config, workdir) -> dict:
             results["runs"][kind][str(length)] = train_run(kind, length, config, test)
 
     table = _markdown(results, config)
-    logging.info("Long-range memory, adding problem:\n%s", table)
-    (workdir / "results.md").write_text(table + "\n")
-    (workdir / "results.json").write_text(json.dumps(results, indent=1))
-    _plot(workdir / "memory.png", results, config)
+    if write_results(workdir, results, table, title="Long-range memory, adding problem"):
+        _plot(workdir / "memory.png", results, config)
     return results
 
 

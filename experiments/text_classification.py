@@ -33,7 +33,6 @@ Writes results.json (one row per representation in 'rows': add a representation 
 entry to `REPRESENTATIONS`), results.md (tables, also logged) and text_classification.png.
 """
 
-import json
 import pathlib
 
 import jax
@@ -43,6 +42,7 @@ import scipy.sparse
 from absl import logging
 
 from experiments import embeddings_compare, entry
+from experiments.results import write_results
 from research import models
 from research.data import array_pipeline, stdlib_docstrings
 from research.embeddings.word_vectors import WordVectors
@@ -372,12 +372,8 @@ def main(config, workdir) -> dict:
         results["rows"].append(row)
         results["details"][name] = details
         logging.info("%s", row)
-    if jax.process_index() == 0:
-        (workdir / "results.json").write_text(json.dumps(results, indent=1))
-        table = markdown(results)
-        (workdir / "results.md").write_text(table)
+    if write_results(workdir, results, markdown(results)):
         plot(results, workdir / "text_classification.png")
-        logging.info("\n%s", table)
     return results
 
 

@@ -18,7 +18,6 @@ results.json and results.md in the workdir, with reconstructions.png, latent_map
 VAE, samples.png and interpolation.png.
 """
 
-import json
 import pathlib
 import time
 
@@ -31,6 +30,7 @@ from jax.experimental import multihost_utils
 from sklearn.decomposition import PCA
 
 from experiments import entry
+from experiments.results import write_results
 from research import models
 from research.data import array_pipeline, corruption, digits
 from research.train import loop
@@ -317,9 +317,8 @@ def write_figures(workdir, config_model_name: str, model, params, figures, seed:
     return names
 
 
-def write_results(workdir, results: dict) -> None:
-    workdir = pathlib.Path(workdir)
-    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+def results_markdown(results: dict) -> str:
+    """results.md: the test metrics and where the figures are."""
     test = results["test"]
     lines = [
         f"# {results['model_name']} on {results['data']} (step {results['step']})",
@@ -333,7 +332,7 @@ def write_results(workdir, results: dict) -> None:
         "",
         f"Wall time {results['wall_seconds']:.1f} s. Figures: {', '.join(results['figures'])}.",
     ]
-    (workdir / "results.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def main(config, workdir) -> loop.Result:
@@ -356,7 +355,7 @@ def main(config, workdir) -> loop.Result:
             "figures": names,
             "wall_seconds": time.perf_counter() - start,
         }
-        write_results(workdir, results)
+        write_results(workdir, results, results_markdown(results))
     return result
 
 

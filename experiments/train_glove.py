@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import entry
+from experiments.results import write_results
 from research.data import array_pipeline, planted_embeddings, stdlib_docstrings
 from research.embeddings import cooccurrence
 from research.embeddings.vocabulary import Vocabulary
@@ -224,9 +225,8 @@ def main(config, workdir) -> loop.Result:
             lines.append(f"| {key} | {shown} |")
     for word, neighbours in results.get("neighbours", {}).items():
         lines.append(f"\n{word}: " + ", ".join(f"{n} ({s:.2f})" for n, s in neighbours))
-    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (workdir / "results.md").write_text("\n".join(lines) + "\n")
-    _plot(workdir / "glove.png", workdir, vectors, planted, probes)
+    if write_results(workdir, results, "\n".join(lines)):
+        _plot(workdir / "glove.png", workdir, vectors, planted, probes)
     return result
 
 

@@ -13,7 +13,6 @@ run draws the same ones); evaluation batches carry masks drawn once, so every ev
 the same positions.
 """
 
-import json
 import pathlib
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 from absl import logging
 
 from experiments import entry
+from experiments.results import write_results
 from experiments.text_classification import select_classes
 from experiments.train_lm import load_or_train_tokenizer
 from research import models
@@ -311,11 +311,8 @@ def main(config, workdir) -> dict:
         "eval_accuracy": pre_metrics["eval/accuracy"],
         "unigram_loss": pre_metrics["eval/unigram_loss"],
     }
-    if jax.process_index() == 0:
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (workdir / "results.md").write_text(markdown(results))
+    if write_results(workdir, results, markdown(results)):
         plot(workdir, workdir / "bert_mlm.png")
-        logging.info("Results:\n%s", markdown(results))
     return results
 
 

@@ -24,7 +24,6 @@ the loop's checkpointable array pipeline and a resumed run sees what an uninterr
 """
 
 import dataclasses
-import json
 import pathlib
 
 import jax
@@ -34,6 +33,7 @@ import numpy as np
 from absl import logging
 
 from experiments import entry
+from experiments.results import write_results
 from experiments.text_classification import select_classes
 from research.data import array_pipeline, pydoc_topics, stdlib_docstrings, text_to_text
 from research.generate import decoding
@@ -261,11 +261,8 @@ def main(config, workdir) -> dict:
         "eval_loss": last["eval/loss"],
         "eval_accuracy": last["eval/accuracy"],
     }
-    if jax.process_index() == 0:
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (workdir / "results.md").write_text(markdown(results))
+    if write_results(workdir, results, markdown(results)):
         plot(workdir, workdir / "t5_span_corruption.png")
-        logging.info("Results:\n%s", markdown(results))
     return results
 
 

@@ -23,7 +23,6 @@ gensim loads it), vocabulary.json, results.json / results.md, and word2vec.png (
 experiments (the gensim comparison) call; `train` also returns the results dict.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import matplotlib
 import numpy as np
 
 from experiments import entry
+from experiments.results import write_results
 from research import models
 from research.data import planted_embeddings, stdlib_docstrings
 from research.embeddings import evaluation, subword_ngrams
@@ -264,16 +264,17 @@ def train(config, workdir) -> tuple[WordVectors, dict, loop.Result]:
     if jax.process_index() == 0 and not result.preempted:
         vectors.save_word2vec_format(workdir / "vectors.txt")
         vocab.save(workdir / "vocabulary.json")
-        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         rows = "\n".join(
             f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
             for k, v in results.items()
             if k != "nearest"
         )
         nearest = "\n".join(f"| {w} | {', '.join(n)} |" for w, n in results["nearest"].items())
-        (workdir / "results.md").write_text(
+        write_results(
+            workdir,
+            results,
             f"| quantity | value |\n|---|---|\n{rows}\n\n| word | nearest five |\n|---|---|\n"
-            f"{nearest}\n"
+            f"{nearest}\n",
         )
         title = f"{config.model_name} {config.model.architecture} on {config.data.corpus}"
         _plot(workdir, vectors, planted, title)

@@ -27,7 +27,6 @@ across tokenizers (same text, same unit). Each LM run's workdir is <workdir>/lm_
 resumes it). Writes results.json, results.md, vocab_tokenizers.png and vocab_lm.png.
 """
 
-import json
 import pathlib
 import time
 
@@ -38,6 +37,7 @@ from absl import logging
 
 from experiments import entry, train_lm
 from experiments.configs.lm import gpt_tiny
+from experiments.results import write_results
 from research.data import pydoc_topics, stdlib_docstrings
 from research.models import transformer_lm
 from research.text import tokenizers
@@ -254,12 +254,9 @@ def main(config, workdir) -> dict:
         "lm": lm_rows,
         "devices": str(jax.devices()[0].platform),
     }
-    (workdir / "results.json").write_text(json.dumps(results, indent=2))
-    markdown = table(rows, lm_rows)
-    (workdir / "results.md").write_text(markdown)
-    plot_tokenizers(rows, workdir / "vocab_tokenizers.png")
-    plot_lm(lm_rows, workdir / "vocab_lm.png")
-    logging.info("Results:\n%s", markdown)
+    if write_results(workdir, results, table(rows, lm_rows)):
+        plot_tokenizers(rows, workdir / "vocab_tokenizers.png")
+        plot_lm(lm_rows, workdir / "vocab_lm.png")
     return results
 
 
