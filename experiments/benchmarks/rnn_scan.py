@@ -38,7 +38,8 @@ measure OpenMP's barriers under oversubscription, not the kernels, so no 2-threa
 this session is claimed; rerun without `taskset` on an idle machine for one.
 
 Quiet machine (2026-11-27, load ~1), 'cpu' preset: one thread each LSTM 0.95, GRU 1.08; two
-threads each LSTM 0.82, GRU 1.15.
+threads each LSTM 0.82, GRU 1.15. After the LSTM forward's in-place gates (below), load ~0.2: two
+threads LSTM 0.82 (117 ms against 101 ms a call), GRU 1.12; one thread LSTM 0.94, GRU 1.08.
 
 'gpu' preset on one H200 (jax 0.11.2, torch 2.11 with cuDNN, 2026-11-27; each library's default
 float32 matmul precision, outputs agree to 2e-5 / 4e-5), JAX / PyTorch throughput:
@@ -56,11 +57,17 @@ What each choice did (single thread, CPU time):
   ([T*B,4H], 16 MB) before dW_i: LSTM -10%.
 - Time-major inside `scan.run` (one transpose of the input, none of [T,B,G,H]).
 - `unroll`: slower here (LSTM unroll 4 +14%, 8 +45%; GRU 4 and 8 +5%), as before.
+- The LSTM forward writes each step's activated gates over its row of the input projection
+  (a loop-carried [T,B,4H] buffer, updated in place: one 16 MB buffer fewer to allocate, fault in
+  and zero) and activates the four gates with one tanh (sigmoid(z) = tanh(z/2)/2 + 1/2): two
+  threads 0.76 -> 0.80 (three paired runs), one thread unchanged.
 - Not adopted (no measurable gain): precomputing the backward's gate slopes in the forward
   (a 3-kernel backward step, but a heavier forward), tanh-based sigmoids in one kernel (-3 ms of
   a 35 ms forward loop).
 
-What remains (LSTM, one thread, ~200 ms against PyTorch's ~165 ms): the six matmuls of
+What remains is in the README ("Speed" in the RNN section: the forward loop's per-step kernels
+against oneDNN's fused cell, with what else was tried). Earlier account (LSTM, one thread, ~200 ms
+against PyTorch's ~165 ms): the six matmuls of
 ~1 GMAC each (projection, recurrent forward, recurrent backward, dW_i, dW_h, dx) take ~24 ms
 each at ~90 GFLOP/s, ~145 ms, the same in both libraries; JAX then spends ~10 ms on the forward
 loop's gate kernels, ~20 ms on the backward loop's (128 steps x 11 kernels on [32,256] blocks),
