@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from research.nn.blockwise_attention import blockwise_attention
 from research.nn.dense import EinsumDense
 from research.nn.kv_cache import KVCache
+from research.nn.masks import window_mask
 from research.nn.performer import performer_attention, performer_features, redrawn_projection
 
 IMPLEMENTATIONS = (None, "xla", "cudnn", "blockwise", "local", "performer")
@@ -41,14 +42,6 @@ def _as_rank4(name: str, array, dtype):
     if array.ndim > 4:
         raise ValueError(f"{name} must broadcast to [B,N,T,S], got shape {array.shape}.")
     return array.reshape((1,) * (4 - array.ndim) + array.shape)
-
-
-def window_mask(query_pos, key_pos, window: int, *, causal: bool):
-    """Boolean: key_pos lies in query_pos's sliding window (`research.nn.local_attention`'s
-    semantics: causal keys query-w < key <= query, bidirectional |query-key| <= w); broadcasts."""
-    if causal:
-        return (key_pos <= query_pos) & (key_pos > query_pos - window)
-    return jnp.abs(query_pos - key_pos) <= window
 
 
 def _performer_masked(q, k, v, projection, *, causal: bool, mask, scale: float):

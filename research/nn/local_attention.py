@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from research.nn.attention import dot_product_attention
+from research.nn.masks import window_mask
 
 
 def _check_window(window) -> int:
@@ -54,13 +55,6 @@ def _check_globals(global_positions: Sequence[int], length: int) -> np.ndarray:
     return positions
 
 
-def _in_window(query_pos, key_pos, window: int, causal: bool):
-    """Boolean: key_pos lies in query_pos's window (broadcasting integer arrays)."""
-    if causal:
-        return (key_pos <= query_pos) & (key_pos > query_pos - window)
-    return jnp.abs(query_pos - key_pos) <= window
-
-
 def local_mask(length: int, window: int, *, causal: bool, global_positions: Sequence[int] = ()):
     """The dense boolean mask [1, 1, T, T] of `local_attention`'s pattern (True = may attend).
 
@@ -72,7 +66,7 @@ def local_mask(length: int, window: int, *, causal: bool, global_positions: Sequ
     i = jnp.arange(length)[:, None]
     j = jnp.arange(length)[None, :]
     is_global = jnp.zeros(length, bool).at[positions].set(True)
-    mask = _in_window(i, j, window, causal) | is_global[:, None] | is_global[None, :]
+    mask = window_mask(i, j, window, causal=causal) | is_global[:, None] | is_global[None, :]
     if causal:
         mask = mask & (j <= i)
     return mask[None, None]
@@ -122,6 +116,7 @@ def local_attention(
             f"key_mask must be bool [B,T] = {(batch, length)} (True = real key), got "
             f"{jnp.shape(key_mask)}."
         )
+    key_mask = None if key_mask is None else jnp.asarray(key_mask, bool)
     scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
     groups = num_heads // num_kv_heads
     num_blocks = -(-length // window)
@@ -144,9 +139,11 @@ def local_attention(
     query_pos = (jnp.arange(num_blocks)[:, None] * window + jnp.arange(window))[:, :, None]
     key_pos = (jnp.arange(num_blocks)[:, None] - 1) * window + jnp.arange(key_blocks * window)
     key_pos = key_pos[:, None, :]  # [C, 1, key_blocks * W]
-    band_mask = (key_pos >= 0) & (key_pos < length) & _in_window(query_pos, key_pos, window, causal)
+    band_mask = (
+        (key_pos >= 0) & (key_pos < length) & window_mask(query_pos, key_pos, window, causal=causal)
+    )
     if key_mask is not None:  # [C,W,S] & [B,1,1,C,1,S] -> [B,1,1,C,W,S]
-        band_mask = band_mask & band(jnp.asarray(key_mask, bool))[:, None, None, :, None, :]
+        band_mask = band_mask & band(key_mask)[:, None, None, :, None, :]
 
     scores = jnp.einsum("BCWKGH,BCSKH->BKGCWS", qb, kb, preferred_element_type=jnp.float32)
     scores = jnp.where(band_mask, scores.astype(jnp.float32) * scale, jnp.finfo(jnp.float32).min)
@@ -154,7 +151,7 @@ def local_attention(
         # Global columns: keys outside the query's own window (inside it the band has them).
         kg, vg = k[:, positions], v[:, positions]  # [B, G', K, H]
         global_pos = jnp.asarray(positions)[None, None, :]
-        column_mask = ~_in_window(query_pos, global_pos, window, causal)
+        column_mask = ~window_mask(query_pos, global_pos, window, causal=causal)
         if causal:
             column_mask = column_mask & (global_pos <= query_pos)
         if key_mask is not None:  # [C,W,G] & [B,1,1,1,1,G]
@@ -177,7 +174,7 @@ def local_attention(
         if causal:
             row_mask = (jnp.arange(length)[None, :] <= jnp.asarray(positions)[:, None])[None, None]
         if key_mask is not None:
-            keys = jnp.asarray(key_mask, bool)[:, None, None, :]
+            keys = key_mask[:, None, None, :]
             row_mask = keys if row_mask is None else row_mask & keys
         rows = dot_product_attention(
             q[:, positions], k, v, causal=False, mask=row_mask, scale=scale

@@ -7,6 +7,8 @@ and go straight into `research.nn.attention.dot_product_attention(mask=...)`.
 - causal: query t attends keys at positions <= t (+ offset when the queries follow cached keys).
 - segments: packed sequences (several examples in one row) attend only inside their own segment.
   Segment id 0 is padding by convention (t5x, MaxText), so a segment mask is also a padding mask.
+- window: the sliding window of local attention, a predicate on query and key positions (any
+  broadcasting shapes, not rank 4: the banded kernel applies it to its own block layout).
 
 Shapes: B batch, T query length, S key length.
 """
@@ -56,3 +58,11 @@ def combine(*masks):
         if mask is not None:
             result = mask if result is None else jnp.logical_and(result, mask)
     return result
+
+
+def window_mask(query_pos, key_pos, window: int, *, causal: bool):
+    """Boolean: key_pos lies in query_pos's sliding window (`research.nn.local_attention`'s
+    semantics: causal keys query-w < key <= query, bidirectional |query-key| <= w); broadcasts."""
+    if causal:
+        return (key_pos <= query_pos) & (key_pos > query_pos - window)
+    return jnp.abs(query_pos - key_pos) <= window
