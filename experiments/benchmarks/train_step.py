@@ -88,6 +88,7 @@ from experiments.benchmarks.step_timing import (
     time_steps,
 )
 from research.models import transformer_lm
+from research.train import host_memory
 from research.train.losses import softmax_cross_entropy
 from research.train.optimizer import make_optimizer
 from research.train.state import TrainState
@@ -292,6 +293,10 @@ def run(s: Settings, json_out: str | None = None, skip_torch: bool = False) -> d
     say(f"JAX device: {device_name} ({jax.default_backend()}); torch device: {torch_device}")
     say(f"torch threads {torch.get_num_threads()}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
     say(f"settings: {s}")
+    say(
+        f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r} (huge pages for XLA's CPU "
+        f"temporaries, research.train.host_memory: {host_memory.huge_pages_active()})"
+    )
     say(
         f"model: {transformer_lm.num_params(config):,} params, {flops / 1e6:.1f} MFLOP/token, "
         f"batch {s.batch} x {s.seq_len} tokens"
