@@ -28,7 +28,13 @@ card): JAX 357,061 tokens/s (45.9 ms, 30.9%), ratio 0.79. README "Benchmark" has
 account of both steps; `experiments/benchmarks/step_profile.py` makes the profiles and
 `experiments/benchmarks/gpu_suite.sh` runs every GPU benchmark in one command.
 
-Preset cpu, a shared 2-core AMD EPYC, jax 0.10.2 / torch 2.13. On a quieter machine (earlier runs):
+Preset cpu, 2-core AMD EPYC, jax 0.10.2 / torch 2.13, 2026-11-27 (load ~1), 4 runs: JAX 650-686
+ms/step, PyTorch eager 581-684, ratio 0.85-1.02 (back to back 0.82-0.85). With glibc's malloc
+defaults (`GLIBC_TUNABLES=` in the environment), 2 runs: JAX 794-821 ms, ratio 0.72-0.78: every
+step then faulted in its 578 MB of XLA temporaries 4 KB at a time (`research.train.host_memory`,
+which `python -m experiments...` applies; the header line says whether it is on).
+
+Earlier CPU measurements, before that change. On a quieter machine (earlier runs):
 PyTorch eager 4,300 to 6,700 tokens/s, JAX 3,400 to 4,200 (ratio 0.62 to 0.91). On 2026-11-26
 22:58-00:01 UTC, with up to 6 other jobs on the 2 cores (load average 7-24), JAX/PyTorch tokens/s
 over 5 runs was min 1.27, median 3.11, max 6.49: 1.27 (default 10 steps; PyTorch 598 tokens/s, JAX

@@ -16,8 +16,9 @@ trade-off is measured by experiments/vocab_size.py.
 Data: Python's own documentation topics (`pydoc_data.topics`, 79 documents, 465 KB), split 90/10 by
 document, bytes as tokens (vocabulary 257 = 256 bytes + end-of-document).
 
-Expected result (measured with `time make run` on a 2-core AMD EPYC CPU, jax 0.10.2): 8 min 26 s
-in all at 4.1-4.9K tokens/s (7.5 to 8.5 min across runs); validation loss 1.369 nats/byte after
+Expected result (measured with `time make run` on a 2-core AMD EPYC CPU, jax 0.10.2): 6 min 29 s
+in all at 5.5-6.0K tokens/s (2026-11-27; 7.5 to 8.5 min before the CPU backend's temporaries got
+huge pages, `research.train.host_memory`); validation loss 1.369 nats/byte after
 500 steps (1.907 at step 200, 1.441 at 400), against 1.604 for the best n-gram of the same split (order 4, add-k 0.01). Smoke
 mode takes about 15 s.
 """
