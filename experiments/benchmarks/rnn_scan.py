@@ -40,6 +40,11 @@ this session is claimed; rerun without `taskset` on an idle machine for one.
 Quiet machine (2026-11-27, load ~1), 'cpu' preset: one thread each LSTM 0.95, GRU 1.08; two
 threads each LSTM 0.82, GRU 1.15. After the LSTM forward's in-place gates (below), load ~0.2: two
 threads LSTM 0.82 (117 ms against 101 ms a call), GRU 1.12; one thread LSTM 0.94, GRU 1.08.
+Those used glibc's malloc defaults; started as `python -m experiments...` the process now has
+huge pages for large blocks (`research.train.host_memory`), which speed up both sides, PyTorch
+more (2026-11-27, load ~1, two threads, 4 alternated runs each): LSTM 0.70-0.78 (104 ms against
+75 ms a call), GRU 1.05-1.07; with `GLIBC_TUNABLES=` LSTM 0.81-0.85 (124 against 108 ms), GRU
+1.05-1.07.
 
 'gpu' preset on one H200 (jax 0.11.2, torch 2.11 with cuDNN, 2026-11-27; each library's default
 float32 matmul precision, outputs agree to 2e-5 / 4e-5), JAX / PyTorch throughput:
