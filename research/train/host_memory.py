@@ -58,7 +58,7 @@ def relaunch_command(argv, orig_argv, environ) -> tuple[list[str], dict[str, str
     Only a `python -m package.module` start is restarted: while Python imports the package, argv
     is ['-m', ...] and orig_argv the whole command line (interpreter options included).
     """
-    if not argv or argv[0] != "-m" or "GLIBC_TUNABLES" in environ:
+    if not argv or argv[0] != "-m" or "GLIBC_TUNABLES" in environ or not sys.executable:
         return None
     if not _glibc_with_hugetlb_tunable() or not _transparent_huge_pages_allowed():
         return None
