@@ -12,8 +12,10 @@ recycles, and fault almost nothing.
 With `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (glibc >= 2.35) malloc asks for transparent huge pages
 on the blocks it maps (`madvise(MADV_HUGEPAGE)`): ~600 faults a step, and the step takes ~670 ms
 instead of ~780 on the same machine (PyTorch's step unchanged); resident memory stays as it was
-(1.3 GB at most). Keeping freed blocks in the heap instead (`mallopt`: one arena, no `mmap`, no
-trimming) was as fast but fragmented the heap: 4 GB resident against 1.3 GB, so it was not kept.
+(peak 1.35 GB over 60 steps either way). Keeping freed blocks in the heap instead (one arena, no
+`mmap`, no trimming: `glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:...`) also removes the
+zero-filling and was ~20 ms a step faster still, but fragmented the heap: peak 2.9 GB over 60 steps
+and 4.0 GB over 120, against 1.35 GB, so it was not kept.
 
 glibc reads its tunables when the process starts, so `relaunch_with_huge_pages()` restarts the
 interpreter with the same command line and the tunable set (`os.execve`: same process id, nothing
