@@ -6,8 +6,9 @@ An entry script is `main(config, workdir)` plus `entry.run(main)` under `if __na
 tests and notebooks import every experiment in one process. Errors about the user's input (a
 ValueError raised by the project's own checks) are printed as one line and exit with status 1;
 errors from inside libraries keep their traceback. Preemption exits 0 after its checkpoint is saved.
-Host memory: the `experiments` package, imported before the script's own imports, has already made
-malloc reuse the CPU backend's per-step buffers (`research.train.host_memory`).
+Host memory: started as `python -m experiments.<script>`, the `experiments` package has already
+restarted the interpreter with huge pages for the CPU backend's per-call temporaries
+(`research.train.host_memory`), before the script's own imports.
 """
 
 import logging as std_logging

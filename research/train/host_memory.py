@@ -38,10 +38,12 @@ def _glibc_with_hugetlb_tunable() -> bool:
     if platform.system() != "Linux":
         return False
     library, version = platform.libc_ver()
-    if library != "glibc" or not version:
+    if library != "glibc":
         return False
-    major, minor = (int(part) for part in version.split(".")[:2])
-    return (major, minor) >= (2, 35)
+    try:
+        return tuple(int(part) for part in version.split(".")[:2]) >= (2, 35)
+    except ValueError:  # an unparsable version string: assume an old glibc
+        return False
 
 
 def _transparent_huge_pages_allowed(setting_path: str = _THP_SETTING) -> bool:
@@ -69,7 +71,7 @@ def relaunch_command(argv, orig_argv, environ) -> tuple[list[str], dict[str, str
 
 def relaunch_with_huge_pages() -> None:
     """Restarts a `python -m` start with `GLIBC_TUNABLES` set (see the module doc); else returns."""
-    command = relaunch_command(sys.argv, getattr(sys, "orig_argv", []), dict(os.environ))
+    command = relaunch_command(sys.argv, sys.orig_argv, dict(os.environ))
     if command is None:
         return
     arguments, environment = command
