@@ -5,7 +5,9 @@ An entry script is `main(config, workdir)` plus `entry.run(main)` under `if __na
 `--config.<key>` is an error naming it) and `--workdir`; defining them there, not at import, lets
 tests and notebooks import every experiment in one process. Errors about the user's input (a
 ValueError raised by the project's own checks) are printed as one line and exit with status 1;
-errors from inside libraries keep their traceback. Preemption exits 0 after its checkpoint is saved.
+errors from inside libraries keep their traceback. Preemption exits 0 after its checkpoint is saved,
+whether `main` returned the loop's preempted result or a stage raised `stages.StagePreempted`
+(multi-stage experiments: no later stage started, no results written).
 Host memory: started as `python -m experiments.<script>`, the `experiments` package has already
 restarted the interpreter with huge pages for the CPU backend's per-call temporaries
 (`research.train.host_memory`), before the script's own imports.
@@ -18,6 +20,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from experiments.stages import StagePreempted
 from research.train import distributed
 from research.train.loop import NonFiniteLossError
 
@@ -69,6 +72,9 @@ def run(main) -> None:
         distributed.maybe_initialize()
         try:
             result = main(config_flag.value, workdir_flag.value)
+        except StagePreempted as e:
+            logging.warning("%s", e)
+            return
         except (ValueError, NonFiniteLossError) as e:
             if not _raised_by_project(e):
                 raise  # a bug, not bad input: keep the traceback

@@ -9,6 +9,19 @@ from ml_collections.config_dict import placeholder
 from research import models
 
 
+def parse_arg(arg: str | None) -> bool:
+    """Whether a config file's argument (`--config=<file>:<arg>`) asks for smoke mode.
+
+    None or '' (no argument) -> False, 'smoke' -> True; anything else is refused with one sentence.
+    Every config's `get_config(arg)` starts with `smoke = parse_arg(arg)`.
+    """
+    if arg in (None, ""):
+        return False
+    if arg == "smoke":
+        return True
+    raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
+
+
 def base_config() -> ml_collections.ConfigDict:
     """The training loop's standard keys with neutral defaults; experiments override them."""
     config = ml_collections.ConfigDict()
