@@ -33,12 +33,12 @@ from absl import logging
 
 from experiments import entry
 from experiments.results import write_results
-from experiments.text_classification import select_classes
 from experiments.train_t5 import vocabulary, windows
 from research.data import array_pipeline, pydoc_topics, stdlib_docstrings, text_to_text
 from research.generate import decoding
 from research.generate.sampling import TokenChooser, left_pad
 from research.models import transformer_lm
+from research.tasks.label_selection import select_classes
 from research.train import loop
 from research.train.causal_lm import causal_lm_loss, completion_weights
 from research.train.metrics import last_record_with, metric_curve
@@ -177,7 +177,10 @@ def finetune_task(config, pretrained=None) -> tuple[Task, list[str]]:
     vocab = vocabulary(config)
     ft = config.finetune.data
     texts, labels = stdlib_docstrings.load_examples("train", ft.data_dir)
-    classes = select_classes(labels, ft.num_classes, ft.min_train_docs)
+    classes = select_classes(
+        labels, ft.num_classes, ft.min_train_docs,
+        keys=("finetune.data.num_classes", "finetune.data.min_train_docs"),
+    )  # fmt: skip
     eval_texts, eval_labels = stdlib_docstrings.load_examples(ft.eval_split, ft.data_dir)
     lengths = dict(max_input_len=ft.max_input_len, max_target_len=ft.max_target_len)
     arrays = [

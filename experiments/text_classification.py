@@ -46,6 +46,7 @@ from experiments.results import write_results
 from research import models
 from research.data import array_pipeline, stdlib_docstrings
 from research.embeddings.word_vectors import WordVectors
+from research.tasks.label_selection import select_classes
 from research.text.regex_tokenizer import RegexTokenizer
 from research.text.vectorizers import CountVectorizer, TfidfVectorizer
 from research.train import loop
@@ -69,22 +70,6 @@ EMBEDDINGS = {"word2vec_mean": "word2vec", "fasttext_mean": "fasttext", "glove_m
 NUM_COMMON_WORDS = 20
 NUM_TOP_TERMS = 5
 SPLITS = ("train", "validation", "test")
-
-
-def select_classes(labels: list[str], num_classes: int, min_docs: int) -> list[str]:
-    """The `num_classes` most frequent labels (ties by name), each with >= `min_docs` examples."""
-    counts: dict[str, int] = {}
-    for label in labels:
-        counts[label] = counts.get(label, 0) + 1
-    ranked = sorted(counts, key=lambda label: (-counts[label], label))
-    chosen = [label for label in ranked[:num_classes] if counts[label] >= min_docs]
-    if len(chosen) < num_classes:
-        raise ValueError(
-            f"Only {len(chosen)} labels have >= {min_docs} training documents among the "
-            f"{num_classes} most frequent; lower --config.model.num_classes or "
-            "--config.data.min_train_docs."
-        )
-    return chosen
 
 
 def macro_f1(labels: np.ndarray, predictions: np.ndarray) -> float:
@@ -121,7 +106,12 @@ def class_top_terms(features, labels, vocabulary: np.ndarray, num_classes: int, 
 def load_data(config) -> tuple[list[str], dict[str, tuple[list[str], np.ndarray]]]:
     """(class names, {split: (texts, int labels)}) restricted to the chosen classes."""
     raw = {s: stdlib_docstrings.load_examples(s, config.data.data_dir) for s in SPLITS}
-    classes = select_classes(raw["train"][1], config.model.num_classes, config.data.min_train_docs)
+    classes = select_classes(
+        raw["train"][1],
+        config.model.num_classes,
+        config.data.min_train_docs,
+        keys=("model.num_classes", "data.min_train_docs"),
+    )
     index = {name: i for i, name in enumerate(classes)}
     data = {}
     for split, (texts, packages) in raw.items():

@@ -24,10 +24,10 @@ from absl import logging
 
 from experiments import entry
 from experiments.results import write_results
-from experiments.text_classification import select_classes
-from experiments.train_lm import load_or_train_tokenizer
 from research import models
 from research.data import array_pipeline, lm_pipeline, stdlib_docstrings, text_corpus
+from research.tasks.label_selection import select_classes
+from research.tasks.tokenizer import load_or_train_tokenizer
 from research.text import special_tokens
 from research.train import loop
 from research.train.losses import classification_loss
@@ -193,7 +193,10 @@ def finetune_task(config, tokenizer, pretrained=None) -> tuple[Task, list[str]]:
     scratch). Returns the task and the class names (packages) in label order."""
     ft = config.finetune
     train_texts, train_labels = stdlib_docstrings.load_examples("train", ft.data.data_dir)
-    classes = select_classes(train_labels, ft.data.num_classes, ft.data.min_train_docs)
+    classes = select_classes(
+        train_labels, ft.data.num_classes, ft.data.min_train_docs,
+        keys=("finetune.data.num_classes", "finetune.data.min_train_docs"),
+    )  # fmt: skip
     eval_texts, eval_labels = stdlib_docstrings.load_examples(ft.data.eval_split, ft.data.data_dir)
     train = docstring_arrays(tokenizer, train_texts, train_labels, classes, ft.data.seq_len)
     test = docstring_arrays(tokenizer, eval_texts, eval_labels, classes, ft.data.seq_len)

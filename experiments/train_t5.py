@@ -34,11 +34,11 @@ from absl import logging
 
 from experiments import entry
 from experiments.results import write_results
-from experiments.text_classification import select_classes
 from research.data import array_pipeline, pydoc_topics, stdlib_docstrings, text_to_text
 from research.generate import decoding
 from research.generate.sampling import TokenChooser
 from research.models import t5
+from research.tasks.label_selection import select_classes
 from research.text import special_tokens
 from research.train import loop, span_corruption
 from research.train.metrics import last_record_with, metric_curve
@@ -181,7 +181,10 @@ def finetune_task(config, pretrained=None) -> tuple[Task, list[str]]:
     vocab = vocabulary(config)
     ft = config.finetune.data
     texts, labels = stdlib_docstrings.load_examples("train", ft.data_dir)
-    classes = select_classes(labels, ft.num_classes, ft.min_train_docs)
+    classes = select_classes(
+        labels, ft.num_classes, ft.min_train_docs,
+        keys=("finetune.data.num_classes", "finetune.data.min_train_docs"),
+    )  # fmt: skip
     eval_texts, eval_labels = stdlib_docstrings.load_examples(ft.eval_split, ft.data_dir)
     lengths = dict(max_input_len=ft.max_input_len, max_target_len=ft.max_target_len)
     train = text_to_text.classification_arrays(vocab, texts, labels, classes, **lengths)

@@ -38,13 +38,6 @@ def test_weight_share_by_hand():
     assert tc.weight_share(features.toarray(), np.array([0, 1, 2])) == 1.0
 
 
-def test_select_classes_ranks_by_count_then_name_and_checks_the_minimum():
-    labels = ["b"] * 3 + ["a"] * 3 + ["c"] * 5 + ["d"]
-    assert tc.select_classes(labels, 3, min_docs=3) == ["c", "a", "b"]
-    with pytest.raises(ValueError, match="Only 3 labels have >= 2 training documents"):
-        tc.select_classes(labels, 4, min_docs=2)
-
-
 def test_class_top_terms_and_common_words_by_hand():
     features = scipy.sparse.csr_matrix(np.array([[3.0, 0, 1], [1, 0, 1], [0, 2, 1]]))
     vocabulary = np.array(["x", "y", "z"])

@@ -9,6 +9,7 @@ import pytest
 from experiments import train_lm
 from experiments.configs.lm import gpt_tiny
 from research.data import text_corpus
+from research.tasks.tokenizer import load_or_train_tokenizer
 from research.text import tokenizers
 from research.train import loop
 from research.train.metrics import read_metrics
@@ -56,7 +57,7 @@ def test_trains_saves_and_resumes_with_the_saved_tokenizer(tmp_path, monkeypatch
 def test_a_workdir_with_another_tokenizer_is_refused(tmp_path):
     workdir = tmp_path / "run"
     config = smoke_config()
-    train_lm.load_or_train_tokenizer(config, workdir, ["some training text\n"] * 50)
+    load_or_train_tokenizer(config, workdir, ["some training text\n"] * 50)
     with pytest.raises(ValueError) as e:
         train_lm.build_task(smoke_config(**{"tokenizer.kind": "byte_bpe"}), workdir)
     message = str(e.value)

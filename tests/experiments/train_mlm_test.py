@@ -12,6 +12,7 @@ import pytest
 from experiments import train_mlm
 from experiments.configs.bert import mlm
 from research.models import bert
+from research.tasks.tokenizer import load_or_train_tokenizer
 from research.text import special_tokens
 from research.train.metrics import read_metrics
 
@@ -91,7 +92,7 @@ def test_smoke_run_writes_results_and_learns(smoke):
 
 def test_warm_start_loads_the_encoder_and_keeps_fresh_heads(smoke):
     config, workdir, _ = smoke
-    tokenizer = train_mlm.load_or_train_tokenizer(config, workdir, [])  # the saved one
+    tokenizer = load_or_train_tokenizer(config, workdir, [])  # the saved one
     pretrained = jax.tree.map(
         lambda x: np.asarray(jax.random.normal(jax.random.key(3), x.shape)),
         nn.unbox(
