@@ -54,36 +54,64 @@ def test_mask_tokens_with_a_fixed_rng_is_corrupt_of_its_draws():
 
 
 def test_statistics_over_many_draws():
-    """15% of eligible tokens selected, split 80/10/10; padding and special ids never selected,
-    and random replacements never special. Catches a rate applied twice, 80/10/10 as nested
-    fractions of the wrong case, or masking of padding."""
-    vocab, batch, length = 1000, 64, 512
+    """15% of eligible tokens selected, split 80/10/10; padding and special ids never selected.
+
+    Each selected position's case is read from the action draw (as `mask_tokens` splits its key),
+    so a random replacement that happens to be [MASK] (or a special id) is not counted as masked:
+    with 36 candidate ids and ~600 replacements such a draw would show. Catches a rate applied
+    twice, 80/10/10 as nested fractions of the wrong case, masking of padding, and the mask id
+    among the random replacements."""
+    vocab, batch, length = 40, 64, 512
     rng = np.random.default_rng(0)
     tokens = rng.integers(5, vocab, (batch, length))
     lengths = rng.integers(length // 4, length, batch)
     valid = np.arange(length)[None] < lengths[:, None]
     tokens = np.where(valid, tokens, PAD)
     tokens[:, 0] = CLS
+    key = jax.random.key(0)
     masker = jax.jit(
         lambda key: masked_lm.mask_tokens(
             key, tokens, mask_id=MASK, vocab_size=vocab, special_ids=(PAD, CLS, 2), valid=valid
         )
     )
-    inputs, _, weights = (np.asarray(x) for x in masker(jax.random.key(0)))
+    inputs, _, weights = (np.asarray(x) for x in masker(key))
     eligible = valid & (tokens != CLS)
     selected = weights > 0
     assert not selected[~eligible].any()  # padding and [CLS] never selected
     np.testing.assert_array_equal(inputs[~selected], tokens[~selected])
     n = eligible.sum()  # ~ 20K eligible: the binomial std of the rate is ~0.0025
     assert abs(selected.sum() / n - 0.15) < 0.01
-    masked = (inputs == MASK) & selected
-    unchanged = (inputs == tokens) & selected
-    random = selected & ~masked & ~unchanged
+    action_u = np.asarray(jax.random.uniform(jax.random.split(key, 3)[1], tokens.shape))
+    masked = selected & (action_u < 0.8)
+    random = selected & (action_u >= 0.8) & (action_u < 0.9)
+    unchanged = selected & (action_u >= 0.9)
+    np.testing.assert_array_equal(inputs[masked], MASK)
+    np.testing.assert_array_equal(inputs[unchanged], tokens[unchanged])
+    assert not np.isin(inputs[random], [PAD, CLS, 2, MASK]).any()  # never [MASK] or special
+    # The split measured on the outputs: [MASK] exactly at the masked case, replacements elsewhere.
+    np.testing.assert_array_equal(selected & (inputs == MASK), masked)
     k = selected.sum()  # ~ 3K selected: std of the fractions <= 0.008
     assert abs(masked.sum() / k - 0.8) < 0.03
     assert abs(random.sum() / k - 0.1) < 0.025
-    assert abs(unchanged.sum() / k - 0.1) < 0.025  # (+ 0.1 / 997 random draws of the same id)
-    assert not np.isin(inputs[random], [PAD, CLS, 2, MASK]).any()
+    assert abs(unchanged.sum() / k - 0.1) < 0.025
+    changed = random & (inputs != tokens)  # a replacement may draw the token itself (1 in 36)
+    assert abs(changed.sum() / random.sum() - 35 / 36) < 0.03
+
+
+def test_random_replacements_are_never_the_mask_or_a_special_id():
+    """Every selected token replaced at random (mask_fraction 0): the replacements are exactly the
+    non-special ids, each about equally often, and never [MASK] (a draw over the whole vocabulary,
+    or over all but the special ids, would put [MASK] in ~1 of 5 replacements here)."""
+    tokens = np.tile(np.array([[3, 5, 6, 7]]), (64, 64))
+    kwargs = dict(mask_id=MASK, vocab_size=8, special_ids=(PAD, CLS, 2), rate=1.0)
+    inputs, _, weights = masked_lm.mask_tokens(
+        jax.random.key(1), tokens, mask_fraction=0.0, random_fraction=1.0, **kwargs
+    )
+    inputs = np.asarray(inputs)
+    assert np.all(np.asarray(weights) == 1)
+    ids, counts = np.unique(inputs, return_counts=True)
+    np.testing.assert_array_equal(ids, [3, 5, 6, 7])  # the 4 candidates, [MASK] (4) never
+    np.testing.assert_allclose(counts / inputs.size, 0.25, atol=0.02)  # 16K draws: std 0.0034
 
 
 def test_rate_zero_and_one():
