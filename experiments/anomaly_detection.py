@@ -25,21 +25,18 @@ import json
 import pathlib
 
 import jax
-import matplotlib
 import numpy as np
 from absl import logging
 
-from experiments import entry
+from experiments import entry, stages
+from experiments.figures import plt, save
 from experiments.results import write_results
 from research import models
 from research.anomaly import detection, matrix_profile, pca, threshold, windows, zscore
-from research.data import anomaly_series, array_pipeline, time_series
-from research.train import loop
+from research.data import anomaly_series, time_series
+from research.tasks.arrays import array_task
 from research.train.losses import squared_error
 from research.train.task import Task
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 BASELINES = ("zscore", "pca", "matrix_profile")
 
@@ -68,20 +65,11 @@ def build_task(config, fit: np.ndarray, calibration: np.ndarray) -> Task:
         total = total / values_per_window
         return total / count, {"loss": (total, count)}, model_state
 
-    def train_iterator(process_index, process_count):
-        return array_pipeline.train_iterator(
-            {"x": fit},
-            global_batch_size=config.data.batch_size,
-            seed=config.seed,
-            process_index=process_index,
-            process_count=process_count,
-        )
-
-    eval_batches = None
-    if len(calibration):
-        batches = array_pipeline.eval_batches({"x": calibration}, batch_size=config.data.batch_size)
-        eval_batches = lambda: batches  # noqa: E731
-    return Task(model, (fit[:1],), loss_fn, train_iterator, eval_batches, items_name="windows")
+    held_out = {"x": calibration} if len(calibration) else None  # None: no evaluation
+    return array_task(
+        model, loss_fn, {"x": fit}, held_out, batch_size=config.data.batch_size, seed=config.seed,
+        items_name="windows",
+    )  # fmt: skip
 
 
 def autoencoder_scores(config, model, params, x: np.ndarray) -> np.ndarray:
@@ -135,8 +123,7 @@ def run_series(config, series: time_series.Series, workdir: pathlib.Path) -> dic
         )
 
     task = build_task(config, fit, calibration)
-    result = loop.train(config, workdir / series.name, task)
-    params = jax.device_get(result.state.params)
+    params = jax.device_get(stages.run(series.name, config, workdir, task).params)
     scores = {"autoencoder": autoencoder_scores(config, task.model, params, x)}
     scores |= baseline_scores(config, x, fit)
 
@@ -148,10 +135,9 @@ def run_series(config, series: time_series.Series, workdir: pathlib.Path) -> dic
         )  # fmt: skip
         found[method] = detection.detect(s, series.labels, train_end, thresh)
     report = _report(series, train_end, found)
-    out_dir = workdir / series.name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "anomalies.json").write_text(json.dumps(report, indent=2) + "\n")
-    _plot(workdir / f"anomaly_{series.name}.png", series, x, train_end, start, scores, found)
+    if jax.process_index() == 0:  # the stage's sub-workdir holds its checkpoints already
+        (workdir / series.name / "anomalies.json").write_text(json.dumps(report, indent=2) + "\n")
+        _plot(workdir / f"anomaly_{series.name}.png", series, x, train_end, start, scores, found)
     return report
 
 
@@ -206,8 +192,7 @@ def _plot(path, series, x, train_end, start, scores, found) -> None:
     )
     axes[-1].set_xlabel("point (0-based)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _table(reports: list[dict]) -> tuple[dict, str]:
@@ -240,7 +225,7 @@ def main(config, workdir) -> list[dict]:
         report = run_series(config, series, workdir)
         logging.info("%s: %s", series.name, json.dumps(report["methods"]))
         reports.append(report)
-    if config.data.path:
+    if config.data.path and jax.process_index() == 0:
         (workdir / "anomalies.json").write_text(json.dumps(reports[0], indent=2) + "\n")
     if all(r["methods"]["autoencoder"].get("metrics") for r in reports) and len(reports) > 1:
         results, markdown = _table(reports)

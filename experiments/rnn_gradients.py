@@ -26,19 +26,16 @@ import pathlib
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import optax
 from absl import logging
 
 from experiments import entry
+from experiments.figures import plt, save
 from experiments.results import write_results
 from research.rnn import gradient_flow
 from research.rnn.cells import Cell
 from research.rnn.layer import RNN
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 
 def init_params(kind: str, config, key):
@@ -126,8 +123,7 @@ def _plot_norms(path, curves: dict, truncate_steps: int, title: str):
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, dpi=120)
 
 
 def _plot_exploding(path, norms, curves: dict, truncate_steps: int, radius: float):
@@ -149,8 +145,7 @@ def _plot_exploding(path, norms, curves: dict, truncate_steps: int, radius: floa
     right.set_title("SGD with and without clipping")
     right.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, dpi=120)
 
 
 def _markdown(results) -> str:

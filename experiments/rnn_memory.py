@@ -24,20 +24,17 @@ import time
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import optax
 from absl import logging
 
 from experiments import entry
+from experiments.figures import plt, save
 from experiments.results import write_results
 from research.data.memory_tasks import adding_problem
 from research.nn.dense import EinsumDense
 from research.rnn.layer import RNN
 from research.train.optimizer import make_optimizer
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 MEAN_BASELINE_MSE = 1.0 / 6.0  # Var(U1 + U2) for U ~ U(0, 1): the MSE of always predicting 1.0
 
@@ -157,8 +154,7 @@ def _plot(path, results, config):
         f"Adding problem: test accuracy while training (dotted: {config.solved_accuracy:g})"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, dpi=120)
 
 
 def main(config, workdir) -> dict:

@@ -5,8 +5,8 @@
 
 Training is teacher forcing (cross-entropy on the target tokens, padding weighted 0). Evaluation,
 on held-out strings that never occur in training, adds `eval/exact_match`: the share of strings
-whose greedy decode (`seq2seq.greedy_decode`, a pure function of the parameters, jitted with the
-loss) equals the target up to and including EOS. At the end, `attention.png` in the workdir shows
+whose greedy decode (`research.generate.decoding.decode` through the model's decoding protocol,
+jitted with the loss) equals the target up to and including EOS. At the end, `attention.png` in the workdir shows
 the attention of one held-out string (source positions x output positions).
 """
 
@@ -14,18 +14,18 @@ import pathlib
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 
 from experiments import entry
+from experiments.figures import plt, save
 from research import models
-from research.data import array_pipeline, digit_strings
+from research.data import digit_strings
+from research.generate import decoding
+from research.generate.sampling import TokenChooser
+from research.tasks.arrays import array_task
 from research.train import loop
 from research.train.losses import classification_loss
 from research.train.task import Task
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 
 def load_data(config) -> tuple[dict, dict]:
@@ -48,8 +48,7 @@ def plot_attention(path, weights, source: str, output: str) -> None:
     ax.set_ylabel("source position (token)")
     ax.set_title("attention weights")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def build_task(config, workdir=None) -> Task:
@@ -57,8 +56,19 @@ def build_task(config, workdir=None) -> Task:
     model = family.make(**config.model.to_dict())
     train, held_out = load_data(config)
     num_steps = train["target"].shape[1]
-    eval_batches = array_pipeline.eval_batches(held_out, batch_size=config.data.eval_batch_size)
-    decode = jax.jit(lambda p, s, n: family.greedy_decode(model, p, s, n, num_steps))
+
+    def generate(p, s, n):  # greedy through the decoding protocol; PAD after EOS, as in targets
+        return decoding.decode(
+            model, p, s, num_tokens=num_steps, select=TokenChooser(0.0), rng=jax.random.key(0),
+            eos_id=model.config.eos_id, fill_id=digit_strings.PAD,
+            prompt_mask=jnp.arange(s.shape[1])[None, :] < n[:, None],
+        )  # fmt: skip
+
+    @jax.jit
+    def decode(p, s, n):  # the generated tokens and the attention paid while generating them
+        tokens = generate(p, s, n)
+        inputs = family.teacher_forcing_inputs(tokens, model.config.bos_id)
+        return tokens, model.apply({"params": p}, s, n, inputs, method="attention_weights")
 
     def loss_fn(params, model_state, batch, rng, train):
         source, lengths, target = batch["source"], batch["source_lengths"], batch["target"]
@@ -71,19 +81,10 @@ def build_task(config, workdir=None) -> Task:
         )  # fmt: skip
         loss, metrics = classification_loss(logits, target, weights)
         if not train:
-            tokens, _ = family.greedy_decode(model, params, source, lengths, num_steps)
+            tokens = generate(params, source, lengths)
             exact = jnp.all(tokens == target, axis=1)  # both are PAD after EOS
             metrics["exact_match"] = (jnp.sum(exact * rows), jnp.sum(rows))
         return loss, metrics, model_state
-
-    def train_iterator(process_index, process_count):
-        return array_pipeline.train_iterator(
-            train,
-            global_batch_size=config.data.batch_size,
-            seed=config.seed,
-            process_index=process_index,
-            process_count=process_count,
-        )
 
     def after_training(params, model_state) -> str:
         del model_state  # the model is stateless
@@ -104,15 +105,12 @@ def build_task(config, workdir=None) -> Task:
         return f"Held-out {source} -> {output} (target {target}); attention in attention.png"
 
     init_source = np.zeros((1, config.data.max_len), np.int32)
-    return Task(
-        model=model,
+    return array_task(
+        model, loss_fn, train, held_out, batch_size=config.data.batch_size, seed=config.seed,
+        eval_batch_size=config.data.eval_batch_size, items_name="examples",
         init_inputs=(init_source, np.ones((1,), np.int32), np.zeros((1, num_steps), np.int32)),
-        loss_fn=loss_fn,
-        train_iterator=train_iterator,
-        eval_batches=lambda: eval_batches,
-        items_name="examples",
         after_training=after_training,
-    )
+    )  # fmt: skip
 
 
 def main(config, workdir) -> loop.Result:

@@ -9,8 +9,10 @@ import pytest
 
 from experiments import anomaly_detection
 from experiments.configs.anomaly import conv
+from experiments.stages import StagePreempted
 from tests.config_overrides import with_overrides
 from tests.experiments import run_experiment as rx
+from tests.experiments.preemption import preempt_stage
 
 CONFIG = "experiments/configs/anomaly/conv.py:smoke"
 
@@ -55,13 +57,24 @@ def _config(**overrides):
     return config
 
 
-def test_ucr_file_is_reported_in_its_own_1_based_indexing(tmp_path):
+def test_ucr_file_is_reported_in_its_own_1_based_indexing_after_a_preemption(tmp_path, monkeypatch):
     # Name: train on points 1..200, anomaly at points 306..306 (1-based) = 0-based index 305.
     t = np.arange(400)
     x = np.sin(2 * np.pi * t / 25) + 0.02 * np.random.default_rng(1).normal(size=400)
     x[305] += 6.0
     path = tmp_path / "001_UCR_Anomaly_toy_200_306_306.txt"
     path.write_text("\n".join(f"{v:.6f}" for v in x) + "\n")
+    # Preempted after one step: the series' checkpoint is saved, nothing else is written.
+    preempt_stage(monkeypatch, 1)
+    with pytest.raises(StagePreempted, match="stage 'toy' at step 1"):
+        anomaly_detection.main(
+            _config(**{"data.path": str(path), "baselines.methods": "zscore"}), tmp_path / "w"
+        )
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["toy"]
+    assert not (tmp_path / "w" / "toy" / "anomalies.json").exists()
+    saved = tmp_path / "w" / "toy" / "checkpoints"
+    assert sorted(p.name for p in saved.iterdir() if p.name.isdigit()) == ["1"]
+    monkeypatch.undo()
     (report,) = anomaly_detection.main(
         _config(**{"data.path": str(path), "baselines.methods": "zscore"}), tmp_path / "w"
     )
@@ -71,8 +84,8 @@ def test_ucr_file_is_reported_in_its_own_1_based_indexing(tmp_path):
     assert report["metrics"]["ucr_hit"] == 1.0
     saved = json.loads((tmp_path / "w" / "anomalies.json").read_text())
     assert saved["top1_location"] == 306 and "matrix_profile" not in saved["methods"]
-    # A rerun on the same workdir resumes from the series' checkpoint (no step is trained again)
-    # and reports the same detection.
+    # A rerun on the same workdir restores the finished series (no step is trained again) and
+    # reports the same detection.
     metrics_file = tmp_path / "w" / "toy" / "metrics.jsonl"
     logged = metrics_file.read_text()
     (again,) = anomaly_detection.main(

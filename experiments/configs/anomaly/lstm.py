@@ -17,6 +17,4 @@ from experiments.configs.anomaly import conv
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "", "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
-    return conv.get_config(arg or None, variant="lstm")
+    return conv.get_config(arg, variant="lstm")

@@ -23,10 +23,11 @@ length 10. The smoke run takes about 30 s, mostly compilation.
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section, schedule
+from experiments.configs.common import base_config, model_section, parse_arg, schedule
 
 
 def get_config(arg: str | None = None):
+    smoke = parse_arg(arg)
     config = base_config()
     config.model_name = "seq2seq"
     config.model = model_section("seq2seq", "digits")
@@ -46,7 +47,7 @@ def get_config(arg: str | None = None):
     config.optimizer.warmup_steps = 100
     config.optimizer.weight_decay = 1e-4
 
-    if arg == "smoke":
+    if smoke:
         config.model = model_section("seq2seq", "tiny")
         config.data.max_len = 5
         config.data.num_train = 512
@@ -55,6 +56,4 @@ def get_config(arg: str | None = None):
         config.data.eval_batch_size = 32
         schedule(config, steps=30, log_every=10, eval_every=15, checkpoint_every=15)
         config.optimizer.warmup_steps = 5
-    elif arg:
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
     return config
