@@ -3,22 +3,26 @@
   taskset -c 0 python -m experiments.embeddings_compare \\
       --config=experiments/configs/embeddings/compare.py --workdir=runs/embeddings_compare
 
-Every method trains on the same corpus with the same settings (`config.settings`: dimension,
-window, negatives, sample, min_count, epochs, seed; FastText's n-gram range and buckets), twice:
-on the real corpus (the train split of the standard library's docstrings, one sentence per
-docstring, lowercased regex words) and on the planted corpus (`research.data.planted_embeddings`).
-Ours run through the one loop (experiments/train_word2vec.py and train_glove.py, `train_vectors`),
-gensim's with `workers=1`; `taskset -c 0` pins the whole process, so each method has one core.
+Every method trains on the same corpus with the same settings (the config's `word2vec`, `fasttext`
+and `glove` sections, those experiments' own configs: dimension, window, negatives, sample,
+min_count, seed; FastText's n-gram range and buckets; gensim reads the word2vec and fasttext
+sections), twice: on the real corpus (the train split of the standard library's docstrings, one
+sentence per docstring, lowercased regex words) and on the planted corpus
+(`research.data.planted_embeddings`). Ours are stages of this experiment on the one loop
+(`research.tasks.word_vectors.prepare`: the task of research/tasks/word2vec.py or glove.py, built
+once, `epochs` passes), gensim's with `workers=1`; `taskset -c 0` pins the whole process, so each
+method has one core.
 
 Speed: training words/s = corpus words (before subsampling) x epochs / training seconds, and its
 ratio to gensim's same method (ours word2vec / gensim Word2Vec, ours FastText / gensim FastText).
 Training seconds: gensim's `train()` call; ours the loop's training time from its metrics.jsonl
 (the sum of seconds_per_step over its log intervals: compilation included, checkpoint saves not).
-Also reported, end to end ("wall s"): gensim's build_vocab + train, ours the whole
-`train_vectors` call (tokenizing, vocabulary, example tables, loop, writing vectors.txt and the
-plot). Ours train a whole number of batches, so their epochs are steps x batch / examples per epoch
+Also reported, end to end ("wall s"): gensim's build_vocab + train, ours the whole run
+(tokenizing, vocabulary, example tables, loop, exporting and writing vectors.txt). Ours train a
+whole number of batches, so their epochs are steps x batch / examples per epoch
 (`epochs` rounded up to a batch). GloVe has no gensim peer: it makes `glove_epochs` passes over
-the nonzero co-occurrences, counted once before (count s, not in its training seconds).
+the nonzero co-occurrences, counted once before (count s: the counting alone, not in its training
+seconds).
 
 Quality, the same checks for every model (words outside a model's vocabulary count as misses):
 - package cluster accuracy: words whose occurrences fall mostly (>= `package_purity`) in the
@@ -33,35 +37,29 @@ Quality, the same checks for every model (words outside a model's vocabulary cou
 
 Writes results.json, results.md (tables, nearest neighbours of probe words) and
 embeddings_compare.png (speed and quality side by side) into the workdir; each model's own run is
-in `<workdir>/runs/<corpus>_<method>/`. Timings need fresh runs: a workdir that already holds them
-is refused rather than resumed.
+the stage `<workdir>/runs/<corpus>_<method>/` (with its vectors.txt). Timings need fresh runs: a
+workdir that already holds them is refused rather than resumed.
 """
 
 import collections
 import json
-import math
 import os
 import time
 from pathlib import Path
 
 import jax
-import matplotlib
 import numpy as np
 from absl import logging
 
-from experiments import entry, train_glove, train_word2vec
-from experiments.configs.embeddings import fasttext as fasttext_config
-from experiments.configs.embeddings import glove as glove_config
-from experiments.configs.embeddings import word2vec as word2vec_config
+from experiments import entry, stages
+from experiments.figures import plt, save
 from experiments.results import write_results
 from research.data import planted_embeddings, stdlib_docstrings
 from research.embeddings import evaluation
 from research.embeddings.word_vectors import WordVectors
+from research.tasks import word_vectors
 from research.text.regex_tokenizer import RegexTokenizer
 from research.train.metrics import records_with
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 METHODS = ("word2vec", "fasttext", "glove", "gensim_word2vec", "gensim_fasttext")
 PEER = {"word2vec": "gensim_word2vec", "fasttext": "gensim_fasttext"}
@@ -133,21 +131,22 @@ def _gensim_vectors(model) -> WordVectors:
     return WordVectors(wv.index_to_key, wv.vectors)
 
 
-def train_gensim(method: str, sentences, s) -> tuple[WordVectors, dict]:
-    """gensim's skip-gram Word2Vec or FastText with `s` (the settings), one worker thread."""
+def train_gensim(method: str, sentences, section, epochs: float) -> tuple[WordVectors, dict]:
+    """gensim's skip-gram Word2Vec or FastText with our `section`'s settings, one worker thread."""
     import gensim  # the peer: in the 'reference' extra
 
+    cfg, data = section.model, section.data
     options = dict(
-        vector_size=s.dim, window=s.window, min_count=s.min_count, sg=1, hs=0,
-        negative=s.negative, sample=s.sample, seed=s.seed, workers=1, alpha=0.025,
+        vector_size=cfg.embed_dim, window=data.window, min_count=data.min_count, sg=1, hs=0,
+        negative=data.negative, sample=data.sample, seed=section.seed, workers=1, alpha=0.025,
         min_alpha=0.0001,
     )  # fmt: skip
     if method == "gensim_fasttext":
-        options.update(min_n=s.min_n, max_n=s.max_n, bucket=s.num_buckets)
+        options.update(min_n=cfg.min_n, max_n=cfg.max_n, bucket=cfg.num_buckets)
         model = gensim.models.FastText(**options)
     else:
         model = gensim.models.Word2Vec(**options)
-    epochs = max(1, round(s.epochs))  # gensim trains whole epochs only
+    epochs = max(1, round(epochs))  # gensim trains whole epochs only
     start = time.perf_counter()
     model.build_vocab(sentences)
     between = time.perf_counter()
@@ -155,67 +154,6 @@ def train_gensim(method: str, sentences, s) -> tuple[WordVectors, dict]:
     end = time.perf_counter()
     info = {"train_seconds": end - between, "wall_seconds": end - start, "epochs": epochs}
     return _gensim_vectors(model), info
-
-
-def _word2vec_config(method: str, corpus: str, s, data_dir):
-    """(config of train_word2vec for `s`, examples per epoch as the run's own iterator makes them)."""
-    config = (fasttext_config if method == "fasttext" else word2vec_config).get_config()
-    config.seed = s.seed
-    config.model.embed_dim = s.dim
-    if method == "fasttext":
-        config.model.min_n, config.model.max_n = s.min_n, s.max_n
-        config.model.num_buckets = s.num_buckets
-    config.data.corpus = corpus
-    config.data.data_dir = data_dir
-    config.data.planted_seed = 0
-    config.data.min_count = s.min_count
-    config.data.window = s.window
-    config.data.negative = s.negative
-    config.data.sample = s.sample
-    config.data.batch_size = s.batch_size
-    sentences, _ = train_word2vec.corpus_sentences(config.data)
-    vocab = train_word2vec.build_vocabulary(config.data, sentences)
-    task = train_word2vec.build_task(config, vocab, [vocab.encode(x) for x in sentences])
-    examples = task.train_iterator(0, 1).examples(0)
-    per_epoch = len(examples["targets"])  # pairs, or centers for FastText's grouped windows
-    if config.data.skipgram_windows:
-        # A batch of FastText centers holds about s.batch_size pairs, as word2vec's batch does:
-        # batches of s.batch_size centers (~5.6x the pairs) sum so many updates into the n-gram
-        # rows that all planted words share that the run diverged.
-        pairs_per_center = examples["mask"].sum() / per_epoch
-        # A multiple of 8, so that it splits over up to 8 data-parallel devices.
-        config.data.batch_size = max(8, 8 * round(s.batch_size / pairs_per_center / 8))
-    _set_steps(config, s, s.epochs * per_epoch / config.data.batch_size)
-    return config, per_epoch
-
-
-def _glove_config(corpus: str, s, data_dir, workdir):
-    """(config of train_glove for `s`, nonzeros of X, seconds the one-off count took)."""
-    config = glove_config.get_config()
-    config.seed = s.seed
-    config.model.embed_dim = s.dim
-    config.data.corpus = corpus
-    config.data.data_dir = data_dir
-    config.data.min_count = s.min_count
-    config.data.window = s.window
-    config.data.batch_size = s.batch_size
-    # Counting happens here, once (timed apart); train_vectors then reads the saved shard.
-    start = time.perf_counter()
-    _, _, _, matrix, _ = train_glove.build_task(config, workdir)
-    count_seconds = time.perf_counter() - start
-    _set_steps(config, s, s.glove_epochs * len(matrix) / s.batch_size)
-    return config, len(matrix), count_seconds
-
-
-def _set_steps(config, s, steps: float) -> None:
-    """`steps` rounded up to whole calls of s.steps_per_call steps; about 10 log lines."""
-    per_call = s.steps_per_call
-    calls = max(1, math.ceil(steps / per_call))
-    config.steps_per_call = per_call
-    config.num_train_steps = calls * per_call
-    config.log_every_steps = max(1, calls // 10) * per_call
-    config.eval_every_steps = config.num_train_steps
-    config.checkpoint_every_steps = config.num_train_steps  # one save, at the end
 
 
 def loop_seconds(workdir: Path) -> float:
@@ -229,27 +167,27 @@ def loop_seconds(workdir: Path) -> float:
     return total
 
 
-def train_ours(method: str, corpus: str, s, data_dir, workdir: Path) -> tuple[WordVectors, dict]:
-    """Our `method` through its experiment's `train_vectors(config, workdir)` in `workdir`."""
-    workdir = Path(workdir)
-    if method == "glove":
-        config, nonzeros, count_seconds = _glove_config(corpus, s, data_dir, workdir)
-        per_epoch, train_vectors = nonzeros, train_glove.train_vectors
-        extra = {"nonzeros": nonzeros, "count_seconds": count_seconds}
-    else:
-        config, per_epoch = _word2vec_config(method, corpus, s, data_dir)
-        train_vectors, extra = train_word2vec.train_vectors, {"examples_per_epoch": per_epoch}
+def train_ours(method: str, corpus: str, config, runs: Path) -> tuple[WordVectors, dict]:
+    """Our `method` on `corpus` as the stage `<runs>/<corpus>_<method>/`."""
+    name = f"{corpus}_{method}"
     start = time.perf_counter()
-    vectors = train_vectors(config, workdir)
-    wall = time.perf_counter() - start
-    steps = config.num_train_steps
+    epochs = config.glove_epochs if method == "glove" else config.epochs
+    run = word_vectors.prepare(
+        config[method], runs / name, corpus=corpus, epochs=epochs,
+        batch_pairs=config.fasttext_batch_pairs,
+    )  # fmt: skip
+    result = stages.run(name, run.config, runs, run.task)
+    vectors = run.vectors(result.params)
+    if jax.process_index() == 0:
+        vectors.save_word2vec_format(result.workdir / "vectors.txt")
+    batch_size = run.config.data.batch_size
     return vectors, {
-        "train_seconds": loop_seconds(workdir),
-        "wall_seconds": wall,
-        "steps": steps,
-        "batch_size": config.data.batch_size,
-        "epochs": steps * config.data.batch_size / per_epoch,
-        **extra,
+        "train_seconds": loop_seconds(result.workdir),
+        "wall_seconds": time.perf_counter() - start,
+        "steps": result.step,
+        "batch_size": batch_size,
+        "epochs": result.step * batch_size / run.examples_per_epoch,
+        **run.info,
     }
 
 
@@ -352,8 +290,7 @@ def plot(results: dict, path: Path) -> None:
     right.set(ylim=(0, 1.05), title="Quality (same checks for every method)")
     right.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 # ----------------------------------------------------------------------------- main
@@ -379,8 +316,7 @@ def main(config, workdir) -> dict:
         raise ValueError(
             f"--config.corpora={config.corpora!r} must be a comma list of {', '.join(CORPORA)}."
         )
-    s, data_dir = config.settings, config.data_dir
-    sentences, packages = real_corpus(data_dir)
+    sentences, packages = real_corpus(config.data_dir)
     planted = planted_embeddings.planted_corpus(seed=0)
     checks = {
         "stdlib_docstrings": {
@@ -397,10 +333,12 @@ def main(config, workdir) -> dict:
         for method in methods:
             logging.info("embeddings_compare: %s on %s", method, corpus)
             if method.startswith("gensim"):
-                vectors, info = train_gensim(method, corpus_sentences[corpus], s)
+                section = config[method.removeprefix("gensim_")]
+                vectors, info = train_gensim(
+                    method, corpus_sentences[corpus], section, config.epochs
+                )
             else:
-                run_dir = runs / f"{corpus}_{method}"
-                vectors, info = train_ours(method, corpus, s, data_dir, run_dir)
+                vectors, info = train_ours(method, corpus, config, runs)
             row = {
                 "vocabulary_size": len(vectors),
                 **info,
@@ -419,7 +357,7 @@ def main(config, workdir) -> dict:
                 )
                 rows[corpus][method]["speed_ratio"] = ratio
     results = {
-        "settings": s.to_dict(),
+        "settings": {k: config[k] for k in ("epochs", "glove_epochs", "fasttext_batch_pairs")},
         "methods": methods,
         "corpora": corpora,
         "cpu_cores": len(os.sched_getaffinity(0)),

@@ -8,10 +8,10 @@ package; the classes are the `model.num_classes` packages with the most training
 name), each needing at least `data.min_train_docs`; documents of other packages are dropped.
 
 For every representation in `features.representations` (`REPRESENTATIONS`, vectorizers from
-`research.text.vectorizers`, scikit-learn's API and output): a vectorizer fit on the training texts (vocabulary capped at `features.max_features` terms, `min_df`) transforms every
-split; the same linear classifier (`mlp_classifier` with `num_layers=0`: logits = x W + b) trains on
-the dense rows through the one training loop (`research.train.loop`) in `<workdir>/<name>/`, which
-also resumes it; validation is the loop's evaluation set. Test accuracy and macro-F1 are computed
+`research.text.vectorizers`, scikit-learn's API and output): a vectorizer fit on the training texts
+(vocabulary capped at `features.max_features` terms, `min_df`) transforms every split; the same linear classifier (`mlp_classifier` with `num_layers=0`: logits = x W + b) trains on
+the dense rows as the stage `<workdir>/<name>/` (`experiments.stages.run`, which also resumes or
+restores it); validation is the loop's evaluation set. Test accuracy and macro-F1 are computed
 from the final parameters.
 
 Why TF-IDF beats raw counts, in the run's own numbers: the share of a document vector's weight
@@ -21,10 +21,11 @@ under counts and under TF-IDF, with how many of those are among the 20 most freq
 
 Averaged static embeddings (`EMBEDDINGS`: word2vec_mean, fasttext_mean, glove_mean): our word2vec,
 FastText or GloVe trained on the training split's docstrings (all packages; no validation or test
-text) with `config.embeddings` (the settings of experiments/embeddings_compare.py, run in
-`<workdir>/<name>_vectors/`, or in `<features.embeddings_dir>/stdlib_docstrings_<method>/`: the
-runs of a finished comparison, which the loop resumes at their last step instead of training
-again; the settings must be the comparison's), and a document's features are the mean of its words' vectors
+text) with the `config.embeddings.<method>` section for `config.embeddings.epochs` (the sections
+of experiments/configs/embeddings/compare.py; `research.tasks.word_vectors.prepare`), as the stage
+`<workdir>/<name>_vectors/`, or `<features.embeddings_dir>/stdlib_docstrings_<method>/`: the runs
+of a finished comparison, restored at their last step instead of trained again (the settings must
+be the comparison's), and a document's features are the mean of its words' vectors
 (lowercased regex words; words without a vector skipped, FastText answers every word from its
 n-grams; a document with none is all zeros). Its features are dimensions, not terms, so the
 term-based columns (common-word share, top terms) are left empty for these rows.
@@ -36,25 +37,23 @@ entry to `REPRESENTATIONS`), results.md (tables, also logged) and text_classific
 import pathlib
 
 import jax
-import matplotlib
 import numpy as np
 import scipy.sparse
 from absl import logging
 
-from experiments import embeddings_compare, entry
+from experiments import entry, stages
+from experiments.figures import plt, save
 from experiments.results import write_results
 from research import models
-from research.data import array_pipeline, stdlib_docstrings
+from research.data import stdlib_docstrings
 from research.embeddings.word_vectors import WordVectors
+from research.tasks import word_vectors
+from research.tasks.arrays import array_task
 from research.tasks.label_selection import select_classes
 from research.text.regex_tokenizer import RegexTokenizer
 from research.text.vectorizers import CountVectorizer, TfidfVectorizer
-from research.train import loop
 from research.train.losses import classification_loss
 from research.train.task import Task
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 # name -> (vectorizer class, its options). Any class with fit_transform / transform from texts to a
 # [N, V] matrix (scipy sparse or dense) and vocabulary_ fits here, dense embeddings included.
@@ -65,7 +64,7 @@ REPRESENTATIONS = {
     "tfidf_sublinear": (TfidfVectorizer, {"sublinear_tf": True}),
     "tf_l2": (TfidfVectorizer, {"use_idf": False}),
 }
-# name -> the embedding method (experiments/embeddings_compare.py) whose mean word vector is the row.
+# name -> the embedding method (a section of config.embeddings) whose mean word vector is the row.
 EMBEDDINGS = {"word2vec_mean": "word2vec", "fasttext_mean": "fasttext", "glove_mean": "glove"}
 NUM_COMMON_WORDS = 20
 NUM_TOP_TERMS = 5
@@ -155,13 +154,17 @@ def mean_vectors(vectors: WordVectors, texts: list[str]) -> np.ndarray:
 def embed(name: str, config, workdir, data) -> dict[str, np.ndarray]:
     """{split: float32 [N, D]} mean word vectors of representation `name` (see the module doc)."""
     method = EMBEDDINGS[name]
-    if config.features.embeddings_dir:  # the comparison's finished run: the loop resumes it
-        run_dir = pathlib.Path(config.features.embeddings_dir) / f"stdlib_docstrings_{method}"
+    if config.features.embeddings_dir:  # the comparison's finished run: restored, not retrained
+        runs, stage = pathlib.Path(config.features.embeddings_dir), f"stdlib_docstrings_{method}"
     else:
-        run_dir = pathlib.Path(workdir) / f"{name}_vectors"
-    vectors, _ = embeddings_compare.train_ours(
-        method, "stdlib_docstrings", config.embeddings, config.data.data_dir, run_dir
-    )
+        runs, stage = pathlib.Path(workdir), f"{name}_vectors"
+    embeddings = config.embeddings
+    epochs = embeddings.glove_epochs if method == "glove" else embeddings.epochs
+    run = word_vectors.prepare(
+        embeddings[method], runs / stage, corpus="stdlib_docstrings", epochs=epochs,
+        batch_pairs=embeddings.fasttext_batch_pairs,
+    )  # fmt: skip
+    vectors = run.vectors(stages.run(stage, run.config, runs, run.task).params)
     return {split: mean_vectors(vectors, data[split][0]) for split in SPLITS}
 
 
@@ -173,30 +176,21 @@ def dense(matrix) -> np.ndarray:
 def build_task(config, features: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> Task:
     """The loop's task: the linear classifier on one representation's dense rows."""
     model = models.load(config.model_name).make(**config.model.to_dict())
-    train = {"x": features["train"], "label": labels["train"]}
-    evaluation = {"x": features[config.data.eval_split], "label": labels[config.data.eval_split]}
-    eval_batches = array_pipeline.eval_batches(evaluation, batch_size=config.data.batch_size)
 
     def loss_fn(params, model_state, batch, rng, train):
         logits = model.apply({"params": params, **model_state}, batch["x"], train=train)
         loss, metrics = classification_loss(logits, batch["label"], batch.get("weights"))
         return loss, metrics, model_state
 
-    def train_iterator(process_index, process_count):
-        return array_pipeline.train_iterator(
-            train,
-            global_batch_size=config.data.batch_size,
-            seed=config.seed,
-            process_index=process_index,
-            process_count=process_count,
-        )
-
-    return Task(
-        model=model,
-        init_inputs=(np.zeros((1, train["x"].shape[1]), np.float32),),
-        loss_fn=loss_fn,
-        train_iterator=train_iterator,
-        eval_batches=lambda: eval_batches,
+    split = config.data.eval_split
+    return array_task(
+        model,
+        loss_fn,
+        {"x": features["train"], "label": labels["train"]},
+        {"x": features[split], "label": labels[split]},
+        batch_size=config.data.batch_size,
+        seed=config.seed,
+        init_inputs=(np.zeros((1, features["train"].shape[1]), np.float32),),
     )
 
 
@@ -226,8 +220,8 @@ def run_representation(name, config, workdir, data, common) -> tuple[dict, dict]
     labels = {s: data[s][1] for s in SPLITS}
     features = {s: dense(m) for s, m in matrices.items()}
     task = build_task(config, features, labels)
-    result = loop.train(config, pathlib.Path(workdir) / name, task)
-    params = jax.device_get(result.state.params)
+    result = stages.run(name, config, workdir, task)
+    params = jax.device_get(result.params)
     validation = evaluate(task.model, params, features["validation"], labels["validation"])
     test = evaluate(task.model, params, features["test"], labels["test"])
     row = {
@@ -333,8 +327,7 @@ def plot(results: dict, path: pathlib.Path) -> None:
     right.set_xticks(x, names, rotation=20)
     right.set_title(f"Weight share of the {len(results['common_words'])} most common words")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(config, workdir) -> dict:

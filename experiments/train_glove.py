@@ -8,145 +8,31 @@ Steps: tokenize the corpus (lowercased regex words, one sentence per document), 
 window (`research.embeddings.cooccurrence`, this process's row block, saved in the workdir so a
 resumed run reads it instead of counting again), then train the model file `research/models/glove.py`
 on shuffled batches of X's nonzeros with AdaGrad (`optimizer.name='adagrad'`, GloVe's lr 0.05 and
-starting accumulator 1.0). The step minimizes 0.5 * the sum over the batch of f(X)(w.w~ + b + b~ -
-log X)^2, whose gradient is glove.c's per-entry gradient summed; `train/loss` is its mean per entry,
-the "cost" glove.c prints.
+starting accumulator 1.0). The task is research/tasks/glove.py, the loss research/train/glove_loss.py
+(`loss.x_max`, `loss.alpha`): 0.5 * the sum over the batch of f(X)(w.w~ + b + b~ - log X)^2, whose
+gradient is glove.c's per-entry gradient summed; `train/loss` is its mean per entry, the "cost"
+glove.c prints.
 
 Workdir outputs: vectors.txt (W + W~ in word2vec text format, gensim loads it), vocabulary.json,
 cooccurrence/ (the counted shard), results.json / results.md (scores, timings, neighbours) and
 glove.png (loss curve, and a 2-D PCA of the planted words or the probe words' neighbourhoods).
-
-`train_vectors(config, workdir) -> WordVectors` is the reusable part (the comparison experiment
-calls it); `main` adds the evaluation and the report.
 """
 
-import hashlib
-import json
 import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from experiments import entry
+from experiments import entry, stages
+from experiments.figures import plt, save
 from experiments.results import write_results
-from research.data import array_pipeline, planted_embeddings, stdlib_docstrings
-from research.embeddings import cooccurrence
-from research.embeddings.vocabulary import Vocabulary
+from research.embeddings import evaluation
 from research.embeddings.word_vectors import WordVectors
-from research.models import glove
-from research.text.regex_tokenizer import RegexTokenizer
-from research.train import loop
+from research.tasks import glove
 from research.train.metrics import metric_curve
-from research.train.task import Task
 
-CORPORA = ("stdlib_docstrings", "planted")
 PROBES = ("file", "list", "thread", "socket", "string", "error", "integer", "directory")
-
-
-def load_sentences(data) -> tuple[list[list[str]], "planted_embeddings.PlantedCorpus | None"]:
-    """The training sentences of `config.data` and, for the planted corpus, its answer key."""
-    if data.corpus == "planted":
-        planted = planted_embeddings.planted_corpus(**data.planted.to_dict())
-        return planted.sentences, planted
-    if data.corpus == "stdlib_docstrings":
-        tokenizer = RegexTokenizer(lowercase=True)
-        texts = stdlib_docstrings.load_texts(data.split, data.data_dir)
-        return [tokenizer(text) for text in texts], None
-    raise ValueError(
-        f"--config.data.corpus={data.corpus!r} is not known; use one of {', '.join(CORPORA)}."
-    )
-
-
-def _check(config) -> None:
-    if config.data.window < 1:
-        raise ValueError(
-            f"--config.data.window={config.data.window} must be at least 1 (context words on each "
-            "side); pass e.g. 10."
-        )
-    if config.model.embed_dim < 1:
-        raise ValueError(
-            f"--config.model.embed_dim={config.model.embed_dim} must be at least 1; pass e.g. 50."
-        )
-
-
-def _matrix_key(config, vocab: Vocabulary) -> str:
-    """What the counted matrix depends on: corpus settings, window and the exact vocabulary."""
-    words = hashlib.sha256("\n".join(vocab.words).encode()).hexdigest()
-    data = {
-        k: v for k, v in config.data.to_dict().items() if k not in ("batch_size", "chunk_tokens")
-    }
-    return json.dumps({"data": data, "vocabulary": words}, sort_keys=True, default=str)
-
-
-def build_task(config, workdir):
-    """(Task, vocabulary, planted corpus or None, this process's co-occurrence shard, seconds spent
-    counting, 0 when the shard was read from the workdir)."""
-    _check(config)
-    sentences, planted = load_sentences(config.data)
-    vocab = Vocabulary.build(sentences, config.data.min_count, max_size=config.model.vocab_size)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    if jax.process_index() == 0:
-        vocab.save(workdir / "vocabulary.json")
-    index, count = jax.process_index(), jax.process_count()
-    path = workdir / "cooccurrence" / f"shard-{index:05d}-of-{count:05d}.npz"
-    existed = path.exists()
-    start = time.perf_counter()
-    matrix = cooccurrence.build_or_load(
-        path,
-        lambda: (vocab.encode(s) for s in sentences),
-        len(vocab),
-        config.data.window,
-        key=_matrix_key(config, vocab),
-        chunk_tokens=config.data.chunk_tokens,
-        shard_index=index,
-        shard_count=count,
-    )
-    count_seconds = 0.0 if existed else time.perf_counter() - start
-    model = glove.make(**{**config.model.to_dict(), "vocab_size": len(vocab)})
-    x_max, alpha = model.config.x_max, model.config.alpha
-
-    def loss_fn(params, model_state, batch, rng, train):
-        pred = model.apply({"params": params}, batch["rows"], batch["cols"])
-        cost = 0.5 * glove.weighted_squared_error(pred, batch["counts"], x_max, alpha)
-        total = cost.sum()
-        return total, {"loss": (total, jnp.float32(cost.shape[0]))}, model_state
-
-    def train_iterator(process_index, process_count):
-        local = array_pipeline.local_batch_size(
-            config.data.batch_size, process_index, process_count
-        )
-        return cooccurrence.train_iterator(matrix, batch_size=local, seed=config.seed)
-
-    ids = np.zeros(1, np.int32)
-    task = Task(
-        model=model,
-        init_inputs=(ids, ids),
-        loss_fn=loss_fn,
-        train_iterator=train_iterator,
-        items_name="nonzeros",
-    )
-    return task, vocab, planted, matrix, count_seconds
-
-
-def _train(config, workdir):
-    task, vocab, planted, matrix, count_seconds = build_task(config, workdir)
-    start = time.perf_counter()
-    result = loop.train(config, workdir, task)
-    train_seconds = time.perf_counter() - start
-    vectors = WordVectors(vocab.words, glove.word_vectors(result.state.params, len(vocab)))
-    if jax.process_index() == 0:
-        vectors.save_word2vec_format(Path(workdir) / "vectors.txt")
-    timing = dict(count_seconds=count_seconds, train_seconds=train_seconds)
-    return result, vectors, vocab, planted, matrix, timing
-
-
-def train_vectors(config, workdir) -> WordVectors:
-    """Trains GloVe as `config` says in `workdir` (resuming a run there) and returns W + W~ for
-    every vocabulary word; also writes vectors.txt and vocabulary.json into the workdir."""
-    return _train(config, workdir)[1]
 
 
 def _pca_2d(x: np.ndarray) -> np.ndarray:
@@ -156,11 +42,6 @@ def _pca_2d(x: np.ndarray) -> np.ndarray:
 
 
 def _plot(path, workdir, vectors: WordVectors, planted, probes) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, (ax_loss, ax_map) = plt.subplots(1, 2, figsize=(11, 4.5))
     ax_loss.plot(*metric_curve(workdir, "train/loss"))
     ax_loss.set(xlabel="step", ylabel="cost per nonzero", title="GloVe training cost")
@@ -182,17 +63,20 @@ def _plot(path, workdir, vectors: WordVectors, planted, probes) -> None:
             ax_map.annotate(word, (x, y), fontsize=7, weight="bold" if word in probes else None)
         ax_map.set_title("probe words and their 4 nearest neighbours, 2-D PCA")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
-def main(config, workdir) -> loop.Result:
-    from research.embeddings import evaluation
-
-    result, vectors, vocab, planted, matrix, timing = _train(config, workdir)
-    if result.preempted or jax.process_index() != 0:
+def main(config, workdir) -> stages.StageResult:
+    counts = glove.count_cooccurrences(config, workdir)
+    vocab, planted, matrix = counts.vocab, counts.planted, counts.matrix
+    start = time.perf_counter()
+    result = stages.run("", config, workdir, glove.build_task(config, counts))  # the workdir itself
+    timing = dict(count_seconds=counts.count_seconds, train_seconds=time.perf_counter() - start)
+    vectors = glove.word_vectors(result.params, vocab)
+    if jax.process_index() != 0:
         return result
     workdir = Path(workdir)
+    vectors.save_word2vec_format(workdir / "vectors.txt")
     steps, batch = result.step, config.data.batch_size
     results = {
         "corpus": config.data.corpus,

@@ -4,9 +4,9 @@ log co-occurrence counts.
   J = sum over nonzero X_ij of f(X_ij) (w_i . w~_j + b_i + b~_j - log X_ij)^2,
   f(x) = min(1, (x / x_max)^alpha),  x_max = 100, alpha = 0.75 (the paper's values)
 
-The model predicts w_i . w~_j + b_i + b~_j for a batch of (i, j) pairs; `weighting` and
-`weighted_squared_error` are the objective's pieces as pure functions. The exported vectors are
-W + W~ (the paper's section 4.2 choice), `word_vectors(params)`.
+The model predicts w_i . w~_j + b_i + b~_j for a batch of (i, j) pairs; the objective (x_max, alpha)
+is research/train/glove_loss.py. The exported vectors are W + W~ (the paper's section 4.2 choice),
+`word_vectors(params)`.
 
 Parameter tree: word/embedding W [V', D] and context/embedding W~ [V', D] with logical axes
 ('vocab', 'embed'); word_bias b [V'] and context_bias b~ [V'] with ('vocab',); V' is vocab_size
@@ -32,8 +32,6 @@ class Config:
     # no pair reads a padding row, so those rows get no gradient and `word_vectors` drops them.
     vocab_pad_multiple: int = 64
     embed_dim: int = 50
-    x_max: float = 100.0
-    alpha: float = 0.75
 
     @property
     def padded_vocab_size(self) -> int:
@@ -45,21 +43,6 @@ VARIANTS = {
     "small": dict(vocab_size=10_000, embed_dim=50),
     "tiny": dict(vocab_size=128, embed_dim=8, vocab_pad_multiple=8),
 }
-
-
-def weighting(counts, x_max: float, alpha: float):
-    """f(X) = min(1, (X / x_max)^alpha), elementwise; counts float [...] > 0 -> float [...]."""
-    return jnp.minimum(1.0, (counts / x_max) ** alpha)
-
-
-def weighted_squared_error(predictions, counts, x_max: float, alpha: float):
-    """f(X_ij) (prediction_ij - log X_ij)^2 per entry: predictions, counts float [B] -> [B].
-
-    The sum over all nonzero entries is GloVe's J; `0.5 *` it is the cost GloVe's C code prints
-    (per entry) and differentiates.
-    """
-    diff = predictions - jnp.log(counts)
-    return weighting(counts, x_max, alpha) * diff**2
 
 
 def _uniform_init(scale_dim: int):

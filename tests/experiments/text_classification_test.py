@@ -3,6 +3,8 @@ the smoke run end to end (files, loop evaluation == the experiment's own scoring
 
 import json
 import pathlib
+import shutil
+import types
 
 import flax.linen as nn
 import jax
@@ -13,10 +15,13 @@ from sklearn.metrics import f1_score
 
 from experiments import text_classification as tc
 from experiments.configs.text import classification
+from experiments.stages import StagePreempted
 from research import models
 from research.embeddings.word_vectors import WordVectors
+from research.tasks import word_vectors
 from research.train.metrics import read_metrics
 from tests.config_overrides import with_overrides
+from tests.experiments.preemption import preempt_stage
 
 
 def test_macro_f1_by_hand_and_against_scikit_learn():
@@ -67,24 +72,28 @@ def test_embedding_rows_take_vectors_from_the_comparison_runs_when_given(tmp_pat
     calls = []
     vectors = WordVectors(["cat"], np.array([[2.0, 4.0]]))
 
-    def train_ours(method, corpus, settings, data_dir, run_dir):
-        calls.append((method, corpus, run_dir))
-        return vectors, {}
+    def prepare(section, workdir, *, corpus, epochs, batch_pairs):
+        calls.append((section.model_name, corpus, epochs, workdir))
+        return word_vectors.VectorRun(section, None, lambda params: vectors, 1, {})
 
-    monkeypatch.setattr(tc.embeddings_compare, "train_ours", train_ours)
+    def run(name, config, workdir, task):
+        calls.append((name, workdir))
+        return types.SimpleNamespace(params=None)
+
+    monkeypatch.setattr(tc.word_vectors, "prepare", prepare)
+    monkeypatch.setattr(tc.stages, "run", run)
     config = classification.get_config("smoke")
     data = {s: (["cat", "dog"], np.array([0, 1])) for s in tc.SPLITS}
     features = tc.embed("glove_mean", config, tmp_path, data)
     np.testing.assert_array_equal(features["test"], [[2.0, 4.0], [0.0, 0.0]])
     config.features.embeddings_dir = "/runs/compare/runs"
     tc.embed("fasttext_mean", config, tmp_path, data)
+    runs = pathlib.Path("/runs/compare/runs")
     assert calls == [
-        ("glove", "stdlib_docstrings", tmp_path / "glove_mean_vectors"),
-        (
-            "fasttext",
-            "stdlib_docstrings",
-            pathlib.Path("/runs/compare/runs/stdlib_docstrings_fasttext"),
-        ),
+        ("glove", "stdlib_docstrings", 0.02, tmp_path / "glove_mean_vectors"),
+        ("glove_mean_vectors", tmp_path),
+        ("fasttext", "stdlib_docstrings", 0.02, runs / "stdlib_docstrings_fasttext"),
+        ("stdlib_docstrings_fasttext", runs),
     ]
 
 
@@ -119,7 +128,8 @@ def test_smoke_run_writes_one_row_per_representation(smoke):
         )
         assert 0 <= row["test_macro_f1"] <= 1 and 0 < row["test_accuracy"] <= 1
         if row["representation"] in tc.EMBEDDINGS:  # features: the embedding's dimensions
-            assert row["features"] == config.embeddings.dim and row["common_word_share"] is None
+            embed_dim = config.embeddings.word2vec.model.embed_dim  # 8, as fasttext's and glove's
+            assert row["features"] == embed_dim and row["common_word_share"] is None
             assert f"| {row['test_macro_f1']:.3f} | {row['validation_accuracy']:.3f} | - |" in table
         else:
             assert row["features"] == config.features.max_features
@@ -169,3 +179,30 @@ def test_rerun_on_the_same_workdir_resumes_without_training(smoke):
     assert again["rows"] == results["rows"]
     for name, text in before.items():
         assert (workdir / name / "metrics.jsonl").read_text() == text
+
+
+# The smoke run's stages in training order: each *_mean row trains its vectors, then its classifier.
+STAGES = ["counts", "binary", "tfidf", "tfidf_sublinear", "tf_l2"] + [
+    stage for m in ("word2vec", "fasttext", "glove") for stage in (f"{m}_mean_vectors", f"{m}_mean")
+]
+
+
+# One of each kind (first, an embedding's vectors, its classifier, the last): ~4 s each, all 11 ~50 s.
+@pytest.mark.parametrize(
+    "stage", ["counts", "word2vec_mean_vectors", "word2vec_mean", "glove_mean"]
+)
+def test_a_preempted_stage_stops_the_experiment(smoke, tmp_path, monkeypatch, stage):
+    """Bug caught: a stage preempted and the next one trained anyway (or results written as if
+    complete). Earlier stages are restored from the finished smoke run (each a loop.train call)."""
+    config, finished, _ = smoke
+    k = STAGES.index(stage)
+    workdir = tmp_path / "run"
+    shutil.copytree(finished, workdir)
+    for stage in STAGES[k:]:
+        shutil.rmtree(workdir / stage)
+    (workdir / "results.json").unlink()
+    preempt_stage(monkeypatch, k + 1)
+    with pytest.raises(StagePreempted, match=f"'{STAGES[k]}'"):
+        tc.main(config, workdir)
+    assert not any((workdir / stage).exists() for stage in STAGES[k + 1 :])
+    assert not (workdir / "results.json").exists()

@@ -1,21 +1,19 @@
 """GloVe end to end: smoke run with the vocabulary sharded, gensim loads vectors.txt, the planted
-clusters recovered, exact resume without counting again, bad input as one sentence."""
+clusters recovered (the task's resume and input checks: tests/research/tasks/glove_test.py)."""
 
-import dataclasses
 import json
 
 import jax
 import numpy as np
-import pytest
 
 from experiments import train_glove
 from experiments.configs.embeddings import glove as glove_config
-from research.embeddings import cooccurrence, evaluation
+from research.embeddings import evaluation
+from research.tasks import glove
 from research.train import loop
 from research.train.metrics import read_metrics
 from tests.config_overrides import with_overrides
 from tests.reference_packages import import_reference
-from tests.research.train.toy_task import Crash, CrashAt
 
 
 def _config(**overrides):
@@ -25,8 +23,8 @@ def _config(**overrides):
 def test_smoke_run_with_sharded_vocabulary_exports_vectors_gensim_loads(tmp_path):
     """8 devices, tables split over 2 'tensor' devices; vectors.txt equals W + W~ in gensim."""
     result = train_glove.main(_config(**{"mesh.data": 4, "mesh.tensor": 2}), tmp_path)
-    assert jax.device_count() == 8 and result.step == 50 and not result.preempted
-    params = result.state.params
+    assert jax.device_count() == 8 and result.step == 50
+    params = result.params
     for table in (params["word"]["embedding"], params["context"]["embedding"]):
         assert tuple(table.sharding.spec)[:1] == ("tensor",)  # rows (vocabulary) sharded
     assert tuple(params["word_bias"].sharding.spec) == ("tensor",)
@@ -70,61 +68,8 @@ def test_planted_clusters_and_analogies_recovered_when_trained_to_convergence(tm
             "eval_every_steps": 6400,
         }
     )
-    vectors = train_glove.train_vectors(config, tmp_path)
-    planted = train_glove.load_sentences(config.data)[1]
+    counts = glove.count_cooccurrences(config, tmp_path)
+    result = loop.train(config, tmp_path, glove.build_task(config, counts))
+    vectors, planted = glove.word_vectors(result.state.params, counts.vocab), counts.planted
     assert evaluation.cluster_accuracy(vectors, planted.cluster_of) >= 0.9
     assert evaluation.analogy_accuracy(vectors, planted.analogies, "add") >= 0.9
-
-
-def _losses(workdir) -> dict[int, float]:
-    return {
-        r["step"]: r["train/loss"]
-        for r in read_metrics(workdir / "metrics.jsonl")
-        if "train/loss" in r
-    }
-
-
-def test_resume_equals_the_uninterrupted_run_and_does_not_count_again(tmp_path, monkeypatch):
-    overrides = {"num_train_steps": 12, "log_every_steps": 1, "checkpoint_every_steps": 4}
-    config = _config(**overrides, **{"eval_every_steps": 12, "mesh.data": 1})
-    one = jax.devices()[:1]
-    task = train_glove.build_task(config, tmp_path / "full")[0]
-    full = loop.train(config, tmp_path / "full", task, devices=one)
-    task = train_glove.build_task(config, tmp_path / "part")[0]
-    crashing = dataclasses.replace(
-        task, train_iterator=lambda i, n: CrashAt(task.train_iterator(i, n), 11)
-    )
-    with pytest.raises(Crash):
-        loop.train(config, tmp_path / "part", crashing, devices=one)
-    assert max(_losses(tmp_path / "part")) == 9  # batch 11 is drawn while step 10 runs
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the co-occurrences were counted again on resume")
-
-    monkeypatch.setattr(cooccurrence, "count", refuse)
-    task, _, _, _, count_seconds = train_glove.build_task(config, tmp_path / "part")
-    assert count_seconds == 0.0
-    resumed = loop.train(config, tmp_path / "part", task, devices=one)
-    assert resumed.step == 12
-    assert _losses(tmp_path / "part") == _losses(tmp_path / "full")  # exact, every step
-    for a, b in zip(
-        jax.tree.leaves(jax.device_get(resumed.state.params)),
-        jax.tree.leaves(jax.device_get(full.state.params)),
-        strict=True,
-    ):
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        ({"data.window": 0}, r"--config.data.window=0 must be at least 1"),
-        ({"model.embed_dim": 0}, r"--config.model.embed_dim=0 must be at least 1"),
-        ({"data.min_count": 10**9}, r"no word occurs at least min_count=1000000000 times"),
-        ({"data.corpus": "wiki"}, r"--config.data.corpus='wiki' is not known; use one of"),
-    ],
-    ids=["window", "dim", "empty-vocabulary", "corpus"],
-)
-def test_bad_input_is_one_sentence(tmp_path, overrides, message):
-    with pytest.raises(ValueError, match=message):
-        train_glove.build_task(_config(**overrides), tmp_path)

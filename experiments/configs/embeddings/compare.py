@@ -1,11 +1,19 @@
-"""Our word2vec, FastText and GloVe against gensim's Word2Vec and FastText, same settings, one run
-(a standalone analysis script: it calls the embedding experiments' `train_vectors`).
+"""Our word2vec, FastText and GloVe against gensim's Word2Vec and FastText, same settings, one run.
+
+Sections: `word2vec`, `fasttext` and `glove` are those experiments' own configs (word2vec.py,
+fasttext.py, glove.py) set to the shared settings below, so every key is a flag
+(--config.word2vec.data.window=8, --config.glove.loss.x_max=50); gensim's Word2Vec reads the
+`word2vec` section's settings and its FastText the `fasttext` section's. `epochs` (ours and gensim's
+skip-gram methods; gensim rounds to whole epochs) and `glove_epochs` set each run's number of steps
+from its corpus; `fasttext_batch_pairs` sets FastText's batch of centers (see
+research/tasks/word_vectors.py). `data_dir` is one value shared by every section.
 
 Run (one core for everything: `taskset` pins the process; gensim runs with workers=1):
   taskset -c 0 python -m experiments.embeddings_compare \
       --config=experiments/configs/embeddings/compare.py --workdir=runs/embeddings_compare
 Smoke mode (what the tests run): append `:smoke` (8 dimensions, 2% of an epoch for ours and one
-epoch for gensim, 2,000 buckets; the corpora and checks as in the full run).
+epoch for gensim, 2,000 buckets, batches of 256, 2 steps per call; the corpora and checks as in the
+full run).
 
 Settings: skip-gram, 100 dimensions, window 5, 5 negatives, sample 1e-3, min_count 5, 5 epochs,
 seed 0; FastText n-grams 3..6 in 100,000 buckets (both sides). Ours in batches of about 1024 pairs:
@@ -40,29 +48,37 @@ nonzero counts, separate clusters from roles: without them it scored cluster acc
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from experiments.configs.common import parse_arg
+from experiments.configs.embeddings import fasttext, glove, word2vec
+
+
+def methods_config(smoke: bool, data_dir) -> ml_collections.ConfigDict:
+    """Our three methods' configs on the comparison's settings, and the epochs they train (also
+    the text-classification experiment's `embeddings` section). data_dir: a placeholder that every
+    section's `data.data_dir` shares."""
+    config = ml_collections.ConfigDict()
+    config.epochs = 0.02 if smoke else 5.0  # float: the smoke run trains a fraction of an epoch
+    config.glove_epochs = 0.02 if smoke else 25.0
+    config.fasttext_batch_pairs = 256 if smoke else 1024
+    for name, module in (("word2vec", word2vec), ("fasttext", fasttext), ("glove", glove)):
+        section = module.get_config()  # the full run's settings, then the comparison's
+        section.model.embed_dim = 8 if smoke else 100
+        section.data.data_dir = data_dir
+        section.data.batch_size = 256 if smoke else 1024  # FastText's: from fasttext_batch_pairs
+        section.steps_per_call = 2 if smoke else 16  # optimizer steps per jitted call
+        config[name] = section
+    config.glove.data.window = 5  # word2vec's (GloVe's own default is 10)
+    config.fasttext.model.num_buckets = 2000 if smoke else 100_000
+    return config
+
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
-    config = ml_collections.ConfigDict()
-    config.data_dir = placeholder(str)  # TFDS data directory of stdlib_docstrings; None = default
+    smoke = parse_arg(arg)
+    data_dir = placeholder(str)  # TFDS data directory of stdlib_docstrings; None = default
+    config = methods_config(smoke, data_dir)
+    config.data_dir = data_dir
     config.methods = "word2vec,fasttext,glove,gensim_word2vec,gensim_fasttext"
     config.corpora = "stdlib_docstrings,planted"  # one of them: a run per corpus, in parallel
-    config.settings = dict(
-        dim=100,
-        window=5,
-        negative=5,
-        sample=1e-3,
-        min_count=5,
-        epochs=5.0,  # float: the smoke run trains a fraction of an epoch
-        glove_epochs=25.0,
-        min_n=3,
-        max_n=6,
-        num_buckets=100_000,
-        batch_size=1024,
-        steps_per_call=16,  # optimizer steps per jitted call (the loop's steps_per_call)
-        seed=0,
-    )
     config.checks = dict(
         package_min_count=10,  # a labelled word occurs at least this often
         package_purity=0.8,  # ... with at least this share of its occurrences in one package
@@ -74,11 +90,4 @@ def get_config(arg: str | None = None):
         seed=0,
     )
     config.probes = "file,list,thread,socket,string,error,integer,directory"
-    if arg == "smoke":
-        config.settings.dim = 8
-        config.settings.epochs = 0.02  # gensim needs whole epochs: its smoke runs one
-        config.settings.glove_epochs = 0.02
-        config.settings.num_buckets = 2000
-        config.settings.batch_size = 256
-        config.settings.steps_per_call = 2
     return config

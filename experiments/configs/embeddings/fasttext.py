@@ -28,17 +28,19 @@ Planted corpus, :smoke (tables sharded over tensor=2 in the test): nearest-neigh
 accuracy 1.0, analogy accuracy (3CosAdd) 0.72 after 50 steps.
 """
 
+from experiments.configs.common import parse_arg
 from experiments.configs.embeddings.word2vec import word2vec_config
 
 
 def get_config(arg: str | None = None):
+    smoke = parse_arg(arg)
     config = word2vec_config("fasttext", "skipgram", arg)
     # Skip-gram pairs grouped by center (its n-gram average computed once for its ~5.5 pairs):
     # 192 centers hold about 1060 pairs, word2vec's 1024; 2960 steps are 5 epochs.
     config.data.skipgram_windows = True
     config.data.batch_size = 192
     config.num_train_steps = 2960
-    if arg == "smoke":
+    if smoke:
         config.data.batch_size = 768
         config.num_train_steps = 50
     return config

@@ -9,7 +9,8 @@ length: `--config.data.corpus=planted`.
 Data: every docstring of the train split of `research.data.stdlib_docstrings` is one sentence of
 lowercased regex words; words seen at least 5 times (at most model.vocab_size of them).
 Co-occurrences: symmetric window of 10 with 1/d weights, counted once into the workdir.
-Model: research/models/glove.py, 50 dimensions, x_max 100, alpha 0.75; AdaGrad lr 0.05 (glove.c's),
+Model: research/models/glove.py, 50 dimensions; loss (research/train/glove_loss.py) x_max 100, alpha
+0.75 (`loss.x_max`, `loss.alpha`); AdaGrad lr 0.05 (glove.c's),
 starting accumulator 1.0, constant rate, no clipping; batches of 1024 nonzeros.
 
 Measured (2-core AMD EPYC CPU shared with other jobs, load ~14, one XLA CPU device, Python 3.11):
@@ -27,14 +28,17 @@ in ~10 s; without the noise words, trained that long, GloVe grouped planted word
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section, schedule
+from experiments.configs.common import base_config, model_section, parse_arg, schedule
 
 
 def get_config(arg: str | None = None):
+    smoke = parse_arg(arg)
     config = base_config()
     config.model_name = "glove"
     # model.vocab_size caps the vocabulary; the model is built with the vocabulary's actual size.
     config.model = model_section("glove", "small", vocab_size=50_000)
+    # GloVe's weighting f(x) = min(1, (x / x_max)^alpha) (research/train/glove_loss.py).
+    config.loss = dict(x_max=100.0, alpha=0.75)
     config.data = dict(
         corpus="stdlib_docstrings",  # or 'planted'
         data_dir=placeholder(str),
@@ -65,12 +69,10 @@ def get_config(arg: str | None = None):
     config.optimizer.weight_decay = 0.0
     config.optimizer.grad_clip_norm = 0.0
 
-    if arg == "smoke":
+    if smoke:
         config.data.corpus = "planted"
         config.data.planted.num_sentences = 2_000
         config.data.batch_size = 256
         config.model.embed_dim = 16
         schedule(config, steps=50, log_every=10, eval_every=50, checkpoint_every=25)
-    elif arg:
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
     return config

@@ -11,6 +11,9 @@ default), the model.num_classes packages with the most training docstrings. Feat
 representation in features.representations (see experiments/text_classification.py), vocabulary
 capped at features.max_features terms seen in >= features.min_df training documents. Model: the
 linear classifier `mlp_classifier` with num_layers=0, trained by the one loop per representation.
+The *_mean rows' embeddings: the `embeddings` section, the comparison's own (compare.py's
+`methods_config`: `embeddings.word2vec`, `embeddings.fasttext`, `embeddings.glove` and the epochs),
+so --config.embeddings.word2vec.model.embed_dim=50 changes that run; `data.data_dir` is shared.
 
 Classes (model.num_classes=15, each with >= data.min_train_docs=30 training docstrings; the 16th
 package, collections, has 33): distutils, asyncio, email, importlib, logging, _pydecimal, xml,
@@ -49,11 +52,13 @@ holds (counts 0.775, binary 0.803, tfidf 0.883, tfidf_sublinear 0.892, tf_l2 0.8
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section, schedule
+from experiments.configs.common import base_config, model_section, parse_arg, schedule
 from experiments.configs.embeddings import compare
 
 
 def get_config(arg: str | None = None):
+    smoke = parse_arg(arg)
+    data_dir = placeholder(str)  # shared with the embeddings' runs
     config = base_config()
     config.model_name = "mlp_classifier"
     config.model = model_section(
@@ -61,7 +66,7 @@ def get_config(arg: str | None = None):
     )
     config.data = dict(
         name="stdlib_docstrings",
-        data_dir=placeholder(str),
+        data_dir=data_dir,
         batch_size=64,
         eval_split="validation",
         min_train_docs=30,
@@ -76,19 +81,18 @@ def get_config(arg: str | None = None):
         embeddings_dir=placeholder(str),
     )
 
-    # The *_mean rows' embedding training: the gensim comparison's settings (its smoke ones in smoke).
-    config.embeddings = compare.get_config("smoke" if arg == "smoke" else None).settings.to_dict()
+    # The *_mean rows' embedding runs: the gensim comparison's sections (word2vec, fasttext, glove)
+    # and epochs, its smoke ones in smoke; --config.embeddings.word2vec.model.embed_dim=50, ...
+    config.embeddings = compare.methods_config(smoke, data_dir)
 
     schedule(config, steps=1000, log_every=100, eval_every=250, checkpoint_every=500)
     config.optimizer.learning_rate = 1e-2
     config.optimizer.warmup_steps = 50
     config.optimizer.weight_decay = 1e-4
 
-    if arg == "smoke":
+    if smoke:
         config.model.num_classes = 4
         config.features.max_features = 500
         schedule(config, steps=20, log_every=10, eval_every=20, checkpoint_every=20)
         config.optimizer.warmup_steps = 5
-    elif arg:
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
     return config
