@@ -1,6 +1,7 @@
 """Scaled dot-product attention (Vaswani et al., 2017) and a multi-head attention layer.
 
-`dot_product_attention` is the math: an explicit einsum reference path, or a delegation to
+`dot_product_attention` is the math: the einsum reference path (`research.nn.reference_attention`,
+which also holds the fully-masked-row convention: such rows output 0), or a delegation to
 `jax.nn.dot_product_attention` (XLA or the cuDNN fused kernel). `MultiHeadAttention` is a thin
 parameter holder around it: query/key/value/out projections named as the rest of the project
 expects (`query`, `key`, `value`, `out`; LoRA, quantization and checkpoint converters select them
@@ -28,8 +29,10 @@ import jax.numpy as jnp
 from research.nn.blockwise_attention import blockwise_attention
 from research.nn.dense import EinsumDense
 from research.nn.kv_cache import KVCache
+from research.nn.local_attention import local_attention
 from research.nn.masks import window_mask
 from research.nn.performer import performer_attention, performer_features, redrawn_projection
+from research.nn.reference_attention import reference_attention
 
 IMPLEMENTATIONS = (None, "xla", "cudnn", "blockwise", "local", "performer")
 
@@ -99,7 +102,9 @@ def dot_product_attention(
         `jax.nn.dot_product_attention`; pass `mask` instead for offset queries such as cached
         decoding).
       mask: optional boolean array broadcastable to [B,N,T,S]; True means "may attend".
-        Combined with the causal mask by logical and.
+        Combined with the causal mask by logical and. A query row that may attend no key (a
+        padding query) outputs exactly 0 and passes no gradient, whatever the implementation
+        (the convention of `research.nn.reference_attention`).
       bias: optional float array broadcastable to [B,N,T,S], added to the scaled scores before
         masking (relative position biases, ALiBi).
       scale: multiplies the scores; None is 1/sqrt(H) (above). T5 passes 1.0: its initialization
@@ -107,7 +112,8 @@ def dot_product_attention(
       dropout_rate, dropout_rng: dropout on the attention probabilities (reference path only; the
         fused and blockwise kernels have none, so asking them for it is refused). A rate of 0 or
         no rng: none.
-      implementation: None for the einsum reference path below (readable, any dtype, any device);
+      implementation: None for the einsum reference path (`research.nn.reference_attention`:
+        readable, any dtype, any device);
         'xla' or 'cudnn' to call `jax.nn.dot_product_attention`. 'cudnn' is the fast fused path on
         NVIDIA GPUs and needs bfloat16 or float16 inputs and lengths its flash kernel supports
         (T = 1023 is refused, T = 1024 works; feed training windows of 1025 tokens, not 1024).
@@ -178,10 +184,7 @@ def dot_product_attention(
                     "MultiHeadAttention, which applies the window as a mask)."
                 )
             if bias is None and (mask is None or mask.shape[1:3] == (1, 1)):
-                # No mask, or a key (padding) mask [B|1,1,1,S]: banded. Imported here:
-                # local_attention imports this module.
-                from research.nn.local_attention import local_attention
-
+                # No mask, or a key (padding) mask [B|1,1,1,S]: banded.
                 key_mask = None if mask is None else jnp.broadcast_to(mask[:, 0, 0], k.shape[:2])
                 return local_attention(
                     q, k, v, window=window, causal=causal, scale=scale, key_mask=key_mask
@@ -206,7 +209,7 @@ def dot_product_attention(
                 return performer_attention(q, k, v, projection, causal=causal, scale=scale)
             return _performer_masked(q, k, v, projection, causal=causal, mask=mask, scale=scale)
         else:
-            return jax.nn.dot_product_attention(
+            out = jax.nn.dot_product_attention(
                 q,
                 k,
                 v,
@@ -216,30 +219,33 @@ def dot_product_attention(
                 is_causal=causal,
                 implementation=implementation,
             )
+            # jax.nn gives a fully masked row a uniform distribution; the project's rows are 0.
+            return _zero_unseen_rows(out, mask, causal)
 
-    # Grouped heads: query head n = g * (N/K) + r reads key/value head g, for every r < N/K.
-    groups = num_heads // num_kv_heads
-    q = q.reshape(batch, query_length, num_kv_heads, groups, head_dim)
-    scores = jnp.einsum("BTKGH,BSKH->BKGTS", q, k, preferred_element_type=jnp.float32)
-    scores = scores.reshape(batch, num_heads, query_length, k.shape[1])
-    scores = scores.astype(jnp.float32) * scale
-    if bias is not None:
-        scores = scores + bias
+    return reference_attention(
+        q,
+        k,
+        v,
+        causal=causal,
+        mask=mask,
+        bias=bias,
+        scale=scale,
+        dropout_rate=dropout_rate if use_dropout else 0.0,
+        dropout_rng=dropout_rng,
+    )
+
+
+def _zero_unseen_rows(out, mask, causal: bool):
+    """`out` [B,T,N,H] with 0 in the rows that see no key under `mask` [B|1,N|1,T|1,S] (and the
+    top-left causal mask): the fully masked convention of `research.nn.reference_attention`."""
+    if mask is None:
+        return out  # every row sees at least key 0
     if causal:
-        t, s = q.shape[1], k.shape[1]
-        causal_mask = jnp.tril(jnp.ones((t, s), dtype=bool))
-        mask = causal_mask if mask is None else jnp.logical_and(mask, causal_mask)
-    if mask is not None:
-        # The most negative finite float rather than -inf: a fully masked row gives a uniform
-        # distribution instead of NaNs, matching jax.nn.dot_product_attention.
-        scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
-    probs = jax.nn.softmax(scores, axis=-1)
-    if use_dropout:
-        keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
-        probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
-    probs = probs.astype(v.dtype).reshape(batch, num_kv_heads, groups, query_length, -1)
-    out = jnp.einsum("BKGTS,BSKH->BTKGH", probs, v)
-    return out.reshape(batch, query_length, num_heads, head_dim)
+        t, s = out.shape[1], mask.shape[-1]
+        mask = jnp.logical_and(mask, jnp.tril(jnp.ones((t, s), dtype=bool)))
+    seen = jnp.any(mask, axis=-1)  # [B|1,N|1,T|1]
+    seen = jnp.moveaxis(seen, 1, 2)[..., None]  # [B|1,T|1,N|1,1]
+    return jnp.where(seen, out, jnp.zeros((), out.dtype))
 
 
 class MultiHeadAttention(nn.Module):

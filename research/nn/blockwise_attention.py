@@ -25,10 +25,9 @@ pass is written by hand. Padding and segment masks are data-dependent and applie
 Softmax statistics (m, l, lse, D) and score blocks are float32 whatever the input dtype; the
 probabilities are cast to v's dtype before the value contraction, as in the einsum reference path.
 
-Fully masked rows (no key may be attended, e.g. a padding query, or a dense mask row of False):
-the einsum path of `research.nn.attention` gives them a uniform distribution over all S keys (it
-masks with the most negative finite float, as `jax.nn.dot_product_attention` does), so their
-output is the mean of v over the keys. This function returns the same, values and gradients.
+Fully masked rows (no key may be attended, e.g. a padding query, or a dense mask row of False)
+follow the project's convention (`research.nn.reference_attention`): their output is exactly 0
+and no gradient flows through them, as on the einsum path.
 """
 
 import functools
@@ -39,8 +38,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-# Masked scores: the most negative finite float32, as in research.nn.attention (not -inf, so a
-# fully masked row has no NaN).
+# Masked scores: the most negative finite float32, as in research.nn.reference_attention (not
+# -inf, so a fully masked row has no NaN).
 _MASKED = float(jnp.finfo(jnp.float32).min)
 
 
@@ -79,7 +78,7 @@ def blockwise_attention(
       causal: query t attends keys s <= t (top-left aligned when T != S).
       key_valid: optional bool [B,S], True = a real key (padding keys are never attended).
       query_valid: optional bool [B,T], False = a query row that attends nothing (its output is
-        the fully-masked convention above: the mean of v).
+        the fully-masked convention above: 0).
       query_segment_ids, key_segment_ids: optional int [B,T] and [B,S] (key ids None: the query
         ids, self-attention): attend only where the ids are equal and nonzero (id 0 is padding,
         as in `research.nn.masks.segment_mask`).
@@ -245,14 +244,15 @@ def _unblocks(x):
     return x.reshape(x.shape[0], -1, *x.shape[3:])
 
 
-def _fallback(static, v, lse, out):
-    """Fully masked rows (lse at the masked value) -> the mean of v over the S real keys.
+def _attended(lse):
+    """False on the fully masked rows (lse at the masked value): [B,Tp,K,G] -> [B,Tp,K,G,1].
+    A NaN lse counts as attended, so NaN inputs stay visible in the output."""
+    return ~(lse < 0.5 * _MASKED)[..., None]
 
-    v [B,Sp,K,H], lse [B,Tp,K,G], out [B,Tp,K,G,H].
-    """
-    mean = jnp.sum(v[:, : static.key_length].astype(jnp.float32), axis=1) / static.key_length
-    attended = (lse > 0.5 * _MASKED)[..., None]
-    return jnp.where(attended, out, mean[:, None, :, None, :].astype(out.dtype))
+
+def _fallback(lse, out):
+    """Fully masked rows -> 0. lse [B,Tp,K,G], out [B,Tp,K,G,H]."""
+    return jnp.where(_attended(lse), out, jnp.zeros((), out.dtype))
 
 
 def _forward(static, q, k, v, bias, aux):
@@ -288,7 +288,7 @@ def _forward(static, q, k, v, bias, aux):
 
     out, lse = lax.map(query_block, jnp.arange(static.num_q_blocks))
     out, lse = _unblocks(out), _unblocks(lse)
-    return _fallback(static, v, lse, out), lse
+    return _fallback(lse, out), lse
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -304,12 +304,8 @@ def _flash_fwd(static, q, k, v, bias, aux):
 def _flash_bwd(static, residuals, d_out):
     q, k, v, bias, aux, out, lse = residuals
     bq, bk = static.block_q, static.block_k
-    attended = (lse > 0.5 * _MASKED)[..., None]  # [B,Tp,K,G,1]
-    # Fully masked rows output mean(v): their cotangent goes to v directly, 1/S per real key.
-    d_mean = jnp.sum(jnp.where(attended, 0.0, d_out.astype(jnp.float32)), axis=(1, 3))  # [B,K,H]
-    key_is_real = (jnp.arange(k.shape[1]) < static.key_length)[None, :, None, None]
-    dv_fallback = jnp.where(key_is_real, d_mean[:, None] / static.key_length, 0.0)
-    d_out = jnp.where(attended, d_out, 0)
+    # Fully masked rows output a constant 0: no cotangent flows through them (and their D is 0).
+    d_out = jnp.where(_attended(lse), d_out, 0)
     delta = jnp.sum(d_out.astype(jnp.float32) * out.astype(jnp.float32), axis=-1)  # D [B,Tp,K,G]
 
     qb, dob = _blocks(q, bq), _blocks(d_out, bq)
@@ -348,7 +344,7 @@ def _flash_bwd(static, residuals, d_out):
     dq0 = jnp.zeros(qb.shape, jnp.float32)
     dbias0 = None if bias is None else jnp.zeros(bias.shape, jnp.float32)
     (dq, dbias), (dk, dv) = lax.scan(key_block, (dq0, dbias0), jnp.arange(static.num_k_blocks))
-    dq, dk, dv = _unblocks(dq), _unblocks(dk), _unblocks(dv) + dv_fallback
+    dq, dk, dv = _unblocks(dq), _unblocks(dk), _unblocks(dv)
     no_grad = jax.tree.map(lambda _: None, aux)
     return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), dbias, no_grad
 

@@ -21,7 +21,8 @@ With `causal=True` global tokens still respect causality (a global query reads k
 global key is read by queries >= itself).
 
 Shapes: q [B,T,N,H], k and v [B,T,K,H] (self-attention: keys at the queries' positions), K divides
-N (grouped-query attention as in `research.nn.attention`).
+N (grouped-query attention as in `research.nn.attention`). The dense reference for every pattern
+is `research.nn.reference_attention` under `local_mask`.
 """
 
 import math
@@ -31,8 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research.nn.attention import dot_product_attention
 from research.nn.masks import window_mask
+from research.nn.reference_attention import MASKED, reference_attention
 
 
 def _check_window(window) -> int:
@@ -58,7 +59,7 @@ def _check_globals(global_positions: Sequence[int], length: int) -> np.ndarray:
 def local_mask(length: int, window: int, *, causal: bool, global_positions: Sequence[int] = ()):
     """The dense boolean mask [1, 1, T, T] of `local_attention`'s pattern (True = may attend).
 
-    `dot_product_attention(q, k, v, causal=False, mask=local_mask(...))` computes the same output
+    `research.nn.attention.dot_product_attention(q, k, v, causal=False, mask=local_mask(...))` computes the same output
     as `local_attention` with O(T^2) memory: the reference the banded form is tested against.
     """
     window = _check_window(window)
@@ -95,8 +96,8 @@ def local_attention(
       scale: multiplies the scores; None is 1/sqrt(H).
       key_mask: optional bool [B,T], True = a real key (padding: False). No query attends a
         masked key; cut into bands like the keys, so memory stays banded. A query that sees no
-        real key (a padding query in a window of padding) gets a meaningless output (the dense
-        path's and this one's differ there); real queries see at least themselves.
+        real key (a padding query in a window of padding) outputs 0 with no gradient, as on the
+        dense path (`research.nn.reference_attention`); real queries see at least themselves.
     """
     window = _check_window(window)
     if not q.ndim == k.ndim == v.ndim == 4 or k.shape != v.shape:
@@ -146,7 +147,7 @@ def local_attention(
         band_mask = band_mask & band(key_mask)[:, None, None, :, None, :]
 
     scores = jnp.einsum("BCWKGH,BCSKH->BKGCWS", qb, kb, preferred_element_type=jnp.float32)
-    scores = jnp.where(band_mask, scores.astype(jnp.float32) * scale, jnp.finfo(jnp.float32).min)
+    scores = jnp.where(band_mask, scores.astype(jnp.float32) * scale, MASKED)
     if positions.size:
         # Global columns: keys outside the query's own window (inside it the band has them).
         kg, vg = k[:, positions], v[:, positions]  # [B, G', K, H]
@@ -159,11 +160,12 @@ def local_attention(
         global_scores = jnp.einsum(
             "BCWKGH,BJKH->BKGCWJ", qb, kg, preferred_element_type=jnp.float32
         )
-        global_scores = jnp.where(
-            column_mask, global_scores.astype(jnp.float32) * scale, jnp.finfo(jnp.float32).min
-        )
+        global_scores = jnp.where(column_mask, global_scores.astype(jnp.float32) * scale, MASKED)
         scores = jnp.concatenate([scores, global_scores], axis=-1)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+    probs = jax.nn.softmax(scores, axis=-1)
+    # A query that sees no key (padding in a window of padding): zeros, the project's convention.
+    seen = jnp.max(scores, axis=-1, keepdims=True) > MASKED
+    probs = jnp.where(seen, probs, 0.0).astype(v.dtype)
     out = jnp.einsum("BKGCWS,BCSKH->BCWKGH", probs[..., : key_blocks * window], vb)
     if positions.size:
         out = out + jnp.einsum("BKGCWJ,BJKH->BCWKGH", probs[..., key_blocks * window :], vg)
@@ -176,8 +178,6 @@ def local_attention(
         if key_mask is not None:
             keys = key_mask[:, None, None, :]
             row_mask = keys if row_mask is None else row_mask & keys
-        rows = dot_product_attention(
-            q[:, positions], k, v, causal=False, mask=row_mask, scale=scale
-        )
+        rows = reference_attention(q[:, positions], k, v, causal=False, mask=row_mask, scale=scale)
         out = out.at[:, positions].set(rows)
     return out

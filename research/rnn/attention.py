@@ -7,7 +7,8 @@ For a decoder state (the query) q [B,Q] and encoder outputs (the memory) m [B,S,
   dot       score_s = q^T m_s                             no params (needs Q == K)
   general   score_s = q^T W m_s                           params kernel [Q,K]
 
-weights = softmax over the real source positions (padded ones get exactly 0), context = sum_s
+weights = softmax over the real source positions (padded ones get exactly 0; a row with no real
+position is all zeros, the convention of `research.nn.reference_attention`), context = sum_s
 weights_s m_s. The memory side of each score does not change from step to step, so `prepare`
 computes it once per sequence (W_key m for 'additive', W m for 'general') and `scores` only adds
 the query's part: a decoder loop pays O(S*A) per step, not O(S*K*A).
@@ -18,8 +19,9 @@ applies them. Queries may carry extra leading axes ([B,T,Q]: every decoder step 
 """
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
+
+from research.nn import reference_attention
 
 KINDS = ("additive", "dot", "general")
 
@@ -78,13 +80,14 @@ def scores(kind: str, params, query, keys):
 
 
 def masked_softmax(scores_, mask):
-    """Softmax over the last axis with masked-out positions at exactly 0 (a row with no real
-    position gets all zeros, not NaN). Shapes: scores [B,(T,)S], mask bool [B,S] -> like scores."""
-    if mask is None:
-        return jax.nn.softmax(scores_.astype(jnp.float32), axis=-1)
-    mask = mask if scores_.ndim == 2 else mask[:, None, :]
-    scores_ = jnp.where(mask, scores_.astype(jnp.float32), jnp.finfo(jnp.float32).min)
-    return jnp.where(mask, jax.nn.softmax(scores_, axis=-1), 0.0)
+    """Softmax over the last axis (float32) with masked-out positions at exactly 0. A row with no
+    real position (a fully padded source) gets all zeros, so its context is 0 and no gradient
+    flows through it: the project's one convention (`research.nn.reference_attention`, whose
+    `masked_softmax` this is, with the source mask broadcast over the queries).
+    Shapes: scores [B,(T,)S], mask bool [B,S] or None -> float32 like scores."""
+    if mask is not None and scores_.ndim == 3:
+        mask = mask[:, None, :]
+    return reference_attention.masked_softmax(scores_, mask)
 
 
 def attend(kind: str, params, query, keys, memory, mask=None):

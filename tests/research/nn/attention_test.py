@@ -88,6 +88,37 @@ def test_mask_blocks_keys():
     np.testing.assert_allclose(out, jnp.broadcast_to(v[:, :1], out.shape), atol=1e-6)
 
 
+@pytest.mark.parametrize("implementation", [None, "xla", "blockwise", "local"])
+def test_fully_masked_rows_are_zero_and_pass_no_gradient(implementation):
+    # The convention of research.nn.reference_attention, for every implementation: a query that
+    # may attend no key outputs exactly 0 and passes no gradient; the other rows are the softmax
+    # over their visible keys alone. Catches jax.nn's uniform row (the mean of v) and NaN.
+    q, k, v = _qkv(50, t=6, s=6)
+    # Row 1 is left-padded by 3: under the causal mask its queries 0..2 see no key.
+    start = np.array([0, 3])
+    mask = (jnp.arange(6)[None, :] >= start[:, None])[:, None, None, :]
+    window = 2 if implementation == "local" else None
+
+    def attend(q, k, v):
+        return dot_product_attention(
+            q, k, v, causal=True, mask=mask, implementation=implementation, window=window
+        )
+
+    out, vjp = jax.vjp(attend, q, k, v)
+    dq, dk, dv = vjp(jnp.cos(out))
+    for array in (out, dq, dk, dv):  # padding queries and keys: 0 exactly
+        np.testing.assert_array_equal(array[1, :3], 0.0)
+    i, j = np.arange(6)[:, None], np.arange(6)[None, :]
+    visible = (j <= i)[None] & (j >= start[:, None, None])  # [B,T,S]
+    if window:
+        visible &= (j > i - window)[None]
+    scores = np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(8)
+    scores = np.where(visible[:, None], scores, -np.inf)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs = np.nan_to_num(probs / probs.sum(-1, keepdims=True))
+    np.testing.assert_allclose(out, np.einsum("bnts,bsnh->btnh", probs, v), atol=1e-6)
+
+
 def test_bfloat16_softmax_in_float32():
     q, k, v = _qkv(5)
     out = dot_product_attention(*(x.astype(jnp.bfloat16) for x in (q, k, v)), causal=True)

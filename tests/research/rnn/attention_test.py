@@ -3,6 +3,7 @@ exact zeros on padded source positions, vectorized queries, and the Linen holder
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -83,12 +84,29 @@ def test_padded_positions_get_zero_weight_and_do_not_change_the_context(kind):
 
 
 def test_a_row_without_real_positions_attends_to_nothing_instead_of_nan():
+    # The project's convention (research.nn.reference_attention): weights and context exactly 0
+    # and no gradient through the row; catches a uniform row (the mean of the memory) or NaN.
     query, memory, p = _inputs()
-    mask = np.zeros((B, S), bool)
-    context, weights = attention.attend(
-        "additive", p, query, attention.prepare("additive", p, memory), memory, mask
+    mask = np.arange(S)[None, :] < np.array([0, 3, S])[:, None]  # row 0 has no real position
+    keys = attention.prepare("additive", p, memory)
+    context, weights = attention.attend("additive", p, query, keys, memory, mask)
+    assert np.all(np.asarray(weights[0]) == 0) and np.all(np.asarray(context[0]) == 0)
+    for b, n in ((1, 3), (2, S)):  # the other rows: as if the padding were not there
+        m = memory[b : b + 1, :n]
+        c, w = attention.attend("additive", p, query[b : b + 1], keys[b : b + 1, :n], m)
+        np.testing.assert_allclose(context[b], c[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(weights[b, :n], w[0], rtol=1e-5, atol=1e-7)
+    grad = jax.grad(
+        lambda q, m: jnp.sum(attention.attend("additive", p, q, keys, m, mask)[0] ** 2),
+        argnums=(0, 1),
+    )(query, memory)
+    assert np.all(np.asarray(grad[0][0]) == 0) and np.all(np.asarray(grad[1][0]) == 0)
+    # Exact values of the masked softmax: [1, 3] real -> softmax([1, 3]); nothing real -> zeros.
+    got = attention.masked_softmax(
+        jnp.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]), jnp.array([[1, 0, 1], [0, 0, 0]], bool)
     )
-    assert np.all(np.asarray(weights) == 0) and np.all(np.asarray(context) == 0)
+    e2 = np.exp(2.0)
+    np.testing.assert_allclose(got, [[1 / (1 + e2), 0, e2 / (1 + e2)], [0, 0, 0]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", attention.KINDS)
