@@ -1,5 +1,5 @@
-"""Tests for research/nn/positional.py: the sinusoidal table by hand, rotary's relative-position
-property and Hugging Face Llama's layout, T5's buckets by hand and against Hugging Face's T5."""
+"""Tests for research/nn/positional.py: the sinusoidal table by hand, rotary by hand (the sign of
+the angle), its relative-position property and Hugging Face Llama's layout, T5's buckets by hand and against Hugging Face's T5."""
 
 import flax.linen as nn
 import jax
@@ -93,6 +93,25 @@ def test_rotary_equals_hugging_face_llama():
     want, _ = llama.apply_rotary_pos_emb(xt, xt, emb.cos(), emb.sin())
     got = apply_rotary(jnp.asarray(x), jnp.asarray(positions))
     np.testing.assert_allclose(np.asarray(got), want.transpose(1, 2).numpy(), atol=2e-6)
+
+
+def test_rotary_by_hand():
+    # RoPE rotates each pair (a, b) by +theta = position * base^(-2i/H), counter-clockwise:
+    # (a cos - b sin, b cos + a sin). Catches a rotation by -theta, which keeps norms and the
+    # distance-only property above. H = 2: (1, 0) at position 1 -> (cos 1, sin 1).
+    two = apply_rotary(jnp.array([1.0, 0.0]).reshape(1, 1, 1, 2), jnp.array([1]))
+    np.testing.assert_allclose(two.reshape(2), [np.cos(1.0), np.sin(1.0)], rtol=1e-6)
+    # H = 4, half layout: pairs (x0, x2) at angle 2 * 10000^0 = 2 and (x1, x3) at angle
+    # 2 * 10000^(-2/4) = 0.02.
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    got = apply_rotary(jnp.asarray(x).reshape(1, 1, 1, 4), jnp.array([2])).reshape(4)
+    c1, s1, c2, s2 = np.cos(2.0), np.sin(2.0), np.cos(0.02), np.sin(0.02)
+    want = [1 * c1 - 3 * s1, 2 * c2 - 4 * s2, 3 * c1 + 1 * s1, 4 * c2 + 2 * s2]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    # Interleaved: pairs (x0, x1) at angle 2 and (x2, x3) at 0.02.
+    got = apply_rotary(jnp.asarray(x).reshape(1, 1, 1, 4), jnp.array([2]), interleaved=True)
+    want = [1 * c1 - 2 * s1, 2 * c1 + 1 * s1, 3 * c2 - 4 * s2, 4 * c2 + 3 * s2]
+    np.testing.assert_allclose(got.reshape(4), want, rtol=1e-5)
 
 
 def test_rotary_checks_its_inputs():
