@@ -100,3 +100,13 @@ def test_package_profile_pairs_hand_example():
     assert set(scores) == {("the", "json"), ("the", "socket"), ("json", "socket")}
     assert scores[("the", "json")] == pytest.approx(2**-0.5)
     assert scores[("json", "socket")] == 0.0
+
+
+def test_sections_are_the_experiments_configs_with_one_data_dir():
+    """Every run's key is a --config.<method>.<key> flag; data_dir is one value for all (a copy
+    per section would let the runs and the corpus checks read different data)."""
+    config = compare_config.get_config()
+    config.data_dir = "/data"
+    for method in ("word2vec", "fasttext", "glove"):
+        assert config[method].model_name == method and config[method].data.data_dir == "/data"
+    assert config.glove.loss.x_max == 100.0 and config.word2vec.data.ns_exponent == 0.75

@@ -97,6 +97,13 @@ def test_embedding_rows_take_vectors_from_the_comparison_runs_when_given(tmp_pat
     ]
 
 
+def test_embedding_sections_share_the_data_dir():
+    config = classification.get_config()
+    config.data.data_dir = "/data"
+    for method in tc.EMBEDDINGS.values():
+        assert config.embeddings[method].data.data_dir == "/data"
+
+
 def test_unknown_representation_is_refused_before_any_work(tmp_path):
     config = with_overrides(
         classification.get_config("smoke"), **{"features.representations": "tfidf,bow"}
