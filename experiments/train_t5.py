@@ -96,14 +96,16 @@ def seq2seq_loss(model, vocab, *, exact_match: bool):
         inputs, targets = batch["inputs"], batch["targets"]
         rows = batch.get("weights", jnp.ones(targets.shape[:1], jnp.float32))
         decoder_inputs = t5.shift_right(targets, vocab.pad_id)
+        real = inputs != vocab.pad_id  # T5 takes its encoder padding as an explicit mask
         logits = model.apply(
-            {"params": params}, inputs, decoder_inputs, train=train, rngs={"dropout": rng}
-        )
+            {"params": params}, inputs, decoder_inputs, mask=real, train=train,
+            rngs={"dropout": rng},
+        )  # fmt: skip
         loss, metrics = span_corruption.loss(logits, targets, vocab.pad_id, rows)
         if exact_match and not train:
             generated = decoding.decode(
                 t5.Model(model.config), params, inputs, num_tokens=targets.shape[1],
-                select=GREEDY, rng=rng, eos_id=vocab.eos_id,
+                select=GREEDY, rng=rng, eos_id=vocab.eos_id, prompt_mask=real,
             )  # fmt: skip
             exact = text_to_text.exact_match(generated, targets, vocab.pad_id)
             metrics["exact_match"] = (jnp.sum(exact * rows), jnp.sum(rows))
@@ -164,6 +166,7 @@ def pretrain_task(config) -> Task:
         generated = decoding.decode(
             model, params, inputs, num_tokens=held_out["targets"].shape[1],
             select=GREEDY, rng=jax.random.key(0), eos_id=vocab.eos_id,
+            prompt_mask=inputs != vocab.pad_id,
         )  # fmt: skip
         return (
             f"Span corruption, held-out window:\n  input:     {render(vocab, inputs[0])}\n"

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research.generate.decoding import decode
+from research.generate.decoding import decode, is_encoder_decoder
 
 
 def top_p_mask(logits, top_p: float):
@@ -83,7 +83,7 @@ def left_pad(prompts, pad_id: int = 0):
     return tokens, mask
 
 
-def _check_prompt_mask(prompt_mask, shape) -> np.ndarray:
+def _check_prompt_mask(prompt_mask, shape, *, encoder_decoder: bool) -> np.ndarray:
     mask = np.asarray(prompt_mask)
     if mask.shape != shape:
         raise ValueError(
@@ -91,6 +91,14 @@ def _check_prompt_mask(prompt_mask, shape) -> np.ndarray:
             "left_pad."
         )
     mask = mask.astype(bool)
+    if encoder_decoder:
+        # The encoder's padding mask: right padding (True...True False...False, >= 1 True).
+        if not mask[:, 0].all() or (np.diff(mask.astype(np.int8), axis=-1) > 0).any():
+            raise ValueError(
+                "prompt_mask of an encoder-decoder must mark right-padded encoder inputs (True "
+                "from the first column, then False for the padding, at least one True per row)."
+            )
+        return mask
     # Left padding: each row is False...False True...True, with at least one True.
     if not mask[:, -1].all() or (np.diff(mask.astype(np.int8), axis=-1) < 0).any():
         raise ValueError(
@@ -112,11 +120,17 @@ def sample(
     top_p: float | None = None,
     eos_id: int | None = None,
     prompt_mask=None,
+    return_logprobs: bool = False,
+    return_logits: bool = False,
 ):
     """Extends `prompt` by `num_tokens` tokens, with the model's cache (one forward per token).
 
     Shapes: prompt int32[P] -> int32[P + num_tokens], or int32[B,P] -> int32[B, P + num_tokens];
-    the first P entries of each row are the prompt (with its padding, when left-padded).
+    the first P entries of each row are the prompt (with its padding, when padded; an
+    encoder-decoder's prompt is its encoder input). With `return_logprobs` / `return_logits`:
+    the tuple (tokens, logprobs [(B,) num_tokens], logits [(B,) num_tokens, V]) with the
+    requested ones in that order, for the new tokens only (`research.generate.decoding.decode`:
+    the model's own scores before temperature and truncation; 0 after a row's EOS).
 
     Args:
       model: a language model implementing the decoding protocol (`init_cache`, and `apply` with
@@ -131,7 +145,11 @@ def sample(
       prompt_mask: bool [B,P] for a batch of prompts of different lengths, left-padded (False on
         the padding; `left_pad` builds both). Each row then decodes as it would alone. The model
         must accept `mask=` with its cache (`transformer_lm` does; an RNN's carry cannot skip
-        padding, so give it rows of equal length).
+        padding, so give it rows of equal length). For an encoder-decoder (`is_encoder_decoder`,
+        e.g. `t5`, `seq2seq`) it is the encoder inputs' padding mask, right-padded (True on the
+        real tokens, then False): each row generates as its unpadded input would.
+      return_logprobs, return_logits: also return the chosen tokens' log-probabilities and each
+        step's logits (above).
     """
     prompt = np.asarray(prompt)
     vocab_size = model.config.vocab_size
@@ -159,12 +177,19 @@ def sample(
 
     rows = jnp.asarray(np.atleast_2d(prompt), jnp.int32)
     if prompt_mask is not None:
-        prompt_mask = jnp.asarray(_check_prompt_mask(np.atleast_2d(prompt_mask), rows.shape))
+        prompt_mask = jnp.asarray(
+            _check_prompt_mask(
+                np.atleast_2d(prompt_mask), rows.shape, encoder_decoder=is_encoder_decoder(model)
+            )
+        )
+    asked = return_logprobs or return_logits
     if num_tokens == 0:
         new = jnp.zeros((rows.shape[0], 0), jnp.int32)
+        extras = [jnp.zeros((rows.shape[0], 0))] if return_logprobs else []
+        extras += [jnp.zeros((rows.shape[0], 0, vocab_size))] if return_logits else []
     else:
         select = TokenChooser(float(temperature), top_k, None if top_p is None else float(top_p))
-        new = decode(
+        result = decode(
             model,
             params,
             rows,
@@ -173,6 +198,11 @@ def sample(
             rng=rng,
             eos_id=eos_id,
             prompt_mask=prompt_mask,
+            return_logprobs=return_logprobs,
+            return_logits=return_logits,
         )
+        new, extras = (result[0], list(result[1:])) if asked else (result, [])
     out = jnp.concatenate([rows, new], axis=1)
-    return out[0] if prompt.ndim == 1 else out
+    if prompt.ndim == 1:
+        out, extras = out[0], [x[0] for x in extras]
+    return (out, *extras) if extras else out

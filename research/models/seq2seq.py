@@ -12,8 +12,14 @@ The score is selectable: 'additive' (Bahdanau's v^T tanh(W_1 m + W_2 h), Luong's
 or 'general' (see `research.rnn.attention`). The decoder width is K = hidden_size x directions, so
 the encoder's states initialize it and 'dot' can compare them directly.
 
-`greedy_decode(model, params, source, source_lengths, num_steps)` feeds back its own argmax with
-`jax.lax.scan` through `Model.decode`, one token at a time, and returns tokens and the attention.
+Generation goes through the decoding protocol of `research.generate.decoding` as an
+encoder-decoder (`is_encoder_decoder`): `cache = model.init_cache(B, L)` is empty; the first call
+`model.apply(p, source, cache=cache, mask=mask)` encodes the source (`mask` bool [B,S]: its right
+padding, True on the real tokens; None: no padding), runs BOS and returns logits [B,1,V]; later
+calls take decoder tokens [B,T]. The cache is the encoder output and the decoder's RNN carry, so
+L does not bound anything. Greedy decoding is `decoding.decode(model, params, source,
+prompt_mask=mask, select=TokenChooser(0.0), eos_id=..., ...)`; `attention_weights` gives the
+attention a teacher-forced decoder pays (of the generated tokens, say).
 
 Parameter tree: source_embed/embedding [V,E], target_embed/embedding [V,E];
 encoder/layer_{l}_{fwd,bwd}/{wi,wh,bi,bh} and decoder/layer_0_fwd/{wi,wh,bi,bh} (see
@@ -24,6 +30,7 @@ attention/kernel [K,K] ('general'), none ('dot'); combine/kernel [2K,K]; out/{ke
 import dataclasses
 
 import flax.linen as nn
+import flax.struct
 import jax
 import jax.numpy as jnp
 
@@ -87,15 +94,25 @@ class Encoded:
 jax.tree_util.register_dataclass(Encoded, data_fields=["memory", "mask"], meta_fields=[])
 
 
+@flax.struct.dataclass
+class Seq2SeqCache:
+    """Decoding state: the encoder output and the decoder's carry (None before the first call)."""
+
+    encoded: Encoded | None
+    carry: list | None
+
+
 class Model(nn.Module):
     """Shapes: source int[B,S], source_lengths int[B] (in [1, S]), decoder_inputs int[B,T] ->
     float32 logits [B,T,V]; logits at step t depend on decoder_inputs[:, :t+1] only.
 
     `encode` and `decode` (via `model.apply(..., method=...)`) split the forward for step-by-step
-    decoding: `decode(encoded, tokens [B,T], carry)` continues from a decoder carry.
+    decoding: `decode(encoded, tokens [B,T], carry)` continues from a decoder carry. With `cache=`
+    the call follows the decoding protocol (module docstring) and returns (logits, cache).
     """
 
     config: Config
+    is_encoder_decoder = True  # the decoding protocol: the prompt is the source
 
     def setup(self):
         cfg = self.config
@@ -133,36 +150,55 @@ class Model(nn.Module):
         attended = jnp.tanh(self.combine(jnp.concatenate([context, h], axis=-1)))
         return self.out(attended).astype(jnp.float32), weights, finals
 
-    def __call__(self, source, source_lengths, decoder_inputs, *, train: bool = False):
-        del train  # no dropout: the recurrent stack here is one layer deep
+    def attention_weights(self, source, source_lengths, decoder_inputs):
+        """The teacher-forced decoder's attention. Shapes: source int[B,S], lengths int[B],
+        decoder_inputs int[B,T] -> float32 [B,T,S] (0 on the padding)."""
         encoded, carry = self.encode(source, source_lengths)
-        return self.decode(encoded, decoder_inputs, carry)[0]
+        return self.decode(encoded, decoder_inputs, carry)[1]
 
+    def __call__(
+        self,
+        source,
+        source_lengths=None,
+        decoder_inputs=None,
+        *,
+        mask=None,
+        cache: Seq2SeqCache | None = None,
+        train: bool = False,
+    ):
+        del train  # no dropout: the recurrent stack here is one layer deep
+        if cache is None:
+            if source_lengths is None or decoder_inputs is None:
+                raise ValueError(
+                    "seq2seq needs source_lengths and decoder_inputs for a full forward (BOS + "
+                    "the targets shifted right, see teacher_forcing_inputs), or a cache to decode."
+                )
+            encoded, carry = self.encode(source, source_lengths)
+            return self.decode(encoded, decoder_inputs, carry)[0]
+        if source_lengths is not None or decoder_inputs is not None:
+            raise ValueError(
+                "With a cache, seq2seq takes one token array: the source on the first call (empty "
+                "cache; mask= its right padding), the next decoder tokens afterwards."
+            )
+        if cache.encoded is None:  # first call: encode, then run BOS
+            if mask is None:
+                lengths = jnp.full(source.shape[:1], source.shape[1], jnp.int32)
+            else:  # right padding: the real tokens are a prefix of each row
+                lengths = jnp.sum(jnp.asarray(mask, bool), axis=-1).astype(jnp.int32)
+            encoded, carry = self.encode(source, lengths)
+            tokens = jnp.full((source.shape[0], 1), self.config.bos_id, jnp.int32)
+        elif mask is not None:
+            raise ValueError("mask is the source's padding, given on the first call only.")
+        else:
+            encoded, carry, tokens = cache.encoded, cache.carry, source
+        logits, _, carry = self.decode(encoded, tokens, carry)
+        return logits, Seq2SeqCache(encoded=encoded, carry=carry)
 
-def greedy_decode(model: Model, params, source, source_lengths, num_steps: int):
-    """Argmax decoding from BOS, each step fed the previous step's token, with `lax.scan`.
-
-    Shapes: source int[B,S], source_lengths int[B] -> (tokens int32 [B,num_steps] (PAD = 0 after
-    the first EOS), attention weights float32 [B,num_steps,S]). Pure in params: jit it freely.
-    """
-    variables = {"params": params}
-    encoded, carry = model.apply(variables, source, source_lengths, method=Model.encode)
-    batch = source.shape[0]
-    eos = model.config.eos_id
-
-    def step(state, _):
-        token, carry, done = state
-        logits, weights, carry = model.apply(
-            variables, encoded, token[:, None], carry, method=Model.decode
-        )
-        token = jnp.argmax(logits[:, 0], axis=-1).astype(jnp.int32)
-        emitted = jnp.where(done, 0, token)
-        return (token, carry, done | (token == eos)), (emitted, weights[:, 0])
-
-    start = jnp.full((batch,), model.config.bos_id, jnp.int32)
-    init = (start, carry, jnp.zeros((batch,), bool))
-    _, (tokens, weights) = jax.lax.scan(step, init, None, length=num_steps)
-    return jnp.swapaxes(tokens, 0, 1), jnp.swapaxes(weights, 0, 1)
+    def init_cache(self, batch_size: int, length: int) -> Seq2SeqCache:
+        """An empty cache: the first call fills it. An RNN carry has no length limit, so neither
+        `batch_size` nor `length` sizes anything here (the protocol passes them)."""
+        del batch_size, length
+        return Seq2SeqCache(encoded=None, carry=None)
 
 
 def make(variant: str | None = None, **overrides) -> Model:

@@ -22,14 +22,19 @@ Parameter tree (names are API; the converter is research/models/convert/hf_t5.py
   decoder/...: the same, plus decoder/block_{i}/ln_cross/scale and cross_attn/{query,key,value,out}
   lm_head/kernel [D,V] (v1.1 only)
 
-Incremental decoding (the `research.generate.decoding` protocol): the cache (`T5Cache`) carries the
-encoder output and its mask beside the decoder's self-attention KV caches, because the protocol
-passes only tokens and the cache. `cache = model.init_cache(B, L)` is empty (no encoder output);
-the first call `model.apply(p, inputs, cache=cache)` encodes `inputs` (padding = `pad_id`), runs
-the decoder start token and returns its logits [B,1,V] with the filled cache; every later call
-takes decoder tokens. So `decoding.decode(model, params, inputs, ...)` generates the target of
-`inputs`. To encode with an explicit mask instead, call `encode` and put its output in the cache
-with `start_decoding`.
+Incremental decoding (the `research.generate.decoding` protocol, as an encoder-decoder: `is_encoder_decoder`): the cache
+(`T5Cache`) carries the encoder output and its mask beside the decoder's self-attention KV caches,
+because the protocol passes only tokens and the cache. `cache = model.init_cache(B, L)` is empty
+(no encoder output) and holds L decoder positions (the start token included), whatever the
+encoder input's length; the first call `model.apply(p, inputs, cache=cache, mask=mask)` encodes
+`inputs` (`mask`: True on real tokens; None: every token is real), runs the decoder start token
+and returns its logits [B,1,V] with the filled cache; every later call takes decoder tokens. So
+`decoding.decode(model, params, inputs, prompt_mask=mask, ...)` generates the target of `inputs`.
+Or call `encode` and put its output in the cache with `start_decoding`.
+
+Padding of the encoder input is always given as a mask (True = real token), never derived from
+the token ids: `pad_id` may be a real token of some vocabulary, and a silent `inputs != pad_id`
+would hide it from the encoder. `mask=None` means every token is real (Hugging Face's default too).
 """
 
 import dataclasses
@@ -67,7 +72,7 @@ class Config:
     tie_word_embeddings: bool = True  # v1.0: shared output layer + d_model**-0.5 rescale
     dropout_rate: float = 0.0
     norm_epsilon: float = 1e-6
-    pad_id: int = 0  # padding; also the decoder start token, as in T5
+    pad_id: int = 0  # the decoder start token, as in T5 (encoder padding comes as a mask)
     dtype: str = "float32"
     param_dtype: str = "float32"
     attention_impl: str | None = None
@@ -229,8 +234,9 @@ class Model(nn.Module):
 
     `__call__(inputs, decoder_inputs, *, mask=None, decoder_mask=None, train=False)` is teacher
     forcing: `decoder_inputs` are the targets shifted right (`shift_right(targets, pad_id)`).
-    `mask` [B,S] marks real input tokens (default: inputs != pad_id); `decoder_mask` [B,T] marks
-    real decoder positions (default: all). Logits at decoder position t depend on
+    `mask` bool [B,S] marks real input tokens (None: all of them; the padding is never guessed
+    from `pad_id`, see the module docstring); `decoder_mask` [B,T] marks real decoder positions
+    (default: all). Logits at decoder position t depend on
     decoder_inputs[:, :t+1] and on the real input tokens only. Token ids must lie in
     [0, vocab_size): concrete ids are checked (ValueError), traced ones make their row NaN.
 
@@ -239,6 +245,7 @@ class Model(nn.Module):
     """
 
     config: Config
+    is_encoder_decoder = True  # the decoding protocol: the prompt is the encoder input
 
     def setup(self):
         cfg = self.config
@@ -269,9 +276,8 @@ class Model(nn.Module):
         return nan_where_invalid(self.embed(tokens), tokens, self.config.vocab_size)
 
     def encode(self, inputs, mask=None, *, train: bool = False):
-        """inputs int32[B,S], mask [B,S] (default inputs != pad_id) -> encoded [B,S,D]."""
-        if mask is None:
-            mask = inputs != self.config.pad_id
+        """inputs int32[B,S], mask bool [B,S] (True = real token; None: all) -> encoded [B,S,D]."""
+        mask = _input_mask(inputs, mask)
         x = self._embed(inputs, "inputs")
         x = self.encoder(x, mask=mask, train=train)
         return nn.with_logical_constraint(x, ("batch", "length", "embed"))
@@ -320,9 +326,8 @@ class Model(nn.Module):
                     "T5 needs decoder_inputs for a full forward (the targets shifted right, see "
                     "shift_right), or a cache to decode incrementally."
                 )
+            mask = _input_mask(inputs, mask)
             encoded = self.encode(inputs, mask, train=train)
-            if mask is None:
-                mask = inputs != self.config.pad_id
             return self.decode(
                 decoder_inputs, encoded, mask, decoder_mask=decoder_mask, train=train
             )
@@ -332,7 +337,7 @@ class Model(nn.Module):
                 "(empty cache), the next decoder tokens afterwards."
             )
         if cache.encoded is None:  # first call: encode, then run the decoder start token
-            encoded_mask = inputs != self.config.pad_id if mask is None else mask.astype(bool)
+            encoded_mask = _input_mask(inputs, mask)
             encoded = self.encode(inputs, encoded_mask, train=train)
             cache = start_decoding(cache, encoded, encoded_mask)
             inputs = jnp.full((inputs.shape[0], 1), self.config.pad_id, jnp.int32)
@@ -344,7 +349,8 @@ class Model(nn.Module):
         return logits, cache.replace(layers=layers)
 
     def init_cache(self, batch_size: int, length: int) -> T5Cache:
-        """An empty cache for up to `length` decoder tokens (the start token included)."""
+        """An empty cache for up to `length` decoder tokens (the start token included); the
+        encoder input's length does not count (its output is stored beside, on the first call)."""
         cfg = self.config
         layers = {
             f"block_{i}": KVCache.zeros(
@@ -353,6 +359,18 @@ class Model(nn.Module):
             for i in range(cfg.num_decoder_layers)
         }
         return T5Cache(encoded=None, encoded_mask=None, layers=layers)
+
+
+def _input_mask(inputs, mask):
+    """bool [B,S]: the given mask of real input tokens, or all True (no padding) when None."""
+    if mask is None:
+        return jnp.ones(inputs.shape, bool)
+    if jnp.shape(mask) != inputs.shape:
+        raise ValueError(
+            f"mask must be bool [B,S] like the inputs {inputs.shape} (True = real token), got "
+            f"{jnp.shape(mask)}."
+        )
+    return jnp.asarray(mask, bool)
 
 
 def start_decoding(cache: T5Cache, encoded, encoded_mask) -> T5Cache:

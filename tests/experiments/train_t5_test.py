@@ -87,6 +87,7 @@ def test_eval_exact_match_equals_generation_scored_by_hand(smoke_run):
         generated = decoding.decode(
             model, params, jnp.asarray(batch["inputs"]), num_tokens=batch["targets"].shape[1],
             select=train_t5.GREEDY, rng=jax.random.key(0), eos_id=vocab.eos_id,
+            prompt_mask=jnp.asarray(batch["inputs"]) != vocab.pad_id,
         )  # fmt: skip
         names = [vocab.decode(row) for row in np.asarray(generated)]
         labels = [vocab.decode(row) for row in batch["targets"]]

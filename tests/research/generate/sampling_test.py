@@ -1,5 +1,6 @@
 """Tests for research/generate/sampling.py: greedy decoding with the KV cache equals step-by-step
-full forward passes, left-padded prompt batches equal one-at-a-time decoding (also with EOS, and
+full forward passes, returned log-probs and logits equal a full forward, an encoder-decoder's
+right-padded inputs generate as unpadded ones, left-padded prompt batches equal one-at-a-time decoding (also with EOS, and
 sharded over 8 devices), temperature, top-k and top-p change the distribution as their formulas
 say, and bad arguments are refused."""
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from research.generate.sampling import TokenChooser, left_pad, sample, top_p_mask
+from research.models import t5
 from research.models import transformer_lm as lm
 from research.sharding import axes, partition
 from research.sharding import mesh as mesh_lib
@@ -47,6 +49,48 @@ def test_greedy_with_the_cache_equals_stepwise_argmax(model_and_params, num_toke
     # The check has teeth: a sampled (non-greedy) continuation fails it.
     sampled = sample(model, params, prompt, num_tokens=12, rng=jax.random.key(1))
     assert not _is_stepwise_argmax(model, params, np.asarray(sampled), len(prompt))
+
+
+def test_logprobs_and_logits_equal_a_full_forward_over_the_output(model_and_params):
+    # Cached decode == full forward: the scores of step i are the full forward's at position
+    # P - 1 + i over prompt + generated tokens, and the log-probs are its log_softmax at the
+    # chosen tokens (the model's, not the temperature / top-k distribution that drew them).
+    model, params = model_and_params
+    prompt = np.array([3, 141, 59, 26], np.int32)
+    out, logprobs, logits = sample(
+        model, params, prompt, num_tokens=8, rng=jax.random.key(6), temperature=0.7, top_k=40,
+        return_logprobs=True, return_logits=True,
+    )  # fmt: skip
+    assert logprobs.shape == (8,) and logits.shape == (8, model.config.vocab_size)
+    full = model.apply({"params": params}, out[None])[0, 3:11]  # [8,V]
+    np.testing.assert_allclose(logits, full, atol=2e-5)
+    want = jnp.take_along_axis(jax.nn.log_softmax(full), out[4:, None], -1)[:, 0]
+    np.testing.assert_allclose(logprobs, want, atol=2e-5)
+
+
+def test_an_encoder_decoders_right_padded_input_generates_as_the_unpadded_one():
+    # T5 (an encoder-decoder): the prompt is the encoder input and prompt_mask its right padding.
+    # Padding [5, 6, 7] to 5 or 4 tokens (with any pad ids) gives the same tokens, in a batch or
+    # alone; catches a mask dropped by sample or read as left padding.
+    model = t5.make("tiny", vocab_size=40, embed_dim=16, num_heads=2, head_dim=8, mlp_dim=32)
+    params = nn.unbox(
+        jax.jit(model.init)(jax.random.key(0), jnp.ones((1, 5), jnp.int32), jnp.ones((1, 2), int))
+    )["params"]
+    kwargs = dict(num_tokens=4, rng=jax.random.key(2), temperature=1.0)
+    alone, alone_logprobs = sample(
+        model, params, np.array([5, 6, 7]), return_logprobs=True, **kwargs
+    )
+    alone = np.asarray(alone)[3:]
+    batch = sample(model, params, np.array([[5, 6, 7, 0, 0], [9, 10, 11, 12, 13]]),
+                   prompt_mask=np.array([[1, 1, 1, 0, 0], [1] * 5], bool), **kwargs)  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(batch)[0, 5:], alone)
+    other = sample(model, params, np.array([[5, 6, 7, 33]]), prompt_mask=np.array([[1, 1, 1, 0]]),
+                   **kwargs)  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(other)[0, 4:], alone)
+    _, unmasked = sample(model, params, np.array([[5, 6, 7, 33]]), return_logprobs=True, **kwargs)
+    assert np.abs(unmasked[0] - alone_logprobs).max() > 1e-3  # the mask did the work
+    with pytest.raises(ValueError, match="encoder-decoder must mark right-padded"):
+        sample(model, params, np.array([[0, 5]]), prompt_mask=np.array([[0, 1]]), **kwargs)
 
 
 def test_a_batch_of_prompts_equals_each_prompt_alone(model_and_params):

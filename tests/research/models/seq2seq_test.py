@@ -1,5 +1,5 @@
-"""Tests for research/models/seq2seq.py: decoder causality, padding invariance, greedy decoding ==
-feeding the teacher-forced forward its own argmax, presets, errors and the golden logical axes.
+"""Tests for research/models/seq2seq.py: decoder causality, padding invariance, greedy decoding
+through the decoding protocol == feeding the teacher-forced forward its own argmax, presets, errors and the golden logical axes.
 
 Regenerate the golden file after an intended parameter or sharding change with
   REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/seq2seq_test.py
@@ -19,7 +19,9 @@ from flax import traverse_util
 
 from research import models
 from research.models import seq2seq
-from research.models.seq2seq import Config, greedy_decode, make, teacher_forcing_inputs
+from research.generate import decoding
+from research.generate.sampling import TokenChooser
+from research.models.seq2seq import Config, make, teacher_forcing_inputs
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "seq2seq_digits_axes.json"
 B, S, T = 4, 6, 7
@@ -84,12 +86,19 @@ def test_source_padding_does_not_change_the_logits(overrides):
 
 
 @pytest.mark.parametrize("overrides", KINDS, ids=lambda o: o["attention"])
-def test_greedy_decode_equals_the_teacher_forced_forward_fed_its_own_argmax(overrides):
+def test_protocol_greedy_decode_equals_the_teacher_forced_forward_fed_its_own_argmax(overrides):
+    """Greedy decoding through `research.generate.decoding` (the cache: encoder output and RNN
+    carry) equals the textbook loop of full forwards; its logits equal the full forward's.
+    Catches a cache that drops the carry or the source mask, or a wrong first step."""
     model = make("tiny", eos_id=2, **overrides)
     params = _params(model, seed=3)
     source, lengths, _ = _batch(seed=1)
-    tokens, weights = jax.jit(lambda p: greedy_decode(model, p, source, lengths, T))(params)
-    tokens, weights = np.asarray(tokens), np.asarray(weights)
+    mask = np.arange(S)[None, :] < lengths[:, None]  # right padding
+    tokens, logits = decoding.decode(
+        model, params, source, num_tokens=T, select=TokenChooser(0.0), rng=jax.random.key(0),
+        eos_id=2, fill_id=0, prompt_mask=mask, return_logits=True,
+    )  # fmt: skip
+    tokens = np.asarray(tokens)
 
     # The textbook loop: the whole teacher-forced forward, argmax at step t becomes input t + 1
     # (inputs past t are placeholders; causality, tested above, makes them irrelevant).
@@ -99,23 +108,22 @@ def test_greedy_decode_equals_the_teacher_forced_forward_fed_its_own_argmax(over
     for t in range(T):
         fed[:, t + 1] = np.argmax(forward(fed[:, :T])[:, t], axis=-1)
     want = fed[:, 1:].copy()
-    for b in range(B):  # greedy_decode pads after the first EOS
+    for b in range(B):  # decode fills with fill_id (PAD) after the first EOS
         eos = np.flatnonzero(want[b] == 2)
         if eos.size:
             want[b, eos[0] + 1 :] = 0
     np.testing.assert_array_equal(tokens, want)
     assert len(set(map(tuple, want.tolist()))) > 1  # the rows differ: the source matters
+    live = np.cumsum(want == 2, axis=1) - (want == 2) == 0  # steps up to and including EOS
+    full = np.asarray(forward(fed[:, :T]))
+    np.testing.assert_allclose(np.asarray(logits)[live], full[live], rtol=1e-5, atol=1e-5)
 
-    @jax.jit
-    def teacher_forced_weights(y):
-        variables = {"params": params}
-        encoded, carry = model.apply(variables, source, lengths, method=seq2seq.Model.encode)
-        return model.apply(variables, encoded, y, carry, method=seq2seq.Model.decode)[1]
-
-    want_w = teacher_forced_weights(fed[:, :-1])
-    np.testing.assert_allclose(weights, want_w, rtol=1e-5, atol=1e-6)  # observed ~1e-7
+    weights = model.apply(
+        {"params": params}, source, lengths, fed[:, :T], method=seq2seq.Model.attention_weights
+    )
     padded = np.broadcast_to(np.arange(S)[None, None, :] >= lengths[:, None, None], weights.shape)
-    assert np.all(weights[padded] == 0)
+    assert np.all(np.asarray(weights)[padded] == 0)
+    np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, rtol=1e-5)
 
 
 def test_make_presets_and_overrides():

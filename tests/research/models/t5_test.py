@@ -146,7 +146,7 @@ def test_tied_head_rescales_the_decoder_output_by_inverse_sqrt_d():
             assert "lm_head" not in params
         else:
             expected = x @ params["lm_head"]["kernel"]
-        logits = jax.jit(lambda p, m=model: m.apply({"params": p}, INPUTS, DEC))(params)
+        logits = jax.jit(lambda p, m=model: m.apply({"params": p}, INPUTS, DEC, mask=MASK))(params)
         np.testing.assert_allclose(logits, expected, atol=1e-5)
 
 
@@ -170,10 +170,11 @@ def test_cached_decoding_equals_the_full_forward_token_by_token(feed_forward):
     model, params = _model(feed_forward)
     targets = jnp.array([[3, 4, 5, 6, 7], [8, 9, 10, 11, 12]], jnp.int32)
     dec = t5.shift_right(targets, 0)
-    full = model.apply({"params": params}, INPUTS, dec)  # [2,5,V]
+    full = model.apply({"params": params}, INPUTS, dec, mask=MASK)  # [2,5,V]
     step = jax.jit(lambda tokens, cache: model.apply({"params": params}, tokens, cache=cache))
+    first = jax.jit(lambda cache: model.apply({"params": params}, INPUTS, cache=cache, mask=MASK))
     cache = model.init_cache(2, 6)
-    logits, cache = step(INPUTS, cache)  # encodes, runs the start token
+    logits, cache = first(cache)  # encodes, runs the start token
     assert logits.shape == (2, 1, V)
     pieces = [logits]
     for t in range(4):
@@ -181,8 +182,7 @@ def test_cached_decoding_equals_the_full_forward_token_by_token(feed_forward):
         pieces.append(logits)
     np.testing.assert_allclose(jnp.concatenate(pieces, axis=1), full, atol=2e-5)
     # Two tokens at once continue the same way.
-    cache = model.init_cache(2, 6)
-    _, cache = step(INPUTS, cache)
+    _, cache = first(model.init_cache(2, 6))
     logits, cache = step(targets[:, :2], cache)
     np.testing.assert_allclose(logits, full[:, 1:3], atol=2e-5)
     assert int(cache.layers["block_0"].index) == 3
@@ -195,8 +195,68 @@ def test_explicit_encoder_output_in_the_cache_equals_the_first_call():
     cache = t5.start_decoding(model.init_cache(2, 4), encoded, mask)
     start = jnp.zeros((2, 1), jnp.int32)
     explicit, _ = model.apply({"params": params}, start, cache=cache)
-    first, _ = model.apply({"params": params}, INPUTS, cache=model.init_cache(2, 4))
+    first, _ = model.apply({"params": params}, INPUTS, cache=model.init_cache(2, 4), mask=mask)
     np.testing.assert_allclose(explicit, first, atol=1e-6)
+
+
+def test_the_encoder_mask_is_explicit_and_a_real_token_0_is_not_padding():
+    """Catches an encoder mask guessed from the ids (inputs != pad_id): with mask=None every token
+    is real, id 0 included, in the full forward and in the decoding protocol's first call."""
+    model, params = _model()
+    inputs = jnp.array([[5, 0, 7, 8, 0, 0], [9, 10, 0, 12, 13, 14]], jnp.int32)
+    every = jnp.ones(inputs.shape, bool)
+    apply = jax.jit(lambda m: model.apply({"params": params}, inputs, DEC, mask=m))
+    default = model.apply({"params": params}, inputs, DEC)
+    np.testing.assert_allclose(default, apply(every), atol=1e-6)
+    assert np.abs(default - apply(inputs != 0)).max() > 1e-3  # the 0s do count as tokens
+    first, _ = model.apply({"params": params}, inputs, cache=model.init_cache(2, 2))
+    np.testing.assert_allclose(first, default[:, :1], atol=1e-5)
+    with pytest.raises(ValueError, match=r"mask must be bool \[B,S\] like the inputs"):
+        model.apply({"params": params}, inputs, DEC, mask=every[:, :3])
+
+
+def test_decoding_caches_follow_the_decoder_length_and_scores_equal_the_full_forward():
+    """An encoder input of 5 tokens (row 1 right-padded to them) and 12 generated tokens: the
+    decoder caches hold 1 + 12 positions (not 5 + 12), and the per-step logits and log-probs that
+    decode returns equal one teacher-forced full forward over the generated tokens. Catches a
+    cache sized by the encoder input, and scores taken from the wrong step."""
+    model, params = _model()
+    inputs = jnp.array([[5, 6, 7, 8, 9], [10, 11, 12, 0, 0]], jnp.int32)
+    mask = jnp.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool)
+    cache = decoding.new_cache(model, 2, 5, 12)
+    assert cache.layers["block_0"].key.shape == (2, 13, 2, 8)
+    tokens, logprobs, logits = decoding.decode(
+        model, params, inputs, num_tokens=12, select=TokenChooser(1.0), rng=jax.random.key(4),
+        prompt_mask=mask, return_logprobs=True, return_logits=True,
+    )  # fmt: skip
+    full = model.apply({"params": params}, inputs, t5.shift_right(tokens, 0), mask=mask)
+    np.testing.assert_allclose(logits, full, atol=2e-5)
+    want = jnp.take_along_axis(jax.nn.log_softmax(full), tokens[..., None], -1)[..., 0]
+    np.testing.assert_allclose(logprobs, want, atol=2e-5)
+    assert len(np.unique(np.asarray(tokens))) > 2  # sampled, not a constant
+
+
+def test_the_decoder_bias_uses_causal_buckets_by_hand():
+    """The decoder's relative bias reads T5's unidirectional buckets: keys after the query share
+    bucket 0; a key d <= 15 positions back is bucket d, farther ones are 16 + int(log(d / 16) /
+    log(128 / 16) * 16). Catches bidirectional buckets in the decoder (distance 12 would be
+    bucket 8 + int(log(12 / 8) / log(16) * 8) = 9 and keys after the query 16 + d), which the
+    causal mask hides from every other test. The table holds its bucket ids: bias = bucket."""
+    model, params = _model()
+    table = jnp.broadcast_to(jnp.arange(32.0)[:, None], (32, 2))
+    params = {**params, "decoder": {**params["decoder"], "rel_bias": {"rel_embedding": table}}}
+    decoder_inputs = jnp.zeros((1, 20), jnp.int32)
+    _, state = model.apply(
+        {"params": params}, INPUTS[:1], decoder_inputs, capture_intermediates=True
+    )
+    bias = state["intermediates"]["decoder"]["rel_bias"]["__call__"][0][0, 1]  # [T,S], head 1
+    assert bias.shape == (20, 20)
+    # Query 19: keys 19 back to 0 are distances 0..19; 16 + int(log(d/16)/log(8)*16) for d >= 16:
+    # d=16 -> 16, d=17 -> 16 + int(0.467) = 16, d=18 -> 16 + int(0.906) = 16, d=19 -> 17.
+    want_row = [17, 16, 16, 16, *range(15, -1, -1)]
+    np.testing.assert_array_equal(bias[19], want_row)
+    np.testing.assert_array_equal(bias[0, 1:], 0)  # keys after query 0: bucket 0
+    np.testing.assert_array_equal(bias[12, :13], range(12, -1, -1))
 
 
 def test_generation_through_the_decoding_protocol():
@@ -205,17 +265,21 @@ def test_generation_through_the_decoding_protocol():
     model, params = _model()
     chooser = TokenChooser(temperature=1.0)
     rng = jax.random.key(3)
-    out = decoding.decode(model, params, INPUTS, num_tokens=5, select=chooser, rng=rng)
+    out = decoding.decode(
+        model, params, INPUTS, num_tokens=5, select=chooser, rng=rng, prompt_mask=MASK
+    )
     assert out.shape == (2, 5)
     tokens = jnp.zeros((2, 0), jnp.int32)
-    full = jax.jit(lambda d: model.apply({"params": params}, INPUTS, d))
+    full = jax.jit(lambda d: model.apply({"params": params}, INPUTS, d, mask=MASK))
     for i in range(5):
         # Fixed length 5 (one compilation): position i sees only the tokens before it.
         logits = full(t5.shift_right(jnp.pad(tokens, ((0, 0), (0, 5 - i))), 0))[:, i]
         tokens = jnp.concatenate([tokens, chooser(logits, jax.random.fold_in(rng, i))[:, None]], 1)
     np.testing.assert_array_equal(out, tokens)
     assert len(np.unique(np.asarray(out))) > 2  # sampling, not a constant
-    greedy = decoding.decode(model, params, INPUTS, num_tokens=3, select=TokenChooser(0.0), rng=rng)
+    greedy = decoding.decode(
+        model, params, INPUTS, num_tokens=3, select=TokenChooser(0.0), rng=rng, prompt_mask=MASK
+    )
     np.testing.assert_array_equal(
         greedy[:, 0], jnp.argmax(full(jnp.zeros((2, 5), jnp.int32))[:, 0], -1)
     )
