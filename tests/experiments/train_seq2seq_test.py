@@ -15,7 +15,6 @@ from research.train.losses import classification_loss
 from research.train.metrics import read_metrics
 
 
-
 def _greedy(model, params, source, lengths, num_tokens):
     """Greedy tokens through the decoding protocol, PAD (0) after EOS (2), like the targets."""
     mask = np.arange(source.shape[1])[None, :] < np.asarray(lengths)[:, None]
@@ -23,6 +22,7 @@ def _greedy(model, params, source, lengths, num_tokens):
         model, params, jax.numpy.asarray(source), num_tokens=num_tokens, select=TokenChooser(0.0),
         rng=jax.random.key(0), eos_id=2, fill_id=0, prompt_mask=mask,
     )  # fmt: skip
+
 
 def test_smoke_run_trains_evaluates_held_out_strings_and_plots_attention(tmp_path):
     config = reverse.get_config("smoke")
