@@ -11,11 +11,12 @@ same sense and in different senses, for the pre-trained model and for the same m
 and the mean cosine between an occurrence's vector and the word's static input embedding.
 A word split into several WordPiece pieces is the mean of its pieces (vectors and embeddings).
 
-The model is pre-trained with masked LM through the training loop exactly as experiments/
-train_mlm.py does (`<workdir>/pretrain`, resumable), or taken from a finished train_mlm run with
-`--config.mlm_workdir=runs/mlm` (its tokenizer and its pretrain/ checkpoint: nothing is retrained;
-the loop records this launch in that pretrain/ folder, as it does for every resumed run).
-Writes results.json, results.md and bert_contextual.png into the workdir.
+The model is pre-trained with masked LM as experiments/train_mlm.py's pretrain stage
+(`research.tasks.mlm` through `experiments.stages.run`, in `<workdir>/pretrain`, resumable) with
+train_mlm's config as the `mlm` section (every key a `--config.mlm.<key>` flag), or taken from a
+finished train_mlm run with `--config.mlm_workdir=runs/mlm` (its tokenizer and its pretrain/
+checkpoint: nothing is retrained; the loop records this launch in that pretrain/ folder, as it
+does for every resumed run). Writes results.json, results.md and bert_contextual.png.
 """
 
 import pathlib
@@ -23,16 +24,12 @@ import pathlib
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 
-from experiments import entry
+from experiments import entry, stages
+from experiments.figures import plt, save
 from experiments.results import write_results
-from experiments.train_mlm import CLS, PAD, pretrain_task
-from research.train import loop
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from research.tasks.mlm import CLS, PAD, pretrain_task
 
 # word -> (sense name, sentences) x 2. Every sentence contains the word once, as a whole word.
 SENTENCES = {
@@ -176,8 +173,7 @@ def plot(rows: list[dict], path: pathlib.Path) -> None:
     ax.set_ylim(0, 1.25)
     ax.legend(loc="upper center", ncol=3, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(config, workdir) -> dict:
@@ -189,11 +185,11 @@ def main(config, workdir) -> dict:
             f"--config.words names {unknown or 'no words'}; choose from {sorted(SENTENCES)}."
         )
     home = pathlib.Path(config.mlm_workdir) if config.mlm_workdir else workdir
-    task, tokenizer = pretrain_task(config, home)
-    result = loop.train(config, home / "pretrain", task)
-    trained = jax.device_get(result.state.params)
+    task, tokenizer = pretrain_task(config.mlm, home)
+    pre = stages.run("pretrain", config.mlm, home, task)
+    trained = jax.device_get(pre.params)
     untrained = jax.jit(lambda r: task.model.init({"params": r}, *task.init_inputs))(
-        jax.random.key(config.seed + 1)
+        jax.random.key(config.mlm.seed + 1)
     )["params"]
     untrained = jax.device_get(nn.unbox(untrained))
     rows = []
@@ -205,7 +201,7 @@ def main(config, workdir) -> dict:
             row[name] = similarity_stats(found["vectors"], found["senses"], found["static"])
             row["pieces"] = found["pieces"]
         rows.append(row)
-    results = {"pretrain_steps": result.step, "words": rows}
+    results = {"pretrain_steps": pre.step, "words": rows}
     if write_results(workdir, results, markdown(rows), title="Contextual vs static"):
         plot(rows, workdir / "bert_contextual.png")
     return results

@@ -5,48 +5,42 @@ docstring's package: the decoder-only row beside BERT (experiments/train_mlm.py)
   python -m experiments.finetune_gpt --config=experiments/configs/gpt/classify.py \
       --workdir=runs/gpt_finetune
 
-Three runs of the one training loop, each in its own sub-workdir (each resumes; a finished stage
-is restored, not retrained):
+Three stages of `experiments.stages` (each in its own sub-workdir, resumable; a finished stage is
+restored, not retrained; a preempted one stops the experiment):
   pretrain/            next-token prediction (`research.train.causal_lm.causal_lm_loss`) on
                        128-byte windows of pydoc_topics; evaluated on the validation windows.
-  finetune_pretrained/ T5's task (`train_t5.finetune_task`'s classes, splits, prefix and cut), as
-                       one sequence: "classify: <docstring>" + separator + package name + EOS,
-                       learned only on the name and its EOS (`completion_weights`); every weight
-                       from pretrain/.
+  finetune_pretrained/ T5's task (`research.tasks.docstring_packages`: the same classes and splits;
+                       the same prefix and cut), as one sequence: "classify: <docstring>" +
+                       separator + package name + EOS, learned only on the name and its EOS
+                       (`completion_weights`); every weight from pretrain/.
   finetune_scratch/    the same, every weight fresh.
 Fine-tuning is scored by `eval/exact_match`: the share of test docstrings whose greedy generation
 from the prompt (prompt batches left-padded, `research.generate.decoding.decode(prompt_mask=)`)
 is exactly the package name + EOS. Writes results.json, results.md and gpt_finetune.png.
 
-Text is UTF-8 bytes after the project's special ids (`text_to_text.ByteVocabulary`, the one T5
-uses), in both stages, so the model's vocabulary is the byte vocabulary's 293 ids.
+Text is UTF-8 bytes after the project's special ids (`research.tasks.byte_text`, as T5's), in both
+stages, so the model's vocabulary is the byte vocabulary's 293 ids.
 """
 
-import dataclasses
 import pathlib
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
-from absl import logging
 
-from experiments import entry
-from experiments.results import write_results
-from experiments.train_t5 import vocabulary, windows
-from research.data import array_pipeline, pydoc_topics, stdlib_docstrings, text_to_text
+from experiments import entry, stages
+from experiments.figures import finetune_figure
+from experiments.results import finetune_summary, write_results
+from research.data import pydoc_topics, text_to_text
 from research.generate import decoding
 from research.generate.sampling import TokenChooser, left_pad
 from research.models import transformer_lm
-from research.tasks.label_selection import select_classes
-from research.train import loop
+from research.tasks.arrays import array_task
+from research.tasks.byte_text import byte_vocabulary, windows
+from research.tasks.docstring_packages import DocstringPackages, docstring_packages
 from research.train.causal_lm import causal_lm_loss, completion_weights
-from research.train.metrics import last_record_with, metric_curve
 from research.train.task import Task
 from research.train.warm_start import from_pretrained
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 GREEDY = TokenChooser(temperature=0.0)
 
@@ -119,35 +113,22 @@ def causal_loss(model, vocab, *, exact_match: bool):
     return loss_fn
 
 
-def make_task(config, vocab, model, train, held_out, *, exact_match, after_training=None) -> Task:
-    """A loop Task over {'tokens', ...} arrays; `config` supplies seed and data.*batch_size."""
+def causal_task(model, vocab, train, held_out, section, *, exact_match, **fields) -> Task:
+    """`array_task` training on train's 'tokens' (and 'target_weights' when given), evaluating
+    on every array of held_out, with `section`'s seed and data.{batch_size, eval_batch_size}."""
     train = {k: train[k] for k in ("tokens", "target_weights") if k in train}
-    eval_batches = array_pipeline.eval_batches(held_out, batch_size=config.data.eval_batch_size)
-
-    def train_iterator(process_index, process_count):
-        return array_pipeline.train_iterator(
-            train,
-            global_batch_size=config.data.batch_size,
-            seed=config.seed,
-            process_index=process_index,
-            process_count=process_count,
-        )
-
-    return Task(
-        model=model,
-        init_inputs=(train["tokens"][:1],),
-        loss_fn=causal_loss(model, vocab, exact_match=exact_match),
-        train_iterator=train_iterator,
-        eval_batches=lambda: eval_batches,
-        items_per_example=train["tokens"].shape[1],
-        items_name="tokens",
-        flops_per_item=transformer_lm.flops_per_token(model.config, train["tokens"].shape[1]),
-        after_training=after_training,
-    )
+    length = train["tokens"].shape[1]
+    return array_task(
+        model, causal_loss(model, vocab, exact_match=exact_match), train, held_out,
+        batch_size=section.data.batch_size, eval_batch_size=section.data.eval_batch_size,
+        seed=section.seed, init_inputs=(train["tokens"][:1],), items_per_example=length,
+        items_name="tokens", flops_per_item=transformer_lm.flops_per_token(model.config, length),
+        **fields,
+    )  # fmt: skip
 
 
 def pretrain_task(config) -> Task:
-    vocab = vocabulary(config)
+    vocab = byte_vocabulary(config)
     train, held_out = pretrain_arrays(config, vocab)
     model = transformer_lm.make(**config.model.to_dict())
     half = config.data.window // 2
@@ -165,106 +146,62 @@ def pretrain_task(config) -> Task:
             f"\n  generated: {vocab.decode(generated[0])!r}"
         )
 
-    return make_task(
-        config, vocab, model, train, held_out, exact_match=False, after_training=after_training
+    return causal_task(
+        model, vocab, train, held_out, config, exact_match=False, after_training=after_training
     )
 
 
-def finetune_task(config, pretrained=None) -> tuple[Task, list[str]]:
-    """T5's docstring-package task as sequences; `pretrained`: params to start from (None:
-    scratch). Classes, splits, prefix and input cut are train_t5's (`select_classes`,
-    `classification_arrays` with the same lengths)."""
-    vocab = vocabulary(config)
-    ft = config.finetune.data
-    texts, labels = stdlib_docstrings.load_examples("train", ft.data_dir)
-    classes = select_classes(
-        labels, ft.num_classes, ft.min_train_docs,
-        keys=("finetune.data.num_classes", "finetune.data.min_train_docs"),
-    )  # fmt: skip
-    eval_texts, eval_labels = stdlib_docstrings.load_examples(ft.eval_split, ft.data_dir)
-    lengths = dict(max_input_len=ft.max_input_len, max_target_len=ft.max_target_len)
-    arrays = [
+def finetune_task(config, docs: DocstringPackages, pretrained=None) -> Task:
+    """T5's docstring-package task (`docs`: the same classes and splits; the same prefix and input
+    cut through `classification_arrays`) as sequences; `pretrained`: params to start from (every
+    weight), None: from scratch."""
+    vocab = byte_vocabulary(config)
+    data = config.finetune.data
+    train, held_out = (
         sequence_arrays(
             vocab,
-            text_to_text.classification_arrays(vocab, t, lab, classes, **lengths),
-            ft.separator,
+            text_to_text.classification_arrays(
+                vocab,
+                texts,
+                labels,
+                docs.classes,
+                max_input_len=data.max_input_len,
+                max_target_len=data.max_target_len,
+            ),
+            data.separator,
         )  # fmt: skip
-        for t, lab in ((texts, labels), (eval_texts, eval_labels))
-    ]
-    model = transformer_lm.make(**config.model.to_dict())
-    task = make_task(config.finetune, vocab, model, *arrays, exact_match=True)
-    if pretrained is not None:  # every weight from pre-training, on the fresh init's shards
-        task = dataclasses.replace(task, warm_start=from_pretrained(pretrained))
-    return task, classes
-
-
-def plot(workdir: pathlib.Path, path: pathlib.Path) -> None:
-    """Left: next-token loss while pre-training; right: test exact match while fine-tuning from
-    the pre-trained weights and from scratch."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for key, label, marker in (("train/loss", "train", None), ("eval/loss", "validation", ".")):
-        left.plot(*metric_curve(workdir / "pretrain", key), marker=marker, label=label)
-    left.set(xlabel="step", ylabel="nats per byte", title="Causal-LM pre-training (bytes)")
-    left.legend()
-    for name in ("pretrained", "scratch"):
-        right.plot(*metric_curve(workdir / f"finetune_{name}", "eval/exact_match"), marker="o",
-                   label="pre-trained" if name == "pretrained" else name)  # fmt: skip
-    right.set(xlabel="step", ylabel="test exact match", title="Package name, generated greedily")
-    right.set_ylim(0, 1)
-    right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def markdown(results: dict) -> str:
-    pre, classes = results["pretrain"], results["classes"]
-    rows = [
-        "| stage | steps | metric | value |",
-        "|---|---:|---|---:|",
-        f"| causal-LM pre-training | {pre['steps']} | validation loss (nats / byte) | "
-        f"{pre['eval_loss']:.3f} |",
-        f"| | | next-byte accuracy | {pre['eval_accuracy']:.3f} |",
-    ]
-    for name, row in results["finetune"].items():
-        rows.append(
-            f"| fine-tune ({name}) | {row['steps']} | test exact match ({len(classes)} classes) "
-            f"| {row['exact_match']:.3f} |"
-        )
-    return "\n".join(rows) + f"\n\nClasses: {', '.join(classes)}.\n"
+        for texts, labels in (docs.train, docs.held_out)
+    )
+    return causal_task(
+        transformer_lm.make(**config.model.to_dict()), vocab, train, held_out, config.finetune,
+        exact_match=True, warm_start=None if pretrained is None else from_pretrained(pretrained),
+    )  # fmt: skip
 
 
 def main(config, workdir) -> dict:
     workdir = pathlib.Path(workdir)
-    pre = loop.train(config, workdir / "pretrain", pretrain_task(config))
-    if pre.preempted:  # checkpointed; fine-tuning would start from unfinished weights
-        logging.info("Preempted while pre-training at step %d; rerun to resume.", pre.step)
-        return {"preempted": "pretrain", "step": pre.step}
-    last = last_record_with(workdir / "pretrain", "eval/loss")
-    results = {
-        "pretrain": {
-            "steps": pre.step,
-            "eval_loss": last["eval/loss"],
-            "eval_accuracy": last["eval/accuracy"],
-        },  # fmt: skip
-        "finetune": {},
-        "classes": [],
-    }
-    starts = {"pretrained": jax.device_get(pre.state.params), "scratch": None}
-    for name, start in starts.items():
-        task, results["classes"] = finetune_task(config, start)
-        stage = f"finetune_{name}"
-        done = loop.train(config.finetune, workdir / stage, task)
-        if done.preempted:
-            logging.info("Preempted while fine-tuning (%s); rerun to resume.", name)
-            return {"preempted": stage, "step": done.step}
-        final = last_record_with(workdir / stage, "eval/exact_match")
-        results["finetune"][name] = {
-            "steps": done.step, "exact_match": final["eval/exact_match"],
-            "loss": final["eval/loss"],
-        }  # fmt: skip
-    if write_results(workdir, results, markdown(results)):
-        plot(workdir, workdir / "gpt_finetune.png")
+    pre = stages.run("pretrain", config, workdir, pretrain_task(config))
+    docs = docstring_packages(config.finetune)
+    fine = stages.finetune_from(
+        pre, config.finetune, workdir, lambda params: finetune_task(config, docs, params)
+    )
+    results, table = finetune_summary(
+        pre,
+        fine,
+        docs.classes,
+        pretrain="causal-LM pre-training",
+        rows={
+            "eval_loss": ("eval/loss", "validation loss (nats / byte)"),
+            "eval_accuracy": ("eval/accuracy", "next-byte accuracy"),
+        },
+        metric=("exact_match", "test exact match"),
+    )
+    if write_results(workdir, results, table):
+        finetune_figure(
+            workdir, workdir / "gpt_finetune.png",
+            pretrain=("Causal-LM pre-training (bytes)", "nats per byte"), eval_label="validation",
+            finetune=("eval/exact_match", "test exact match", "Package name, generated greedily"),
+        )  # fmt: skip
     return results
 
 

@@ -35,3 +35,38 @@ def _write_whole(path: pathlib.Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(text)
     os.replace(partial, path)
+
+
+def finetune_summary(pre, fine, classes, *, pretrain: str, rows: dict, metric: tuple):
+    """The results and markdown table of a pre-train -> fine-tune (pre-trained | scratch)
+    experiment, from its StageResults: `pre`, and `fine` from `experiments.stages.finetune_from`.
+
+    pretrain: the pre-training stage's name in the table; rows: {name in results['pretrain']:
+    (key of pre.metrics, label in the table)}; metric: (name, label) of the fine-tuning eval
+    metric ('accuracy' reads 'eval/accuracy'), reported with its 'eval/loss'. Returns
+    ({'pretrain': {'steps', name: value}, 'finetune': {start: {'steps', metric, 'loss'}},
+    'classes': [names]}, the table: one row per pre-training metric and per start).
+    """
+    name, label = metric
+    results = {
+        "pretrain": {"steps": pre.step} | {k: pre.metrics[key] for k, (key, _) in rows.items()},
+        "finetune": {
+            start: {
+                "steps": run.step,
+                name: run.metrics[f"eval/{name}"],
+                "loss": run.metrics["eval/loss"],
+            }
+            for start, run in fine.items()
+        },
+        "classes": list(classes),
+    }
+    lines = ["| stage | steps | metric | value |", "|---|---:|---|---:|"]
+    for i, (k, (_, row_label)) in enumerate(rows.items()):
+        stage = f"| {pretrain} | {pre.step} |" if i == 0 else "| | |"
+        lines.append(f"{stage} {row_label} | {results['pretrain'][k]:.3f} |")
+    for start, row in results["finetune"].items():
+        lines.append(
+            f"| fine-tune ({start}) | {row['steps']} | {label} ({len(classes)} classes) | "
+            f"{row[name]:.3f} |"
+        )
+    return results, "\n".join(lines) + f"\n\nClasses: {', '.join(classes)}.\n"

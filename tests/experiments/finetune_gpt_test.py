@@ -15,6 +15,8 @@ from experiments import finetune_gpt
 from experiments.configs.gpt import classify as gpt_config
 from research.data import text_to_text
 from research.models import transformer_lm
+from research.tasks.byte_text import byte_vocabulary
+from research.tasks.docstring_packages import docstring_packages
 from research.train import loop
 from research.train.metrics import read_metrics
 
@@ -67,9 +69,10 @@ def test_eval_exact_match_equals_generation_scored_by_hand(smoke_run):
     """The loop's final eval/exact_match (cached decoding of left-padded prompt batches) equals
     cache-free greedy generation of each prompt at its own length, decoded to text and compared
     with the package names here (padding rows count for nothing)."""
-    config, workdir, _ = smoke_run
-    task, classes = finetune_gpt.finetune_task(config)
-    vocab = finetune_gpt.vocabulary(config)
+    config, workdir, results = smoke_run
+    docs = docstring_packages(config.finetune)
+    task = finetune_gpt.finetune_task(config, docs)
+    vocab = byte_vocabulary(config)
     result = loop.train(config.finetune, workdir / "finetune_scratch", task)  # restores
     params = jax.device_get(result.state.params)
     model = transformer_lm.make(**config.model.to_dict())
@@ -94,7 +97,7 @@ def test_eval_exact_match_equals_generation_scored_by_hand(smoke_run):
             if "eval/exact_match" in r][-1]  # fmt: skip
     assert total == sum(int(b["weights"].sum()) for b in task.eval_batches())
     assert last["eval/exact_match"] == pytest.approx(hits / total, abs=1e-7)
-    assert all(isinstance(c, str) for c in classes)
+    assert docs.classes == results["classes"]
 
 
 def test_sequences_by_hand():
@@ -126,10 +129,11 @@ def test_finetune_task_uses_t5s_classes_and_cut():
 
     config = gpt_config.get_config("smoke")
     t5_config = span_corruption.get_config("smoke")
-    task, classes = finetune_gpt.finetune_task(config)
-    t5_task, t5_classes = train_t5.finetune_task(t5_config)
-    assert classes == t5_classes
-    vocab = finetune_gpt.vocabulary(config)
+    docs = docstring_packages(config.finetune)
+    assert docs == docstring_packages(t5_config.finetune)
+    task = finetune_gpt.finetune_task(config, docs)
+    t5_task = train_t5.finetune_task(t5_config, docs)
+    vocab = byte_vocabulary(config)
     mine, theirs = task.eval_batches(), t5_task.eval_batches()
     prompts = [
         vocab.decode(row[mask]) for b in mine for row, mask, w in
@@ -148,8 +152,10 @@ def test_warm_start_loads_every_pretrained_weight():
     tokens = jnp.ones((1, 8), jnp.int32)
     pretrained = nn.unbox(model.init(jax.random.key(1), tokens)["params"])
 
+    docs = docstring_packages(config.finetune)
+
     def warm_init(pretrained):
-        task, _ = finetune_gpt.finetune_task(config, pretrained)
+        task = finetune_gpt.finetune_task(config, docs, pretrained)
         return task.warm_start(task.model.init(jax.random.key(2), tokens)["params"])
 
     boxed = warm_init(pretrained)

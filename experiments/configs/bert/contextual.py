@@ -6,6 +6,9 @@ Run:
       --workdir=runs/contextual
 Reuse a finished train_mlm run (its tokenizer and pretrain/ checkpoint; nothing is retrained):
   ... --config.mlm_workdir=runs/mlm
+The pre-training is train_mlm's config, nested as the `mlm` section: every key of
+experiments/configs/bert/mlm.py is a --config.mlm.<key> flag (--config.mlm.num_train_steps=...,
+--config.mlm.model.num_layers=...); only its top level (the pretrain stage) is used here.
 Smoke mode (what the tests run): append `:smoke`.
 
 Expected result (measured with --config.mlm_workdir set to the full train_mlm run, so the
@@ -28,15 +31,18 @@ Without --config.mlm_workdir the run first pre-trains (about 20 min on that CPU)
 4 min wall on the loaded CPU (under 1 min CPU).
 """
 
+import ml_collections
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.bert.common import mlm_config
+from experiments.configs.bert import mlm
+from experiments.configs.common import parse_arg
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
-    config = mlm_config(smoke=arg == "smoke")
+    smoke = parse_arg(arg)
+    config = ml_collections.ConfigDict()
+    # train_mlm's config: its pre-training stage (the top level of the section) is what runs here.
+    config.mlm = mlm.get_config("smoke" if smoke else None)
     # A train_mlm workdir whose tokenizer/ and pretrain/ to use; None: pre-train in this workdir.
     config.mlm_workdir = placeholder(str)
     config.words = "set,key,type,raise,open,list"  # from experiments.contextual_vectors.SENTENCES

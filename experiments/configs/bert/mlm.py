@@ -5,9 +5,11 @@ Run:
   python -m experiments.train_mlm --config=experiments/configs/bert/mlm.py --workdir=runs/mlm
 Smoke mode (what the tests run): append `:smoke`.
 
-Stages (each through research/train/loop.py, in its own sub-workdir, so each resumes):
+Stages (experiments/stages.py: each in its own sub-workdir and resumable; a preempted stage
+stops the run with exit status 0, and the same command resumes it):
   pretrain/            masked LM on pydoc_topics: WordPiece 4096, 128-token windows, 15% masked
-                       (80/10/10), 600 steps of 32; eval on the validation split with fixed masks.
+                       (80/10/10: --config.masking.*), 600 steps of 32; eval on the validation
+                       split with fixed masks.
   finetune_pretrained/ [CLS] docstring -> pooler -> classifier over the 6 most frequent packages,
                        encoder initialized from pretrain/ (pooler and classifier fresh).
   finetune_scratch/    the same classifier, every weight fresh.
@@ -31,15 +33,35 @@ on the same loaded CPU (46 s CPU).
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.bert.common import mlm_config
-from experiments.configs.common import base_config, schedule
+from experiments.configs.common import base_config, model_section, parse_arg, schedule
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
-    smoke = arg == "smoke"
-    config = mlm_config(smoke=smoke)
+    smoke = parse_arg(arg)
+    # The pre-training stage (the top level): tiny BERT (4 layers, width 128), WordPiece 4096,
+    # 128-token windows, 600 steps of 32.
+    config = base_config()
+    config.model_name = "bert"
+    # No pooler while pre-training: without next-sentence prediction nothing would train it.
+    config.model = model_section("bert", "tiny", pooler=False)
+    config.data = dict(
+        name="pydoc_topics",  # the embedded corpus (Python's documentation topics)
+        data_dir=placeholder(str),  # TFDS data directory; None = TFDS default
+        text_key="text",
+        train_split="train",
+        eval_split="validation",
+        seq_len=128,  # [CLS] + 127 tokens of the document stream ([SEP] = end of document)
+        batch_size=32,
+    )
+    # WordPiece trained on the train split on the first run, saved in <workdir>/tokenizer
+    # (research.tasks.tokenizer); vocab_size 0 = model.vocab_size.
+    config.tokenizer = dict(kind="wordpiece", vocab_size=0, num_sentinels=0)
+    config.masking = dict(rate=0.15, mask_fraction=0.8, random_fraction=0.1)
+    schedule(config, steps=600, log_every=50, eval_every=200, checkpoint_every=200)
+    config.optimizer.learning_rate = 1e-3
+    config.optimizer.warmup_steps = 60
+    config.optimizer.b2 = 0.98
+    config.optimizer.weight_decay = 0.01
 
     # The fine-tuning stage: the loop's standard keys again (its own steps and optimizer).
     finetune = base_config()
@@ -57,7 +79,18 @@ def get_config(arg: str | None = None):
     finetune.optimizer.warmup_steps = 30
     finetune.optimizer.weight_decay = 0.01
     finetune.optimizer.b2 = 0.98
+
     if smoke:
+        config.model.vocab_size = 1024
+        config.model.num_layers = 2
+        config.model.embed_dim = 32
+        config.model.num_heads = 2
+        config.model.mlp_dim = 64
+        config.model.max_len = 32
+        config.data.seq_len = 32
+        config.data.batch_size = 8
+        schedule(config, steps=20, log_every=5, eval_every=10, checkpoint_every=10)
+        config.optimizer.warmup_steps = 5
         finetune.data.num_classes = 3
         finetune.data.seq_len = 32
         finetune.data.batch_size = 8

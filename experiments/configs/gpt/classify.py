@@ -6,7 +6,8 @@ Run:
       --workdir=runs/gpt_finetune
 Smoke mode (what the tests run): append `:smoke`.
 
-Stages (each through research/train/loop.py, in its own sub-workdir, so each resumes):
+Stages (experiments/stages.py: each in its own sub-workdir and resumable; a preempted stage
+stops the run with exit status 0, and the same command resumes it):
   pretrain/            next-byte prediction on 128-byte windows of pydoc_topics' train split
                        (ByteVocabulary ids); 500 steps of 32.
   finetune_pretrained/ "classify: <docstring>" (95 bytes, T5's cut) + separator + the package
@@ -40,16 +41,14 @@ or a smaller width (--config.model.embed_dim, --config.model.num_layers) cut the
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section, schedule
+from experiments.configs.common import base_config, model_section, parse_arg, schedule
 from research.data.text_to_text import ByteVocabulary
 
 NUM_SENTINELS = 32  # T5's byte vocabulary (research/text/special_tokens.py default)
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
-    smoke = arg == "smoke"
+    smoke = parse_arg(arg)
     config = base_config()
     config.model_name = "transformer_lm"
     vocab_size = ByteVocabulary(num_sentinels=NUM_SENTINELS).vocab_size

@@ -6,7 +6,8 @@ Run:
       --workdir=runs/t5
 Smoke mode (what the tests run): append `:smoke`.
 
-Stages (each through research/train/loop.py, in its own sub-workdir, so each resumes):
+Stages (experiments/stages.py: each in its own sub-workdir and resumable; a preempted stage
+stops the run with exit status 0, and the same command resumes it):
   pretrain/            span corruption (15% noise, mean span 3, sentinels = the project's ids
                        5..36) of 128-byte windows of pydoc_topics' train split, 2 corruptions per
                        window drawn up front; inputs 116 ids, targets 26; 500 steps of 32.
@@ -44,13 +45,11 @@ takes about 75 s on the same machine, mostly compilation.
 
 from ml_collections.config_dict import placeholder
 
-from experiments.configs.common import base_config, model_section, schedule
+from experiments.configs.common import base_config, model_section, parse_arg, schedule
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
-    smoke = arg == "smoke"
+    smoke = parse_arg(arg)
     config = base_config()
     config.model_name = "t5"
     config.model = model_section("t5", "tiny")
