@@ -18,9 +18,9 @@ import pytest
 from flax import traverse_util
 
 from research import models
-from research.models import seq2seq
 from research.generate import decoding
 from research.generate.sampling import TokenChooser
+from research.models import seq2seq
 from research.models.seq2seq import Config, make, teacher_forcing_inputs
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "seq2seq_digits_axes.json"
