@@ -15,6 +15,9 @@ written as if complete, and `experiments.entry` turns it into a warning and exit
 scheduler's rerun with the same workdir resumes that stage. Every experiment that does anything after
 training (another stage, results, figures) trains through `run`.
 
+A single-run experiment is one stage named `IN_WORKDIR` (''): it trains in `<workdir>/` itself,
+so its checkpoints stay where a plain `loop.train` run put them and existing workdirs resume.
+
 A stage's result is read the same way whether it trained now or was restored: `metrics` holds every
 metric the loop wrote at the stage's final step (train/* and eval/*, from its metrics.jsonl).
 """
@@ -29,6 +32,9 @@ import jax
 from research.train import loop
 from research.train.metrics import read_metrics
 from research.train.task import Task
+
+# The stage name of a single-run experiment: its checkpoints and metrics sit in the workdir itself.
+IN_WORKDIR = ""
 
 # How `finetune_from` names its two runs: from the pre-trained weights, and from a fresh init.
 FINETUNE_STARTS = ("pretrained", "scratch")

@@ -3,10 +3,13 @@
   python -m experiments.train_autoencoder --config=experiments/configs/autoencoder/classic.py \
       --workdir=runs/ae_classic
 
-The model file (`--config.model_name`: autoencoder or vae, or a fork) and its Config fields say
-what is trained: a classic, denoising (corruption drawn from the step's rng inside the loss, the
-clean image as target) or sparse (L1 / KL penalty, top-k code) autoencoder, or a VAE (negative
-ELBO with its reconstruction and KL terms logged apart). Data: the embedded digits (8x8) by
+The model (`--config.model_name`: autoencoder or vae, or a fork; `--config.model.*`: its Config,
+e.g. a top-k or sigmoid code) and the objective section (`research/train/autoencoder_objectives.py`)
+say what is trained. `--config.objective.name=reconstruction`: a classic, denoising
+(`objective.corruption`, `objective.corruption_rate`: noise drawn from the step's rng inside the
+loss, the clean image as target) or sparse (`objective.l1_weight`, `objective.kl_weight` toward
+`objective.sparsity_target`) autoencoder; `elbo`: a VAE (`objective.beta`, `objective.decoder_std`;
+negative ELBO with its reconstruction and KL terms logged apart). Data: the embedded digits (8x8) by
 default, or MNIST (28x28) with `--config.data.name=mnist` when `--config.data.data_dir` holds a
 prepared array_record copy.
 
@@ -15,34 +18,31 @@ MSE at the same latent size fitted on the same training images ("the autoencoder
 PCA"), the denoising gain (PSNR of the reconstruction minus that of the noisy input), the code's
 sparsity, and for a VAE the negative ELBO in nats per image with its two terms. They go to
 results.json and results.md in the workdir, with reconstructions.png, latent_map.png and, for a
-VAE, samples.png and interpolation.png.
+VAE, samples.png and interpolation.png; checkpoints and metrics sit in the workdir itself (the one
+stage `stages.IN_WORKDIR`), and a preempted run writes none of these.
 """
 
+import functools
 import pathlib
 import time
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import tensorflow_datasets as tfds
 from jax.experimental import multihost_utils
 from sklearn.decomposition import PCA
 
-from experiments import entry
+from experiments import entry, stages
+from experiments.figures import plt, save
 from experiments.results import write_results
 from research import models
-from research.data import array_pipeline, corruption, digits
-from research.train import loop
-from research.train.elbo import elbo, gaussian_kl
-from research.train.reconstruction import bernoulli_nll, gaussian_nll, mean_pair, psnr, sse
-from research.train.sparsity import inactive_fraction, kl_sparsity, l1_activity, mean_activation
+from research.data import digits
+from research.tasks.arrays import array_task
+from research.train.autoencoder_objectives import OBJECTIVES
+from research.train.reconstruction import psnr
 from research.train.task import Task
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-
-INACTIVE_BELOW = 1e-2  # a code unit with |z| below this counts as inactive
 EVAL_SAMPLES = 16  # posterior samples per test image for the VAE's negative ELBO
 
 
@@ -78,95 +78,34 @@ def load_images(data, split: str) -> dict[str, np.ndarray]:
     return arrays
 
 
-# ---------------------------------------------------------------------------------------------
-# Objectives: the model's Config says which terms apply
-
-
-def is_vae(outputs) -> bool:
-    """A model whose outputs carry a posterior (mean, logvar) is trained on the ELBO."""
-    return "logvar" in outputs
-
-
-def objective(model, params, images, rng, weights):
-    """(loss, metric pairs, outputs, model inputs) of a batch of images [B, H, W, C], weights [B]."""
-    cfg = model.config
-    noise_rng, sample_rng = jax.random.split(rng)
-    pixels = int(np.prod(images.shape[1:]))
-    if hasattr(cfg, "beta"):  # a VAE: the noise of the reparameterization is the rng
-        outputs = model.apply({"params": params}, images, sample_rng)
-        inputs = images
-    else:
-        inputs = corruption.corrupt(noise_rng, images, cfg.corruption, cfg.corruption_rate)
-        outputs = model.apply({"params": params}, inputs)
-    metrics = {
-        "mse": mean_pair(sse(outputs["image"], images), weights, size=pixels),
-        "psnr": mean_pair(psnr(outputs["image"], images), weights),
-    }
-    if is_vae(outputs):
-        if cfg.likelihood == "bernoulli":
-            nll = bernoulli_nll(outputs["output"], images)
-        else:
-            nll = gaussian_nll(outputs["output"], images, cfg.decoder_std)
-        kl = gaussian_kl(outputs["mean"], outputs["logvar"])
-        per_example = -elbo(nll, kl, cfg.beta)
-        metrics["nelbo"] = mean_pair(nll + kl, weights)  # beta = 1: the bound, nats per image
-        metrics["reconstruction"] = mean_pair(nll, weights)
-        metrics["kl"] = mean_pair(kl, weights)
-        penalty = 0.0
-    else:
-        if cfg.loss == "bernoulli":
-            per_example = bernoulli_nll(outputs["output"], images)
-            metrics["bernoulli_nll"] = mean_pair(per_example, weights)
-        else:
-            per_example = sse(outputs["output"], images)
-        code = outputs["code"]
-        if cfg.l1_weight:
-            l1 = l1_activity(code)
-            metrics["l1"] = mean_pair(l1, weights)
-            per_example = per_example + cfg.l1_weight * l1
-        penalty = 0.0
-        if cfg.kl_weight:
-            kl = kl_sparsity(cfg.sparsity_target, mean_activation(code, weights))
-            metrics["sparsity_kl"] = (kl * jnp.sum(weights), jnp.sum(weights))
-            penalty = cfg.kl_weight * kl
-        metrics["mean_activation"] = mean_pair(jnp.mean(code, axis=-1), weights)
-        metrics["inactive"] = inactive_fraction(code, INACTIVE_BELOW, weights)
-        if cfg.corruption != "none":
-            metrics["noisy_psnr"] = mean_pair(psnr(inputs, images), weights)
-    total, count = mean_pair(per_example, weights)
-    loss = total / count + penalty
-    metrics["loss"] = (loss * count, count)
-    return loss, metrics, outputs, inputs
+def objective(config):
+    """The config's objective as `(model, params, images, rng, weights) -> (loss, metrics, outputs,
+    inputs)`: `research.train.autoencoder_objectives.OBJECTIVES[config.objective.name]` with the
+    section's other keys as its settings. The one place the kind of autoencoder is decided."""
+    settings = config.objective.to_dict()
+    name = settings.pop("name")
+    if name not in OBJECTIVES:
+        raise ValueError(
+            f"Unknown --config.objective.name={name!r}; choose one of {sorted(OBJECTIVES)}."
+        )
+    return functools.partial(OBJECTIVES[name], **settings)
 
 
 def build_task(config) -> Task:
     model = models.load(config.model_name).make(**config.model.to_dict())
     train = load_images(config.data, "train")
     test = load_images(config.data, config.data.eval_split)
-    eval_batches = array_pipeline.eval_batches(test, batch_size=config.data.batch_size)
+    loss = objective(config)
 
     def loss_fn(params, model_state, batch, rng, train):
         weights = batch.get("weights", jnp.ones(batch["image"].shape[:1], jnp.float32))
-        loss, metrics, _, _ = objective(model, params, batch["image"], rng, weights)
-        return loss, metrics, model_state  # stateless: the model state passes through
+        value, metrics, _, _ = loss(model, params, batch["image"], rng, weights)
+        return value, metrics, model_state  # stateless: the model state passes through
 
-    def train_iterator(process_index, process_count):
-        return array_pipeline.train_iterator(
-            train,
-            global_batch_size=config.data.batch_size,
-            seed=config.seed,
-            process_index=process_index,
-            process_count=process_count,
-        )
-
-    return Task(
-        model=model,
-        init_inputs=(np.zeros((1, *train["image"].shape[1:]), np.float32),),
-        loss_fn=loss_fn,
-        train_iterator=train_iterator,
-        eval_batches=lambda: eval_batches,
-        items_name="images",
-    )
+    return array_task(
+        model, loss_fn, train, test, batch_size=config.data.batch_size, seed=config.seed,
+        init_inputs=(np.zeros((1, *train["image"].shape[1:]), np.float32),), items_name="images",
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,16 +123,18 @@ def pca_baseline(train_images, test_images, test_noisy, num_components: int) -> 
     return {"pca_mse": mse, "pca_denoised_psnr": float(np.mean(-10 * np.log10(denoised_mse)))}
 
 
-def evaluate_test(model, params, test, train, seed: int) -> tuple[dict, dict]:
+def evaluate_test(config, model, params, test, train) -> tuple[dict, dict]:
     """Test-split numbers (results.json's 'test') and arrays for the figures."""
     images = jnp.asarray(test["image"])
     weights = jnp.ones(len(images), jnp.float32)
     mean = lambda pair: float(pair[0]) / float(pair[1])
-    rng = jax.random.key(seed)
+    rng = jax.random.key(config.seed)
+    loss, settings = objective(config), config.objective
+    vae = settings.name == "elbo"
 
     @jax.jit
     def run(params, rng):
-        return objective(model, params, images, rng, weights)
+        return loss(model, params, images, rng, weights)
 
     _, metrics, outputs, inputs = run(params, rng)
     clean = model.apply({"params": params}, images)  # clean input; a VAE decodes z = mean
@@ -208,33 +149,33 @@ def evaluate_test(model, params, test, train, seed: int) -> tuple[dict, dict]:
     )
     results["beats_pca"] = results["mse"] < results["pca_mse"]
     figures = {"images": np.asarray(images), "inputs": np.asarray(inputs), "labels": test["label"]}
-    figures["vae"] = is_vae(outputs)
+    figures["vae"] = vae
     figures["reconstructions"] = np.asarray(outputs["image"])
-    if is_vae(outputs):
+    if vae:
         # EVAL_SAMPLES posterior samples per image: a lower-variance estimate of the bound.
         sums = {"nelbo": 0.0, "reconstruction": 0.0, "kl": 0.0}
         for key in jax.random.split(rng, EVAL_SAMPLES):
             _, m, _, _ = run(params, key)
             sums = {k: v + mean(m[k]) / EVAL_SAMPLES for k, v in sums.items()}
         results |= {f"{k}_nats_per_image": v for k, v in sums.items()}
-        results["beta"] = model.config.beta
+        results["beta"] = settings.beta
         del results["pca_denoised_psnr"]  # a VAE sees clean input: nothing new
         figures["codes"] = np.asarray(clean["mean"])
     else:
         results["mean_activation"] = mean(metrics["mean_activation"])
         results["inactive_fraction"] = mean(metrics["inactive"])
-        cfg = model.config
-        if cfg.kl_weight:
-            results["sparsity_target"] = cfg.sparsity_target
-        if cfg.top_k:  # k numbers (and which k) per image: PCA with k components is the peer
-            results["top_k"] = cfg.top_k
+        top_k = model.config.top_k
+        if settings.kl_weight:
+            results["sparsity_target"] = settings.sparsity_target
+        if top_k:  # k numbers (and which k) per image: PCA with k components is the peer
+            results["top_k"] = top_k
             results["pca_mse_at_k"] = pca_baseline(
-                train["image"], test["image"], test["image"], cfg.top_k
+                train["image"], test["image"], test["image"], top_k
             )["pca_mse"]
-        if cfg.corruption != "none":
+        if settings.corruption != "none":
             results |= {
-                "corruption": cfg.corruption,
-                "corruption_rate": cfg.corruption_rate,
+                "corruption": settings.corruption,
+                "corruption_rate": settings.corruption_rate,
                 "noisy_psnr": mean(metrics["noisy_psnr"]),
                 "denoised_psnr": mean(metrics["psnr"]),
                 "denoised_mse": mean(metrics["mse"]),
@@ -264,8 +205,7 @@ def plot_grid(path, rows: dict[str, np.ndarray], title: str) -> None:
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_latent_map(path, codes, labels, title: str) -> None:
@@ -277,11 +217,16 @@ def plot_latent_map(path, codes, labels, title: str) -> None:
     ax.set_ylabel("z[1]")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
-def write_figures(workdir, config_model_name: str, model, params, figures, seed: int) -> list[str]:
+def figure_names(vae: bool) -> list[str]:
+    names = ["reconstructions.png", "latent_map.png"]
+    return names + ["samples.png", "interpolation.png"] if vae else names
+
+
+def write_figures(workdir, config_model_name: str, model, params, figures, seed: int) -> None:
+    """Draws `figure_names(figures['vae'])` into the workdir."""
     workdir = pathlib.Path(workdir)
     shown = slice(0, 10)
     rows = {"original": figures["images"][shown]}
@@ -291,7 +236,6 @@ def write_figures(workdir, config_model_name: str, model, params, figures, seed:
     else:
         rows["reconstruction"] = figures["clean_reconstructions"][shown]
     plot_grid(workdir / "reconstructions.png", rows, "test images and reconstructions")
-    names = ["reconstructions.png", "latent_map.png"]
     kind = "posterior means" if figures["vae"] else "codes"
     plot_latent_map(
         workdir / "latent_map.png", figures["codes"], figures["labels"],
@@ -313,8 +257,6 @@ def write_figures(workdir, config_model_name: str, model, params, figures, seed:
             for a, b in pairs
         }
         plot_grid(workdir / "interpolation.png", rows, "decoded line between posterior means")
-        names += ["samples.png", "interpolation.png"]
-    return names
 
 
 def results_markdown(results: dict) -> str:
@@ -335,27 +277,24 @@ def results_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(config, workdir) -> loop.Result:
+def main(config, workdir) -> stages.StageResult:
     start = time.perf_counter()
     task = build_task(config)
-    result = loop.train(config, workdir, task)
-    if result.preempted:
-        return result
-    params = multihost_utils.process_allgather(result.state.params, tiled=True)
+    result = stages.run(stages.IN_WORKDIR, config, workdir, task)
+    params = multihost_utils.process_allgather(result.params, tiled=True)
     train = load_images(config.data, "train")
     test = load_images(config.data, config.data.eval_split)
-    test_results, figures = evaluate_test(task.model, params, test, train, config.seed)
-    if jax.process_index() == 0:
-        names = write_figures(workdir, config.model_name, task.model, params, figures, config.seed)
-        results = {
-            "model_name": config.model_name,
-            "data": config.data.name,
-            "step": result.step,
-            "test": test_results,
-            "figures": names,
-            "wall_seconds": time.perf_counter() - start,
-        }
-        write_results(workdir, results, results_markdown(results))
+    test_results, figures = evaluate_test(config, task.model, params, test, train)
+    results = {
+        "model_name": config.model_name,
+        "data": config.data.name,
+        "step": result.step,
+        "test": test_results,
+        "figures": figure_names(figures["vae"]),
+        "wall_seconds": time.perf_counter() - start,
+    }
+    if write_results(workdir, results, results_markdown(results)):
+        write_figures(workdir, config.model_name, task.model, params, figures, config.seed)
     return result
 
 

@@ -52,6 +52,18 @@ def test_run_reports_the_final_steps_metrics_and_restores_instead_of_retraining(
     )
 
 
+def test_a_single_run_stage_trains_in_the_workdir_itself(tmp_path):
+    """Catches IN_WORKDIR moving a single-run experiment's checkpoints into a subdirectory, which
+    would make an existing workdir start over instead of resuming."""
+    config = toy_config(num_train_steps=4, eval_every_steps=4, checkpoint_every_steps=4)
+    only = stages.run(
+        stages.IN_WORKDIR, config, tmp_path, toy_task(config), devices=jax.devices()[:1]
+    )
+    assert only.workdir == tmp_path and only.step == 4 and "eval/loss" in only.metrics
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["4"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["checkpoints"]
+
+
 def test_finetune_from_starts_one_run_from_the_pretrained_weights(tmp_path, monkeypatch):
     config = toy_config(num_train_steps=4, eval_every_steps=4, checkpoint_every_steps=4)
     pre = stages.run("pretrain", config, tmp_path, toy_task(config), devices=jax.devices()[:1])

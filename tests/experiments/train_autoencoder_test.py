@@ -13,10 +13,12 @@ import pytest
 
 from experiments import train_autoencoder
 from experiments.configs.autoencoder import classic, denoising, vae
+from experiments.stages import StagePreempted
 from research.models import autoencoder
 from research.train import loop
 from research.train.metrics import read_metrics
 from tests.config_overrides import with_overrides
+from tests.experiments.preemption import preempt_stage
 from tests.research.train.toy_task import Crash, CrashAt
 
 
@@ -31,10 +33,17 @@ def _config(module, data_dir, **overrides):
     return with_overrides(config, **overrides)
 
 
-def test_classic_smoke_run_writes_results_with_the_pca_comparison(tmp_path, data_dir):
-    result = train_autoencoder.main(_config(classic, data_dir), tmp_path)
+def test_classic_smoke_run_writes_results_with_the_pca_comparison_once_not_preempted(
+    tmp_path, data_dir, monkeypatch
+):
+    preempt_stage(monkeypatch, 1)
+    with pytest.raises(StagePreempted, match="at step 1"):
+        train_autoencoder.main(_config(classic, data_dir), tmp_path)
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("results.*"))
+    monkeypatch.undo()
+    result = train_autoencoder.main(_config(classic, data_dir), tmp_path)  # resumes in place
     assert jax.device_count() == 8 and result.step == 20
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["10", "20"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["1", "10", "20"]
     results = json.loads((tmp_path / "results.json").read_text())
     test = results["test"]
     assert test["num_images"] == 180 and test["latent_dim"] == 16
@@ -86,23 +95,22 @@ def test_denoiser_resumes_after_a_crash_bit_for_bit(tmp_path, data_dir):
 
 def test_denoiser_fed_clean_input_is_the_plain_autoencoder():
     """Corruption at rate 0 leaves the objective exactly that of the classic autoencoder."""
-    fields = dict(hidden_dim=8, latent_dim=4)
-    plain = autoencoder.make("classic", **fields)
+    model = autoencoder.make("classic", hidden_dim=8, latent_dim=4)
     images = jax.random.uniform(jax.random.key(0), (4, 8, 8, 1))
-    params = plain.init(jax.random.key(1), images)["params"]
+    params = model.init(jax.random.key(1), images)["params"]
     weights = jnp.ones(4)
-    want, _, _, _ = train_autoencoder.objective(plain, params, images, jax.random.key(2), weights)
+
+    def objective(config_file, **settings):
+        loss = train_autoencoder.objective(_config(config_file, None, **settings))
+        return loss(model, params, images, jax.random.key(2), weights)
+
+    want, _, _, _ = objective(classic)
     for kind in ("gaussian", "masking", "salt_and_pepper"):
-        clean = autoencoder.make("classic", corruption=kind, corruption_rate=0.0, **fields)
-        loss, metrics, _, inputs = train_autoencoder.objective(
-            clean, params, images, jax.random.key(2), weights
-        )
+        settings = {"objective.corruption": kind, "objective.corruption_rate": 0.0}
+        loss, metrics, _, inputs = objective(denoising, **settings)
         assert float(loss) == float(want)
         np.testing.assert_array_equal(inputs, images)
-    noisy = autoencoder.make("classic", corruption="masking", corruption_rate=0.3, **fields)
-    loss, metrics, outputs, inputs = train_autoencoder.objective(
-        noisy, params, images, jax.random.key(2), weights
-    )
+    loss, metrics, outputs, inputs = objective(denoising, **{"objective.corruption": "masking"})
     assert float(loss) != float(want)  # the comparison is not vacuous
     # The target is the clean image, not the noisy input the model saw.
     assert float(jnp.mean(inputs == 0)) > float(jnp.mean(images == 0)) + 0.2
@@ -119,3 +127,8 @@ def test_mnist_without_a_prepared_copy_is_one_sentence(tmp_path):
     data.name = "cifar"
     with pytest.raises(ValueError, match=r"Unknown data.name 'cifar'; choose 'digits' or 'mnist'"):
         train_autoencoder.load_images(data, "train")
+
+
+def test_an_unknown_objective_name_is_one_sentence():
+    with pytest.raises(ValueError, match=r"Unknown --config.objective.name='vae'; choose one of"):
+        train_autoencoder.objective(_config(vae, None, **{"objective.name": "vae"}))

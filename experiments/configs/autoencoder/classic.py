@@ -12,9 +12,8 @@ at load average 15).
 """
 
 from experiments.configs.autoencoder.common import autoencoder_config
+from experiments.configs.common import parse_arg
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "", "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
-    return autoencoder_config("autoencoder", "classic", smoke=arg == "smoke")
+    return autoencoder_config("autoencoder", "classic", smoke=parse_arg(arg))

@@ -11,9 +11,8 @@ classic config reaches 0.00559). 53 s in all (105 s at load average 15).
 """
 
 from experiments.configs.autoencoder.common import autoencoder_config
+from experiments.configs.common import parse_arg
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "", "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
-    return autoencoder_config("autoencoder", "conv", smoke=arg == "smoke")
+    return autoencoder_config("autoencoder", "conv", smoke=parse_arg(arg))

@@ -13,9 +13,8 @@ image). 36 s in all at load average 15.
 """
 
 from experiments.configs.autoencoder.common import autoencoder_config
+from experiments.configs.common import parse_arg
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "", "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
-    return autoencoder_config("autoencoder", "top_k", smoke=arg == "smoke")
+    return autoencoder_config("autoencoder", "top_k", smoke=parse_arg(arg))
