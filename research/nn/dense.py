@@ -60,3 +60,27 @@ class EinsumDense(nn.Module):
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         y = jnp.einsum(self.equation, x, kernel)
         return y if bias is None else y + bias
+
+
+def dense_2d(
+    in_features: int,
+    features: int,
+    axes: tuple[str | None, str | None],
+    name: str,
+    *,
+    kernel_init: nn.initializers.Initializer | None = None,  # None: EinsumDense's (LeCun normal)
+    dtype: jnp.dtype = jnp.float32,
+    param_dtype: jnp.dtype = jnp.float32,
+) -> EinsumDense:
+    """An ordinary dense layer as an `EinsumDense`: [..., I] -> [..., O] with kernel [I, O] (logical
+    axes `axes`, input then output) and bias [O] (axes[1:]); parameters 'kernel' and 'bias'."""
+    return EinsumDense(
+        "...I,IO->...O",
+        kernel_shape=(in_features, features),
+        kernel_axes=tuple(axes),
+        bias_axes=tuple(axes[1:]),
+        dtype=dtype,
+        param_dtype=param_dtype,
+        name=name,
+        **({} if kernel_init is None else {"kernel_init": kernel_init}),
+    )
