@@ -2,7 +2,8 @@
 
 Token embedding + learned position embedding -> dropout -> `num_layers` pre-LayerNorm blocks
 (x + attn(ln1(x)); x + mlp(ln2(x))) -> final LayerNorm `ln_f` -> tied output layer
-(`embed.attend`), logits in float32.
+(`embed.attend`), logits in float32. With `position_embedding='rope'` there is no position table:
+every block rotates its queries and keys by their positions instead (RoPE, Su et al. 2021).
 
 Parameter tree (names are API, converters and LoRA select them by path):
   embed/embedding [V,D]; pos_embed/embedding [max_len,D];
@@ -25,6 +26,9 @@ from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
 from research.nn.kv_cache import KVCache
 from research.nn.norm import LayerNorm
 from research.nn.transformer_block import TransformerBlock
+
+POSITION_EMBEDDINGS = ("learned", "rope")
+ROPE_BASE = 10_000.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +65,16 @@ class Config:
     attention_window: int = 0
     performer_features: int = 0
     performer_redraw_every: int = 0
+    # 'learned': GPT-2's table pos_embed [max_len,D] added to the token embeddings; 'rope': no
+    # table, queries and keys rotated by their positions in every block (base 10000, RoFormer).
+    position_embedding: str = "learned"
 
     def __post_init__(self):
+        if self.position_embedding not in POSITION_EMBEDDINGS:
+            raise ValueError(
+                f"Unknown position_embedding {self.position_embedding!r}; choose one of "
+                f"{POSITION_EMBEDDINGS}."
+            )
         if self.embed_dim % self.num_heads:
             raise ValueError(
                 f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}; "
@@ -117,6 +129,7 @@ def block(cfg: Config, name: str, *, remat: bool = False, causal: bool = True) -
         attention_window=cfg.attention_window or None,
         performer_features=cfg.performer_features or None,
         performer_redraw_every=cfg.performer_redraw_every,
+        rotary_base=ROPE_BASE if cfg.position_embedding == "rope" else None,
         # GPT-2: residual projections start smaller so the residual stream's variance does not
         # grow with depth (2 residual additions per block).
         residual_init=nn.initializers.normal(0.02 / math.sqrt(2 * cfg.num_layers)),
@@ -205,16 +218,21 @@ class Model(nn.Module):
         embed = Embed(
             cfg.padded_vocab_size, cfg.embed_dim, dtype=dtype, param_dtype=param_dtype, name="embed"
         )
-        pos_embed = Embed(
-            cfg.max_len,
-            cfg.embed_dim,
-            axes=(None, "embed"),
-            dtype=dtype,
-            param_dtype=param_dtype,
-            name="pos_embed",
-        )
         positions, attention_mask, new_cache = self._positions_and_mask(tokens, mask, cache)
-        x = embed(tokens) + pos_embed(positions)  # [B,T,D]
+        x = embed(tokens)  # [B,T,D]
+        rotary = {}
+        if cfg.position_embedding == "rope":
+            rotary = {"positions": positions}  # every block rotates q and k by them
+        else:
+            pos_embed = Embed(
+                cfg.max_len,
+                cfg.embed_dim,
+                axes=(None, "embed"),
+                dtype=dtype,
+                param_dtype=param_dtype,
+                name="pos_embed",
+            )
+            x = x + pos_embed(positions)
         x = nan_where_invalid(x, tokens, cfg.vocab_size)
         x = nn.Dropout(cfg.dropout_rate, deterministic=not train)(x)
         x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
@@ -223,9 +241,11 @@ class Model(nn.Module):
             name = f"block_{i}"
             layer = block(cfg, name, remat=cfg.remat, causal=self.causal)
             if cache is None:
-                x = layer(x, None, train, mask=attention_mask)
+                x = layer(x, None, train, mask=attention_mask, **rotary)
             else:
-                x, new_cache[name] = layer(x, None, train, mask=attention_mask, cache=cache[name])
+                x, new_cache[name] = layer(
+                    x, None, train, mask=attention_mask, cache=cache[name], **rotary
+                )
 
         x = LayerNorm(
             epsilon=cfg.layer_norm_epsilon, dtype=dtype, param_dtype=param_dtype, name="ln_f"
@@ -288,7 +308,7 @@ def num_params(config: Config, *, include_position_embedding: bool = True) -> in
         + (f * d + d)  # wi, wo
     )
     total = config.padded_vocab_size * d + n_layers * per_block + 2 * d  # + ln_f
-    if include_position_embedding:
+    if include_position_embedding and config.position_embedding == "learned":
         total += config.max_len * d
     return total
 

@@ -32,6 +32,7 @@ from research.nn.kv_cache import KVCache
 from research.nn.local_attention import local_attention
 from research.nn.masks import window_mask
 from research.nn.performer import performer_attention, performer_features, redrawn_projection
+from research.nn.positional import apply_rotary
 from research.nn.reference_attention import reference_attention
 
 IMPLEMENTATIONS = (None, "xla", "cudnn", "blockwise", "local", "performer")
@@ -282,6 +283,9 @@ class MultiHeadAttention(nn.Module):
     window: int | None = None
     performer_features: int | None = None
     performer_redraw_every: int = 0
+    # RoPE (`research.nn.positional.apply_rotary`): rotate queries and keys by their positions
+    # with this base (10000 in RoFormer and Llama); None: no rotation.
+    rotary_base: float | None = None
     kernel_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
     out_kernel_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
 
@@ -345,6 +349,7 @@ class MultiHeadAttention(nn.Module):
         causal: bool = False,
         cache: KVCache | None = None,
         train: bool = False,
+        positions=None,
     ):
         """Attends from `x` to `inputs_kv` (or to `x`).
 
@@ -359,6 +364,9 @@ class MultiHeadAttention(nn.Module):
             the next T positions; their keys and values are appended and the updated cache is
             returned with the output. Masks and biases index the cache's S = capacity keys.
           train: enables dropout.
+          positions: int [B,T] or [T], each query's (and key's) position; needed exactly when
+            `rotary_base` is set (self-attention only). Keys are rotated before they enter the
+            cache, so a cached key keeps the position it was written at.
         """
         if x.ndim != 3:
             raise ValueError(f"MultiHeadAttention expects x of shape [B,T,D], got {x.shape}.")
@@ -399,6 +407,18 @@ class MultiHeadAttention(nn.Module):
             project("key", kv_inputs, num_kv_heads), qkv_axes
         )  # [B,S,K,H]
         v = nn.with_logical_constraint(project("value", kv_inputs, num_kv_heads), qkv_axes)
+        if (positions is not None) != (self.rotary_base is not None) or (
+            positions is not None and inputs_kv is not None
+        ):
+            raise ValueError(
+                f"positions are the rotary (RoPE) positions of self-attention: pass them exactly "
+                f"when rotary_base is set (rotary_base={self.rotary_base}, positions "
+                f"{'given' if positions is not None else 'missing'}, cross-attention "
+                f"{inputs_kv is not None})."
+            )
+        if positions is not None:
+            q = apply_rotary(q, positions, base=self.rotary_base)
+            k = apply_rotary(k, positions, base=self.rotary_base)
 
         implementation = self.implementation
         if cache is not None:

@@ -80,6 +80,7 @@ class TransformerBlock(nn.Module):
     attention_window: int | None = None
     performer_features: int | None = None
     performer_redraw_every: int = 0
+    rotary_base: float | None = None  # RoPE in the self-attention (None: none); needs positions
     kernel_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
     residual_init: nn.initializers.Initializer = nn.initializers.normal(0.02)
 
@@ -107,6 +108,7 @@ class TransformerBlock(nn.Module):
             window=self.attention_window,
             performer_features=self.performer_features,
             performer_redraw_every=self.performer_redraw_every,
+            rotary_base=self.rotary_base if name == "attn" else None,
             kernel_init=self.kernel_init,
             out_kernel_init=self.residual_init,
             name=name,
@@ -152,6 +154,7 @@ class TransformerBlock(nn.Module):
         bias=None,
         encoded_mask=None,
         cache: KVCache | None = None,
+        positions=None,
     ):
         """Args:
         x: [B,T,D].
@@ -163,6 +166,8 @@ class TransformerBlock(nn.Module):
         encoded_mask: cross-attention mask broadcastable to [B,N,T,S] (padding of the encoder
           input).
         cache: the self-attention KVCache; returned updated with the output.
+        positions: int [B,T] or [T], the tokens' positions for rotary self-attention (exactly
+          when `rotary_base` is set).
         """
         check_choice("norm", self.norm, NORMS)
         check_choice("norm_placement", self.norm_placement, NORM_PLACEMENTS)
@@ -176,8 +181,9 @@ class TransformerBlock(nn.Module):
 
         def self_attention(h):
             return self._attention("attn")(
-                h, mask=mask, bias=bias, causal=self.causal, cache=cache, train=train
-            )
+                h, mask=mask, bias=bias, causal=self.causal, cache=cache, train=train,
+                positions=positions,
+            )  # fmt: skip
 
         x, new_cache = self._residual("ln1", x, self_attention)
         if self.cross_attention:

@@ -183,6 +183,36 @@ def test_cached_decoding_equals_the_full_forward_token_by_token():
     assert np.all(cache["key_valid"])
 
 
+def test_rope_cached_decoding_equals_the_full_forward_and_drops_the_position_table():
+    # position_embedding='rope': no pos_embed table, q and k rotated in every block. A left-padded
+    # prefill then cached steps equal each row's full forward alone. Catches cached keys rotated
+    # by their slot instead of their position, queries rotated at position 0 in every step, or
+    # rotary positions that count the padding.
+    model = _small(position_embedding="rope")
+    params = _init(model)
+    assert "pos_embed" not in params
+    assert lm.num_params(model.config) == sum(x.size for x in jax.tree.leaves(nn.unbox(params)))
+    tokens = _tokens(10, length=10)
+    mask = np.ones((2, 6), bool)
+    mask[1, :4] = False  # row 1: a 2-token prompt behind 4 pads
+    step = jax.jit(lambda p, t, c, m: model.apply({"params": p}, t, cache=c, mask=m))
+    logits, cache = step(params, tokens[:, :6], model.init_cache(2, 10), mask)
+    pieces = [logits[:, -1:]]
+    for t in range(6, 10):
+        logits, cache = step(params, tokens[:, t : t + 1], cache, np.ones((2, 1), bool))
+        pieces.append(logits)
+    cached = jnp.concatenate(pieces, axis=1)  # [2, 5, V]: predictions after slots 5..9
+    for row in range(2):
+        real = np.concatenate([np.asarray(tokens[row, :6])[mask[row]], tokens[row, 6:]])
+        alone = _apply(model)({"params": params}, jnp.asarray(real)[None])
+        np.testing.assert_allclose(cached[row], alone[0, -5:], atol=2e-6)
+    # The rotation is there: a learned-table model with the same other weights differs.
+    learned = _small()
+    with_table = {**params, "pos_embed": {"embedding": jnp.zeros((16, 32))}}
+    assert np.abs(_apply(learned)({"params": with_table}, tokens) - _apply(model)(
+        {"params": params}, tokens)).max() > 1e-4  # fmt: skip
+
+
 def test_padding_mask_gives_each_row_its_unpadded_logits():
     # Left padding (row 0: 5 pads) and padding in the middle (row 1): at every real position
     # the logits equal those of the row's real tokens alone. Without positions from the mask the

@@ -256,6 +256,11 @@ def test_bad_inputs_are_refused_with_value_errors():
         layer.apply(variables, x, jnp.zeros((3, 4, 5)))
     with pytest.raises(ValueError, match="KV cache is for self-attention"):
         layer.apply(variables, x, x, cache=KVCache.zeros(2, 8, 2, 3))
+    with pytest.raises(ValueError, match="pass them exactly when rotary_base is set"):
+        layer.apply(variables, x, positions=jnp.arange(4))
+    rotary = MultiHeadAttention(num_heads=2, head_dim=4, rotary_base=10_000.0)
+    with pytest.raises(ValueError, match="pass them exactly when rotary_base is set"):
+        rotary.init(jax.random.key(0), x)
     q, k, v = _qkv(0)
     with pytest.raises(ValueError, match="must be \\[B,T,N,H\\]"):
         dot_product_attention(q[0], k, v, causal=False)
