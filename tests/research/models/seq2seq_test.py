@@ -158,6 +158,10 @@ def test_errors_name_the_fix():
     params = _params(model)
     with pytest.raises(ValueError, match=r"source must be int\[B,S\]"):
         model.apply({"params": params}, source, lengths[:2], target)
+    with pytest.raises(ValueError, match="needs source_lengths and decoder_inputs"):
+        model.apply({"params": params}, source)
+    with pytest.raises(ValueError, match="With a cache, seq2seq takes one token array"):
+        model.apply({"params": params}, source, lengths, cache=model.init_cache(B, T))
 
 
 def test_golden_logical_axes():
