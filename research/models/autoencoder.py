@@ -9,19 +9,17 @@ H and W must be divisible by 2 ** num_conv_layers. The code passes through `code
 ('linear', 'sigmoid' for the KL sparsity penalty, 'relu') and, when top_k > 0, keeps only its top_k
 largest units per example (a k-sparse autoencoder).
 
-The objective is part of what makes a classic, denoising or sparse autoencoder, so its options are
-Config fields as well, read by the training loss (experiments/train_autoencoder.py), which composes
-`research/data/corruption.py`, `research/train/reconstruction.py` and `research/train/sparsity.py`:
-  loss            'mse' (output is the image) or 'bernoulli' (output is per-pixel logits)
-  corruption      'none', 'gaussian', 'masking', 'salt_and_pepper' at corruption_rate (denoising)
-  l1_weight       weight of the L1 activity penalty on the code
-  kl_weight       weight of the KL sparsity penalty toward the mean activation sparsity_target
+`loss` says what the decoder's output is: 'mse' the image itself, 'bernoulli' per-pixel logits (the
+'image' output is their sigmoid). What else makes a denoising or sparse autoencoder (corruption,
+L1 and KL sparsity weights) changes the objective, not the model: those are the settings of
+`research/train/autoencoder_objectives.reconstruction`.
 
 Parameters: dense layers are `EinsumDense` ('kernel', 'bias'). As in mlp_classifier, a hidden
 kernel's input side is 'embed' and its units 'hidden'; the encoder's layer to the code has axes
 ('hidden', 'latent'), the decoder's first ('latent', 'hidden') and its pixel output ('hidden',
-'embed'). Convolution kernels [3, 3, Cin, Cout] have axes
-(None, None, None, 'hidden'): spatial dims and the input channels have no name.
+'embed'). Convolutions are `research.nn.conv.Conv` ('kernel' [3, 3, Cin, Cout], 'bias'): axes
+(None, None, 'embed', 'hidden') like a hidden dense layer, except that the image's own channels
+(conv_0's input, deconv_0's output) have no name (1 or 3 channels cannot be sharded).
 """
 
 import dataclasses
@@ -31,7 +29,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from research.nn.dense import EinsumDense
+from research.nn.conv import Conv
+from research.nn.dense import dense_2d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,24 +45,15 @@ class Config:
     latent_dim: int = 16
     code_activation: str = "linear"  # 'linear', 'sigmoid' or 'relu'
     top_k: int = 0  # > 0: keep only the top_k largest code units per example
-    loss: str = "mse"  # 'mse' or 'bernoulli'
-    corruption: str = "none"  # 'none', 'gaussian', 'masking' or 'salt_and_pepper'
-    corruption_rate: float = 0.0
-    l1_weight: float = 0.0
-    kl_weight: float = 0.0
-    sparsity_target: float = 0.05
+    loss: str = "mse"  # 'mse' (the output is the image) or 'bernoulli' (the output is logits)
 
 
 VARIANTS = {
     "classic": dict(architecture="dense", hidden_dim=256, num_layers=2, latent_dim=16),
     "conv": dict(architecture="conv", conv_features=32, num_conv_layers=2, latent_dim=16),
-    "denoising": dict(
-        architecture="dense", hidden_dim=256, num_layers=2, latent_dim=16,
-        corruption="gaussian", corruption_rate=0.3,
-    ),
-    "sparse": dict(
+    "sparse": dict(  # sigmoid units: the KL sparsity penalty's mean activations
         architecture="dense", hidden_dim=256, num_layers=2, latent_dim=64,
-        code_activation="sigmoid", kl_weight=0.1, sparsity_target=0.05,
+        code_activation="sigmoid",
     ),
     "top_k": dict(architecture="dense", hidden_dim=256, num_layers=2, latent_dim=64, top_k=8),
     "mnist_conv": dict(
@@ -77,27 +67,9 @@ CODE_ACTIVATIONS = {"linear": lambda z: z, "sigmoid": nn.sigmoid, "relu": nn.rel
 LOSSES = ("mse", "bernoulli")
 
 
-def dense(in_features: int, features: int, axes: tuple[str, str], name: str) -> EinsumDense:
-    return EinsumDense(
-        "BI,IO->BO",
-        kernel_shape=(in_features, features),
-        kernel_axes=axes,
-        bias_axes=axes[1:],
-        kernel_init=nn.initializers.lecun_normal(),
-        name=name,
-    )
-
-
-def _conv_kwargs() -> dict:
-    return dict(
-        kernel_size=(3, 3),
-        strides=(2, 2),
-        padding="SAME",
-        kernel_init=nn.with_logical_partitioning(
-            nn.initializers.lecun_normal(), (None, None, None, "hidden")
-        ),
-        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("hidden",)),
-    )
+def _conv(features: int, axes: tuple, name: str, transpose: bool = False) -> Conv:
+    """A 3x3 stride-2 (transposed) convolution; axes names its (input, output) channels."""
+    return Conv(features, (3, 3), (2, 2), axes, transpose, name=name)
 
 
 def check_config(cfg) -> None:
@@ -125,17 +97,18 @@ class Encoder(nn.Module):
         if cfg.architecture == "conv":
             h = x
             for i in range(cfg.num_conv_layers):
-                h = nn.Conv(cfg.conv_features * 2**i, name=f"conv_{i}", **_conv_kwargs())(h)
+                axes = ("embed" if i else None, "hidden")  # the image's channels: no name
+                h = _conv(cfg.conv_features * 2**i, axes, f"conv_{i}")(h)
                 h = nn.gelu(h)
             h = h.reshape(h.shape[0], -1)
             in_axis = "hidden"
         else:
             h = x.reshape(x.shape[0], -1)
             for i in range(cfg.num_layers):
-                h = dense(h.shape[-1], cfg.hidden_dim, ("embed", "hidden"), f"hidden_{i}")(h)
+                h = dense_2d(h.shape[-1], cfg.hidden_dim, ("embed", "hidden"), f"hidden_{i}")(h)
                 h = nn.with_logical_constraint(nn.gelu(h), ("batch", "hidden"))
             in_axis = "hidden" if cfg.num_layers else "embed"
-        return dense(h.shape[-1], self.out_dim, (in_axis, "latent"), "code")(h)
+        return dense_2d(h.shape[-1], self.out_dim, (in_axis, "latent"), "code")(h)
 
 
 class Decoder(nn.Module):
@@ -150,20 +123,22 @@ class Decoder(nn.Module):
         if cfg.architecture == "conv":
             n = cfg.num_conv_layers
             side, features = size // 2**n, cfg.conv_features * 2 ** (n - 1)
-            h = dense(z.shape[-1], side * side * features, ("latent", "hidden"), "project")(z)
+            axes = ("latent", "hidden")
+            h = dense_2d(z.shape[-1], side * side * features, axes, "project")(z)
             h = nn.gelu(h).reshape(z.shape[0], side, side, features)
             for i in reversed(range(n)):
                 out = c if i == 0 else cfg.conv_features * 2 ** (i - 1)
-                h = nn.ConvTranspose(out, name=f"deconv_{i}", **_conv_kwargs())(h)
+                axes = ("embed", "hidden" if i else None)  # the image's channels: no name
+                h = _conv(out, axes, f"deconv_{i}", transpose=True)(h)
                 h = nn.gelu(h) if i else h
             return h
         h = z
         for i in range(cfg.num_layers):
-            in_axis = "embed" if i else "latent"
-            h = dense(h.shape[-1], cfg.hidden_dim, (in_axis, "hidden"), f"hidden_{i}")(h)
+            axes = ("embed" if i else "latent", "hidden")
+            h = dense_2d(h.shape[-1], cfg.hidden_dim, axes, f"hidden_{i}")(h)
             h = nn.with_logical_constraint(nn.gelu(h), ("batch", "hidden"))
         in_axis = "hidden" if cfg.num_layers else "latent"
-        h = dense(h.shape[-1], size * size * c, (in_axis, "embed"), "out")(h)
+        h = dense_2d(h.shape[-1], size * size * c, (in_axis, "embed"), "out")(h)
         return h.reshape(z.shape[0], size, size, c)
 
 

@@ -33,7 +33,7 @@ import dataclasses
 import flax.linen as nn
 import jax.numpy as jnp
 
-from research.nn.dense import EinsumDense
+from research.nn.dense import dense_2d
 from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
 from research.nn.masks import padding_mask
 from research.nn.norm import LayerNorm
@@ -93,17 +93,7 @@ VARIANTS = {
 }
 
 
-def _dense(features_in: int, features: int, axes, name: str, dtype, param_dtype) -> EinsumDense:
-    return EinsumDense(
-        "...I,IO->...O",
-        kernel_shape=(features_in, features),
-        kernel_axes=axes,
-        bias_axes=axes[1:],
-        kernel_init=nn.initializers.normal(0.02),
-        dtype=dtype,
-        param_dtype=param_dtype,
-        name=name,
-    )
+KERNEL_INIT = nn.initializers.normal(0.02)  # BERT's init of its dense heads (pooler, MLM transform)
 
 
 class Model(nn.Module):
@@ -182,15 +172,16 @@ class Model(nn.Module):
             logits = MlmHead(cfg, name="mlm")(x, embed)
             out["mlm_logits"] = nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
         if cfg.pooler:
-            pooled = _dense(
-                cfg.embed_dim, cfg.embed_dim, ("embed", "hidden"), "pooler", dtype, param_dtype
-            )(x[:, 0])
+            pooled = dense_2d(
+                cfg.embed_dim, cfg.embed_dim, ("embed", "hidden"), "pooler",
+                kernel_init=KERNEL_INIT, dtype=dtype, param_dtype=param_dtype,
+            )(x[:, 0])  # fmt: skip
             out["pooled"] = pooled = jnp.tanh(pooled)  # [B,D]
             if cfg.num_classes:
                 pooled = nn.Dropout(cfg.dropout_rate, deterministic=not train)(pooled)
-                logits = _dense(
-                    cfg.embed_dim, cfg.num_classes, ("hidden", "vocab"), "classifier", dtype,
-                    param_dtype,
+                logits = dense_2d(
+                    cfg.embed_dim, cfg.num_classes, ("hidden", "vocab"), "classifier",
+                    kernel_init=KERNEL_INIT, dtype=dtype, param_dtype=param_dtype,
                 )(pooled)  # fmt: skip
                 out["class_logits"] = logits.astype(jnp.float32)
         return out
@@ -217,8 +208,10 @@ class MlmHead(nn.Module):
     def __call__(self, x, embed: Embed):
         cfg = self.config
         dtype, param_dtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
-        h = _dense(cfg.embed_dim, cfg.embed_dim, ("embed", "hidden"), "transform", dtype,
-                   param_dtype)(x)  # fmt: skip
+        h = dense_2d(
+            cfg.embed_dim, cfg.embed_dim, ("embed", "hidden"), "transform",
+            kernel_init=KERNEL_INIT, dtype=dtype, param_dtype=param_dtype,
+        )(x)  # fmt: skip
         h = nn.gelu(h, approximate=False)
         h = LayerNorm(
             epsilon=cfg.layer_norm_epsilon, axes=("hidden",), dtype=dtype,

@@ -12,7 +12,7 @@ import dataclasses
 import flax.linen as nn
 import jax.numpy as jnp
 
-from research.nn.dense import EinsumDense
+from research.nn.dense import dense_2d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,17 +29,6 @@ VARIANTS = {
 }
 
 
-def _dense(in_features: int, features: int, axes: tuple[str, str], name: str) -> EinsumDense:
-    return EinsumDense(
-        "BI,IO->BO",
-        kernel_shape=(in_features, features),
-        kernel_axes=axes,
-        bias_axes=axes[1:],
-        kernel_init=nn.initializers.lecun_normal(),
-        name=name,
-    )
-
-
 class Model(nn.Module):
     config: Config
 
@@ -51,11 +40,11 @@ class Model(nn.Module):
         cfg = self.config
         h = x.astype(jnp.float32)
         for i in range(cfg.num_layers):
-            h = _dense(h.shape[-1], cfg.hidden_dim, ("embed", "hidden"), f"hidden_{i}")(h)
+            h = dense_2d(h.shape[-1], cfg.hidden_dim, ("embed", "hidden"), f"hidden_{i}")(h)
             h = nn.with_logical_constraint(nn.gelu(h), ("batch", "hidden"))
             h = nn.Dropout(cfg.dropout_rate, deterministic=not train)(h)
         in_axis = "hidden" if cfg.num_layers else "embed"
-        return _dense(h.shape[-1], cfg.num_classes, (in_axis, "vocab"), "out")(h)
+        return dense_2d(h.shape[-1], cfg.num_classes, (in_axis, "vocab"), "out")(h)
 
 
 def make(variant: str | None = None, **overrides) -> Model:

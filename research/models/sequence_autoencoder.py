@@ -10,7 +10,8 @@ kind='lstm': an LSTM (research/rnn) reads the window; its last output goes to z 
   `to_latent`; a second LSTM reads z repeated L times and `out` maps its outputs to C channels.
 
 L and C come from the input at `init` (they are data shapes, not hyperparameters). Parameters:
-conv_{0..3}/{kernel [K, I, O], bias [O]} with axes (None, 'embed', 'hidden') on the input side
+conv_{0..3}/{kernel [K, I, O], bias [O]} (`research.nn.conv.Conv`) with axes
+(None, 'embed', 'hidden') on the input side
 ('hidden', 'embed') on the output layer; to_latent/from_latent carry 'latent'; the LSTMs' names
 and axes are research/rnn/layer.py's (encoder/layer_0_fwd/{wi, wh, bi, bh}, decoder/...).
 """
@@ -18,9 +19,9 @@ and axes are research/rnn/layer.py's (encoder/layer_0_fwd/{wi, wh, bi, bh}, deco
 import dataclasses
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
+from research.nn.conv import Conv
 from research.nn.dense import EinsumDense
 from research.rnn.layer import RNN
 
@@ -45,39 +46,6 @@ VARIANTS = {
 
 def _fan_in_init(in_axis, out_axis):
     return nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal", in_axis, out_axis)
-
-
-def conv1d(x, kernel, bias, stride: int):
-    """'SAME' 1-D convolution, stride s.
-
-    Shapes: x [B, L, I], kernel [K, I, O], bias [O] -> [B, ceil(L / s), O].
-    """
-    y = jax.lax.conv_general_dilated(
-        x, kernel, (stride,), "SAME", dimension_numbers=("NWC", "WIO", "NWC")
-    )
-    return y + bias
-
-
-class Conv1D(nn.Module):
-    """A thin holder of a 1-D convolution's kernel [K, I, O] and bias [O] around `conv1d`."""
-
-    features: int
-    kernel_size: int
-    stride: int = 1
-    axes: tuple[str | None, str | None] = ("embed", "hidden")
-
-    @nn.compact
-    def __call__(self, x):
-        kernel = self.param(
-            "kernel",
-            nn.with_logical_partitioning(_fan_in_init((0, 1), 2), (None, *self.axes)),
-            (self.kernel_size, x.shape[-1], self.features),
-        )
-        bias = self.param(
-            "bias", nn.with_logical_partitioning(nn.initializers.zeros, self.axes[1:]),
-            (self.features,),
-        )  # fmt: skip
-        return conv1d(x.astype(jnp.float32), kernel, bias, self.stride)
 
 
 class Model(nn.Module):
@@ -111,8 +79,8 @@ class Model(nn.Module):
                 f"of 4, got {length}; pick e.g. --config.data.window={length + 4 - length % 4}."
             )
         k, quarter = cfg.kernel_size, length // 4
-        y = nn.gelu(Conv1D(h, k, 2, name="conv_0")(x))
-        y = nn.gelu(Conv1D(h, k, 2, name="conv_1")(y))
+        y = nn.gelu(Conv(h, (k,), (2,), name="conv_0")(x))
+        y = nn.gelu(Conv(h, (k,), (2,), name="conv_1")(y))
         code = EinsumDense(
             "BTH,THZ->BZ", (quarter, h, z), (None, "hidden", "latent"), ("latent",),
             kernel_init=_fan_in_init((0, 1), 2), name="to_latent",
@@ -123,8 +91,9 @@ class Model(nn.Module):
             kernel_init=_fan_in_init(0, (1, 2)), name="from_latent",
         )(code)  # fmt: skip
         y = nn.gelu(y)
-        y = nn.gelu(Conv1D(h, k, 1, name="conv_2")(jnp.repeat(y, 2, axis=1)))
-        return Conv1D(channels, k, 1, ("hidden", "embed"), name="conv_3")(jnp.repeat(y, 2, axis=1))
+        y = nn.gelu(Conv(h, (k,), name="conv_2")(jnp.repeat(y, 2, axis=1)))
+        out = Conv(channels, (k,), axes=("hidden", "embed"), name="conv_3")
+        return out(jnp.repeat(y, 2, axis=1))
 
 
 def make(variant: str | None = None, **overrides) -> Model:

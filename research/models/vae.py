@@ -9,8 +9,9 @@ second half its log-variance), the decoder `autoencoder.Decoder`: dense or convo
 in research/models/autoencoder.py, under the same parameter names and logical axes.
 
 The decoder's likelihood p(x | z) is 'bernoulli' (output is per-pixel logits) or 'gaussian' (output is
-the mean, with fixed standard deviation decoder_std). The objective (research/train/elbo.py) is
-reconstruction NLL + beta * KL(q(z|x) || N(0, I)); beta = 1 makes its negative the ELBO.
+the mean). The objective, `research/train/autoencoder_objectives.elbo`, is reconstruction NLL +
+beta * KL(q(z|x) || N(0, I)) (beta = 1 makes its negative the ELBO); beta and the Gaussian's fixed
+standard deviation decoder_std are its settings, not model fields: they change no output.
 
 The noise eps comes from an explicit `rng` argument: `model.apply(variables, x, rng)`; rng=None uses
 z = mean (a deterministic reconstruction). `sample_prior` and `interpolate` decode codes from the
@@ -36,9 +37,7 @@ class Config:
     conv_features: int = 32  # conv: features of the first conv layer, doubling per layer
     num_conv_layers: int = 2  # conv: stride-2 layers
     latent_dim: int = 16
-    likelihood: str = "bernoulli"  # 'bernoulli' or 'gaussian'
-    decoder_std: float = 0.1  # 'gaussian': the fixed standard deviation of p(x | z)
-    beta: float = 1.0  # KL weight; 1 is the ELBO
+    likelihood: str = "bernoulli"  # 'bernoulli' (the output is logits) or 'gaussian' (the mean)
 
 
 VARIANTS = {
@@ -74,8 +73,6 @@ class Model(nn.Module):
             raise ValueError(
                 f"Unknown likelihood {cfg.likelihood!r}; choose one of {sorted(LIKELIHOODS)}."
             )
-        if not cfg.decoder_std > 0:
-            raise ValueError(f"decoder_std={cfg.decoder_std} must be positive, e.g. 0.1.")
         self.encoder = Encoder(cfg, 2 * cfg.latent_dim)
         self.decoder = Decoder(cfg)
 

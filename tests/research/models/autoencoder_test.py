@@ -38,8 +38,8 @@ def test_make_presets_and_overrides():
     assert make().config == Config()
     for name, fields in autoencoder.VARIANTS.items():
         assert make(name).config == Config(**fields)
-    assert make("denoising", latent_dim=4).config.corruption == "gaussian"
-    assert make("denoising", latent_dim=4).config.latent_dim == 4
+    assert make("sparse", latent_dim=4).config.code_activation == "sigmoid"
+    assert make("sparse", latent_dim=4).config.latent_dim == 4
 
 
 def test_make_refuses_unknown_variants_and_fields():

@@ -1,5 +1,5 @@
-"""Tests for research/models/sequence_autoencoder.py: presets, conv math against numpy, shapes and
-learning for both kinds, golden logical axes."""
+"""Tests for research/models/sequence_autoencoder.py: presets (the conv math: tests/research/nn/
+conv_test.py), shapes and learning for both kinds, golden logical axes."""
 
 import json
 import os
@@ -13,7 +13,7 @@ import pytest
 from flax import traverse_util
 
 from research.models import load, sequence_autoencoder
-from research.models.sequence_autoencoder import Config, conv1d, make
+from research.models.sequence_autoencoder import Config, make
 
 
 def _init(model, length=16, channels=2):
@@ -29,18 +29,6 @@ def test_make_presets_overrides_and_refusals():
         make("gru")
     with pytest.raises(ValueError, match=r"Config field\(s\) \['latent'\]; valid fields are"):
         make(latent=3)
-
-
-def test_conv1d_equals_a_numpy_same_convolution_with_stride():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2, 9, 3)).astype(np.float32)
-    k = rng.normal(size=(3, 3, 4)).astype(np.float32)
-    b = rng.normal(size=4).astype(np.float32)
-    padded = np.pad(x, ((0, 0), (1, 1), (0, 0)))  # 'SAME' for K=3, stride 1: one zero each side
-    want = np.stack([np.einsum("bki,kio->bo", padded[:, t : t + 3], k) for t in range(9)], 1) + b
-    np.testing.assert_allclose(np.asarray(conv1d(x, k, b, 1)), want, atol=1e-5)
-    # Stride 2 keeps every other output of the stride-1 convolution (odd length: XLA pads 1 left).
-    np.testing.assert_allclose(np.asarray(conv1d(x, k, b, 2)), want[:, ::2], atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["conv", "lstm"])
