@@ -5,8 +5,9 @@
 
 Per series: values are gap-filled and normalized with the train part's statistics; a sequence
 autoencoder (research/models/sequence_autoencoder.py) is trained by the project's loop on the
-windows of the fit part (the train part less its held-out calibration tail), in the sub-workdir
-W/<series name> (a rerun resumes from its checkpoints); each point's score is its squared
+windows of the fit part (the train part less its held-out calibration tail), one stage per series
+in the sub-workdir W/<series name> (`experiments.stages.run`: a rerun resumes or restores it; a
+preempted series stops the run before it writes anything more); each point's score is its squared
 reconstruction error averaged over channels and over the windows covering it. The baselines score
 the same normalized series: rolling z-score, PCA reconstruction of windows (fit on the same
 windows), and the matrix-profile discord. Every method's threshold is calibrated on the held-out
