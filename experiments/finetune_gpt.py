@@ -29,8 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import entry, stages
-from experiments.figures import finetune_figure
-from experiments.results import finetune_summary, write_results
+from experiments.results import finetune_report
 from research.data import pydoc_topics, text_to_text
 from research.generate import decoding
 from research.generate.sampling import TokenChooser, left_pad
@@ -185,24 +184,14 @@ def main(config, workdir) -> dict:
     fine = stages.finetune_from(
         pre, config.finetune, workdir, lambda params: finetune_task(config, docs, params)
     )
-    results, table = finetune_summary(
-        pre,
-        fine,
-        docs.classes,
-        pretrain="causal-LM pre-training",
-        rows={
-            "eval_loss": ("eval/loss", "validation loss (nats / byte)"),
-            "eval_accuracy": ("eval/accuracy", "next-byte accuracy"),
-        },
+    return finetune_report(
+        workdir, pre, fine, docs.classes, pretrain="causal-LM pre-training",
+        rows={"eval_loss": ("eval/loss", "validation loss (nats / byte)"),
+              "eval_accuracy": ("eval/accuracy", "next-byte accuracy")},
         metric=("exact_match", "test exact match"),
-    )
-    if write_results(workdir, results, table):
-        finetune_figure(
-            workdir, workdir / "gpt_finetune.png",
-            pretrain=("Causal-LM pre-training (bytes)", "nats per byte"), eval_label="validation",
-            finetune=("eval/exact_match", "test exact match", "Package name, generated greedily"),
-        )  # fmt: skip
-    return results
+        figure=("gpt_finetune.png", "nats per byte", "validation",
+                "Package name, generated greedily"),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import pathlib
 import jax
 from absl import logging
 
+from experiments.figures import finetune_figure
+
 
 def write_results(workdir, results: dict, table: str | None = None, *, title="Results") -> bool:
     """Writes `results` as results.json and the markdown `table` (if given) as results.md in
@@ -70,3 +72,24 @@ def finetune_summary(pre, fine, classes, *, pretrain: str, rows: dict, metric: t
             f"{row[name]:.3f} |"
         )
     return results, "\n".join(lines) + f"\n\nClasses: {', '.join(classes)}.\n"
+
+
+def finetune_report(workdir, pre, fine, classes, *, pretrain, rows, metric, figure) -> dict:
+    """Writes a pre-train -> fine-tune experiment's results.json and results.md
+    (`finetune_summary`'s, with the same arguments) and, on process 0, its figure; returns the
+    results.
+
+    figure: (file name, the pre-training loss's unit, the eval curve's label, the fine-tuning
+    panel's title), drawn by `experiments.figures.finetune_figure` with `metric`'s curves.
+    """
+    results, table = finetune_summary(
+        pre, fine, classes, pretrain=pretrain, rows=rows, metric=metric
+    )
+    if write_results(workdir, results, table):
+        name, unit, eval_label, title = figure
+        finetune_figure(
+            workdir, pathlib.Path(workdir) / name, eval_label=eval_label,
+            pretrain=(pretrain[:1].upper() + pretrain[1:], unit),
+            finetune=(f"eval/{metric[0]}", metric[1], title),
+        )  # fmt: skip
+    return results

@@ -16,8 +16,7 @@ import numpy as np
 from absl import logging
 
 from experiments import entry, stages
-from experiments.figures import finetune_figure
-from experiments.results import finetune_summary, write_results
+from experiments.results import finetune_report
 from research import models
 from research.tasks.arrays import array_task
 from research.tasks.docstring_packages import DocstringPackages, docstring_packages
@@ -96,26 +95,15 @@ def main(config, workdir) -> dict:
     fine = stages.finetune_from(
         pre, config.finetune, workdir, lambda params: finetune_task(config, tokenizer, docs, params)
     )
-    results, table = finetune_summary(
-        pre,
-        fine,
-        docs.classes,
-        pretrain="MLM pre-training",
-        rows={
-            "eval_loss": ("eval/loss", "eval loss (nats / masked token)"),
-            "eval_accuracy": ("eval/accuracy", "eval accuracy of masked tokens"),
-            "unigram_loss": ("eval/unigram_loss", "unigram baseline loss"),
-        },
+    return finetune_report(
+        workdir, pre, fine, docs.classes, pretrain="MLM pre-training",
+        rows={"eval_loss": ("eval/loss", "eval loss (nats / masked token)"),
+              "eval_accuracy": ("eval/accuracy", "eval accuracy of masked tokens"),
+              "unigram_loss": ("eval/unigram_loss", "unigram baseline loss")},
         metric=("accuracy", "test accuracy"),
-    )
-    if write_results(workdir, results, table):
-        finetune_figure(
-            workdir, workdir / "bert_mlm.png",
-            pretrain=("Masked-LM pre-training", "nats per masked token"),
-            eval_label="eval (fixed masks)",
-            finetune=("eval/accuracy", "test accuracy", "Docstring package classification"),
-        )  # fmt: skip
-    return results
+        figure=("bert_mlm.png", "nats per masked token", "eval (fixed masks)",
+                "Docstring package classification"),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

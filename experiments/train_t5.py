@@ -31,8 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import entry, stages
-from experiments.figures import finetune_figure
-from experiments.results import finetune_summary, write_results
+from experiments.results import finetune_report
 from research.data import pydoc_topics, text_to_text
 from research.generate import decoding
 from research.generate.sampling import TokenChooser
@@ -174,25 +173,14 @@ def main(config, workdir) -> dict:
     fine = stages.finetune_from(
         pre, config.finetune, workdir, lambda params: finetune_task(config, docs, params)
     )
-    results, table = finetune_summary(
-        pre,
-        fine,
-        docs.classes,
-        pretrain="span-corruption pre-training",
-        rows={
-            "eval_loss": ("eval/loss", "eval loss (nats / target byte)"),
-            "eval_accuracy": ("eval/accuracy", "eval accuracy of target bytes"),
-        },
+    return finetune_report(
+        workdir, pre, fine, docs.classes, pretrain="span-corruption pre-training",
+        rows={"eval_loss": ("eval/loss", "eval loss (nats / target byte)"),
+              "eval_accuracy": ("eval/accuracy", "eval accuracy of target bytes")},
         metric=("exact_match", "test exact match"),
-    )
-    if write_results(workdir, results, table):
-        finetune_figure(
-            workdir, workdir / "t5_span_corruption.png",
-            pretrain=("Span-corruption pre-training", "nats per target byte"),
-            eval_label="eval (fixed corruption)",
-            finetune=("eval/exact_match", "test exact match", "Package name, generated as text"),
-        )  # fmt: skip
-    return results
+        figure=("t5_span_corruption.png", "nats per target byte", "eval (fixed corruption)",
+                "Package name, generated as text"),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
