@@ -32,19 +32,16 @@ import statistics
 import time
 
 import jax
-import matplotlib
 import numpy as np
 from absl import logging
 
 from experiments import entry
+from experiments.figures import plt, save
 from experiments.results import write_results
 from research.nn.attention import dot_product_attention
 from research.nn.linformer import linformer_attention
 from research.nn.local_attention import local_attention
 from research.nn.performer import orthogonal_random_features, performer_attention
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 IMPLEMENTATIONS = ("einsum", "xla", "blockwise", "local", "linformer", "performer")
 
@@ -150,8 +147,7 @@ def _plot(path, results, config, key, slope_key, ylabel):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def main(config, workdir):

@@ -37,20 +37,17 @@ import time
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import optax
 from absl import logging
 
 from experiments import entry
+from experiments.figures import plt, save
 from experiments.results import write_results
 from research.data import lm_pipeline, pydoc_topics
 from research.models import transformer_lm
 from research.train.losses import classification_loss
 from research.train.optimizer import decay_mask
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 PLACEMENTS = ("pre", "post")
 SETTINGS = ("warmup+clip", "neither")
@@ -268,8 +265,7 @@ def plot_grad_norms(rows: list[dict], path: pathlib.Path) -> None:
     axes[0].legend(fontsize=7, ncol=2)
     fig.suptitle("Gradient norm of each block's parameters (solid: pre-LN, dashed: post-LN)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def plot_losses(rows: list[dict], curves: dict, unigram: float, path: pathlib.Path) -> None:
@@ -303,8 +299,7 @@ def plot_losses(rows: list[dict], curves: dict, unigram: float, path: pathlib.Pa
     right.set_title(f"Training loss, {deepest} layers")
     right.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def main(config, workdir) -> dict:

@@ -3,10 +3,12 @@
   python -m experiments.attention_masks --config=experiments/configs/attention/masks.py \
       --workdir=runs/attention_masks
 
-Causal mask. GPT-tiny (`experiments/configs/lm/gpt_tiny.py`: model, data, optimizer) trains twice
-from one initialization on the same batches: with the causal mask (the GPT) and without it (every
-position attends to the whole window, the next token included): `research.models.transformer_lm.
-Model` with its `causal` switch off (the same blocks and parameter tree). Without the mask the
+Causal mask. GPT-tiny (the config's `lm` section: model, data, optimizer) trains twice as stages
+(`experiments.stages`: <workdir>/causal and <workdir>/non_causal, resumable; a preempted run stops
+the experiment) from one initialization (the loop's, from lm.seed) on the same batches: with the
+causal mask (the GPT) and without it (every position attends to the whole window, the next token
+included): `research.models.transformer_lm.Model` with its `causal` switch off (the same blocks and
+parameter tree). Without the mask the
 training loss collapses towards 0: the answer at position t is the input at t + 1, one
 attention hop away. Measured for both: the training curve, the validation loss as trained (the
 non-causal one still reads the future: the "cheating" loss), the validation loss when the future
@@ -20,35 +22,30 @@ positions are filled once with zeros and once with random content, and the large
 real positions' outputs is reported, with the padding mask (exactly 0: masked keys get
 probability exactly 0) and without it (the real positions attend to the pads).
 
-A small jitted loop instead of the project's loop: two short runs from one initialization on the
-same batches need no checkpoints. Writes results.json, results.md and
-attention_masks.png (training curves; the padding changes) to the workdir.
+Writes results.json, results.md and attention_masks.png (training curves; the padding changes) to
+the workdir.
 """
 
 import functools
 import pathlib
 import time
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
-import optax
 from absl import logging
 
-from experiments import entry
-from experiments.configs.lm import gpt_tiny
+from experiments import entry, stages
+from experiments.figures import plt, save
 from experiments.results import write_results
-from research.data import lm_pipeline, text_corpus
+from research.data import lm_pipeline
 from research.models import transformer_lm
 from research.nn.transformer_block import TransformerBlock
+from research.tasks.lm import lm_loss, load_split_texts, window_iterator
 from research.text import tokenizers
 from research.train.losses import softmax_cross_entropy
-from research.train.optimizer import make_optimizer
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from research.train.metrics import metric_curve
+from research.train.task import Task
 
 
 @functools.cache
@@ -121,44 +118,22 @@ def greedy_generate(model, params, prompt, num_tokens: int, *, buffer_shape=None
     return buffer[0, :size]
 
 
-def train(model, params, lm, train_tokens, num_steps: int):
-    """`num_steps` of the project's optimizer (`lm.optimizer`) on lm_pipeline's training batches.
-    Returns (params, losses float [num_steps], seconds per step after the first)."""
-    tx = make_optimizer(lm.optimizer, num_steps)
-    batches = lm_pipeline.train_iterator(
-        train_tokens,
-        seq_len=lm.data.seq_len,
-        global_batch_size=lm.data.batch_size,
-        seed=lm.seed,
-        vocab_size=lm.model.vocab_size,
+def causal_task(lm, train_tokens, causal: bool) -> Task:
+    """GPT-tiny (`lm.model`) with or without its causal mask, next-token loss on lm_pipeline's
+    windows of `train_tokens` (int [L]); no evaluation by the loop (see `causal_experiment`)."""
+    model = transformer_lm.Model(transformer_lm.Config(**lm.model.to_dict()), causal=causal)
+    train_iterator = window_iterator(
+        train_tokens, lm.data, seed=lm.seed, vocab_size=lm.model.vocab_size
     )
-
-    @jax.jit
-    def step(params, opt_state, inputs, targets):
-        def loss_fn(p):
-            total, count = softmax_cross_entropy(
-                model.apply({"params": p}, inputs, train=True), targets
-            )
-            return total / count
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    opt_state = tx.init(params)
-    losses = []
-    start = None
-    for i in range(num_steps):
-        batch = next(batches)
-        params, opt_state, loss = step(params, opt_state, batch["inputs"], batch["targets"])
-        losses.append(float(loss))
-        if i == 0:
-            start = time.perf_counter()
-        if (i + 1) % max(num_steps // 10, 1) == 0:
-            logging.info("causal=%s step %d/%d: loss %.4f", model.causal, i + 1, num_steps,
-                         losses[-1])  # fmt: skip
-    seconds = (time.perf_counter() - start) / max(num_steps - 1, 1)
-    return params, np.asarray(losses), seconds
+    return Task(
+        model=model,
+        init_inputs=(np.zeros((1, lm.data.seq_len), np.int32),),
+        loss_fn=lm_loss(model),
+        train_iterator=train_iterator,
+        eval_batches=None,
+        items_per_example=lm.data.seq_len,
+        items_name="tokens",
+    )
 
 
 def padding_change(apply, tokens_or_x, real, pad_fill) -> float:
@@ -177,12 +152,12 @@ def padding_change(apply, tokens_or_x, real, pad_fill) -> float:
 def padding_experiment(config, gpt: transformer_lm.Model, gpt_params, eval_tokens) -> dict:
     """Max change of real positions' outputs when pad content changes, with and without mask.
 
-    Rows: config.batch_size windows of config.seq_len validation tokens (the evaluation shape,
+    Rows: lm.data.batch_size windows of lm.data.seq_len validation tokens (the evaluation shape,
     so the GPT's compiled forward pass is reused), row r padded by pad_lengths[r % len]; the
     unmasked runs pass an all-True mask (the same program, the pads visible).
     """
-    pad_lengths = np.resize(np.asarray(config.padding.pad_lengths), config.batch_size)
-    batch, length = config.batch_size, config.seq_len
+    batch, length = config.lm.data.batch_size, config.lm.data.seq_len
+    pad_lengths = np.resize(np.asarray(config.padding.pad_lengths), batch)
     if pad_lengths.max() >= length:
         raise ValueError(
             f"padding.pad_lengths {tuple(config.padding.pad_lengths)} must be shorter than "
@@ -226,8 +201,9 @@ def padding_experiment(config, gpt: transformer_lm.Model, gpt_params, eval_token
     return results
 
 
-def causal_experiment(config, lm, tokenizer, texts) -> tuple[dict, dict, dict]:
+def causal_experiment(config, workdir, tokenizer, texts) -> tuple[dict, dict, dict]:
     """Trains the GPT with and without the causal mask; returns (rows by name, curves, params)."""
+    lm = config.lm
     model_cfg = transformer_lm.Config(**lm.model.to_dict())
     train_tokens = tokenizer.encode_documents(texts[lm.data.train_split])
     eval_tokens = tokenizer.encode_documents(texts[lm.data.eval_split])
@@ -238,17 +214,17 @@ def causal_experiment(config, lm, tokenizer, texts) -> tuple[dict, dict, dict]:
         vocab_size=model_cfg.vocab_size,
     )
     shape = (lm.data.batch_size, lm.data.seq_len)
-    init = transformer_lm.Model(model_cfg).init(
-        jax.random.key(lm.seed), jnp.zeros(shape, jnp.int32)
-    )
-    init = nn.unbox(init)["params"]
     prompt = tokenizer.encode(config.prompt)
     causal_model = transformer_lm.Model(model_cfg, causal=True)
+    devices = jax.devices()[: config.num_devices or None]
     rows, curves, trained = {}, {}, {}
     for name, causal in (("causal", True), ("non_causal", False)):
-        model = transformer_lm.Model(model_cfg, causal=causal)
         start = time.perf_counter()
-        params, losses, step_seconds = train(model, init, lm, train_tokens, config.num_train_steps)
+        task = causal_task(lm, train_tokens, causal)
+        result = stages.run(name, lm, workdir, task, devices=devices)
+        model, params = task.model, result.params
+        losses = np.asarray(metric_curve(result.workdir, "train/loss")[1])
+        step_seconds = metric_curve(result.workdir, "train/seconds_per_step")[1]
         generated = greedy_generate(
             model, params, prompt, config.generate_tokens, buffer_shape=shape
         )
@@ -263,7 +239,7 @@ def causal_experiment(config, lm, tokenizer, texts) -> tuple[dict, dict, dict]:
             # The first evaluation batch, each position predicted from its prefix alone.
             "eval_loss_prefix": prefix_loss(model, params, eval_batches[0]),
             "sample": tokenizer.decode(np.asarray(generated)),
-            "seconds_per_step": step_seconds,
+            "seconds_per_step": float(np.median(step_seconds[1:] or step_seconds)),
             "wall_seconds": time.perf_counter() - start,
         }
         curves[name] = losses.tolist()
@@ -330,30 +306,16 @@ def plot(results: dict, curves: dict, path: pathlib.Path, average: int) -> None:
     right.set(ylabel="max |change| at real positions", title="Changing the pad content")
     right.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(config, workdir) -> dict:
     workdir = pathlib.Path(workdir)
-    lm = gpt_tiny.get_config()  # GPT-tiny in both modes; smoke mode trains less
-    lm.data.data_dir = config.data_dir
-    lm.data.seq_len = config.seq_len
-    lm.data.batch_size = config.batch_size
-    lm.model.max_len = max(lm.model.max_len, config.seq_len)
-    lm.optimizer.learning_rate = config.learning_rate
-    lm.optimizer.warmup_steps = min(lm.optimizer.warmup_steps, config.num_train_steps // 2)
-    lm.seed = config.seed
-    texts = {
-        split: text_corpus.load_texts(
-            lm.data.name, split, data_dir=lm.data.data_dir, text_key=lm.data.text_key
-        )
-        for split in (lm.data.train_split, lm.data.eval_split)
-    }
-    tokenizer = tokenizers.train("bytes", texts[lm.data.train_split], 0, 0, {})
-    rows, curves, trained = causal_experiment(config, lm, tokenizer, texts)
-    gpt = transformer_lm.Model(transformer_lm.Config(**lm.model.to_dict()), causal=True)
-    eval_tokens = tokenizer.encode_documents(texts[lm.data.eval_split])
+    texts = load_split_texts(config.lm.data)
+    tokenizer = tokenizers.train("bytes", texts[config.lm.data.train_split], 0, 0, {})
+    rows, curves, trained = causal_experiment(config, workdir, tokenizer, texts)
+    gpt = transformer_lm.Model(transformer_lm.Config(**config.lm.model.to_dict()), causal=True)
+    eval_tokens = tokenizer.encode_documents(texts[config.lm.data.eval_split])
     padding = padding_experiment(config, gpt, trained["causal"], eval_tokens)
     results = {"causal": rows, "padding": padding, "train_losses": curves}
     if write_results(workdir, results, markdown(results)):

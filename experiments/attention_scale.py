@@ -14,10 +14,11 @@ the gradient of a simple loss through the softmax (each row's sum_j p_j g_j agai
 standard normal g) with respect to the scores and to q: its norm shrinks towards 0 as rows
 saturate, which is what stops an unscaled model from learning.
 
-Part 2, training. GPT-tiny (`experiments/configs/lm/gpt_tiny.py`, the main job's model, data and
-optimizer) with few heads so that each is wide (num_heads=1: d_k = 256), trained twice through the
-one loop (`experiments.train_lm.build_task`), same seed and data: attention_scale None
-(1/sqrt(d_k)) and 1.0 (no scale). Each run's workdir is <workdir>/<name>.
+Part 2, training. GPT-tiny (the config's `lm` section: the main job's model, data and optimizer,
+`research.tasks.lm`) with few heads so that each is wide (lm.model.num_heads=1: d_k = 256),
+trained twice as stages (`experiments.stages`), same seed and data: lm.model.attention_scale None
+(1/sqrt(d_k)) and 1.0 (no scale). Each run's workdir is <workdir>/<name>; a preempted run stops
+the experiment (rerun to resume it).
 
 Writes results.json, results.md (both tables, also logged) and attention_scale.png (statistics
 against d_k on a log axis, and the two training curves) to the workdir.
@@ -30,18 +31,14 @@ import time
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 from absl import logging
 
-from experiments import entry, train_lm
-from experiments.configs.lm import gpt_tiny
+from experiments import entry, stages
+from experiments.figures import plt, save
 from experiments.results import write_results
-from research.train import loop
-from research.train.metrics import last_record_with, metric_curve
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from research.tasks.lm import build_task
+from research.train.metrics import metric_curve
 
 # name -> transformer_lm Config.attention_scale
 RUNS = {"scaled": None, "unscaled": 1.0}
@@ -135,22 +132,9 @@ def statistics_rows(config) -> list[dict]:
 
 
 def run_config(config, attention_scale: float | None):
-    """GPT-tiny's config (smoke or full, as this experiment) with wide heads and the given scale."""
-    lm = gpt_tiny.get_config("smoke" if config.smoke else None)
-    train = config.train
-    lm.data.data_dir = config.data_dir
-    lm.data.seq_len = train.seq_len
-    lm.data.batch_size = train.batch_size
-    lm.model.max_len = max(lm.model.max_len, train.seq_len)
-    lm.model.num_heads = train.num_heads
+    """The `lm` section with the given scale: the only key the runs differ in."""
+    lm = config.lm.copy_and_resolve_references()
     lm.model.attention_scale = attention_scale
-    lm.num_train_steps = train.num_train_steps
-    lm.log_every_steps = train.log_every_steps
-    lm.eval_every_steps = train.num_train_steps
-    lm.checkpoint_every_steps = train.num_train_steps
-    lm.optimizer.warmup_steps = min(lm.optimizer.warmup_steps, train.num_train_steps // 2)
-    lm.sample.num_tokens = train.sample_tokens
-    lm.seed = config.seed
     return lm
 
 
@@ -158,13 +142,11 @@ def train_runs(config, workdir: pathlib.Path) -> list[dict]:
     rows = []
     for name, scale in RUNS.items():
         lm = run_config(config, scale)
-        run_dir = workdir / name
         start = time.perf_counter()
         devices = jax.devices()[: config.num_devices or None]
-        loop.train(lm, run_dir, train_lm.build_task(lm, run_dir), devices)
-        steps, losses = metric_curve(run_dir, "train/loss")
-        step_seconds = metric_curve(run_dir, "train/seconds_per_step")[1]
-        last = last_record_with(run_dir, "eval/loss")
+        result = stages.run(name, lm, workdir, build_task(lm, workdir / name), devices=devices)
+        steps, losses = metric_curve(result.workdir, "train/loss")
+        step_seconds = metric_curve(result.workdir, "train/seconds_per_step")[1]
         head_dim = lm.model.embed_dim // lm.model.num_heads
         rows.append({
             "run": name,
@@ -174,13 +156,13 @@ def train_runs(config, workdir: pathlib.Path) -> list[dict]:
             "train_steps": steps,
             "train_losses": losses,
             "final_train_loss": losses[-1],
-            "eval_loss": last["eval/loss"],
-            "eval_nats_per_byte": last["eval/nats_per_byte"],
+            "eval_loss": result.metrics["eval/loss"],
+            "eval_nats_per_byte": result.metrics["eval/nats_per_byte"],
             "seconds_per_step": statistics.median(step_seconds[1:] or step_seconds),
             "wall_seconds": time.perf_counter() - start,
         })  # fmt: skip
         logging.info("%s: final train loss %.4f, eval %.4f nats/byte", name,
-                     losses[-1], last["eval/nats_per_byte"])  # fmt: skip
+                     losses[-1], result.metrics["eval/nats_per_byte"])  # fmt: skip
     return rows
 
 
@@ -250,14 +232,13 @@ def plot(stats: list[dict], runs: list[dict], path: pathlib.Path) -> None:
     if runs:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(config, workdir) -> dict:
     workdir = pathlib.Path(workdir)
     stats = statistics_rows(config)
-    runs = train_runs(config, workdir) if config.train.num_train_steps else []
+    runs = train_runs(config, workdir) if config.lm.num_train_steps else []
     results = {"length": config.length, "statistics": stats, "runs": runs}
     if write_results(workdir, results, markdown(stats, runs, config.length)):
         plot(stats, runs, workdir / "attention_scale.png")

@@ -4,18 +4,19 @@ implementation, validation loss and time per step side by side.
   python -m experiments.long_context --config=experiments/configs/attention/long_context.py \
       --workdir=runs/long_context
 
-Each entry of `config.runs` (name -> model overrides, e.g. {'attention_impl': 'blockwise'}) trains
-GPT-tiny (experiments/configs/lm/gpt_tiny.py, the main job's model and corpus) through the one loop
-(experiments/train_lm.py) at `config.context` tokens per sequence, with `config.tokens_per_step`
-tokens per step (so every run, and the main job at its 128-token context, sees the same number of
-tokens), for `config.num_train_steps` steps, same seed and data order. Reported per run: the final
+Each entry of `config.runs` (name -> lm.model overrides, e.g. {'attention_impl': 'blockwise'})
+trains GPT-tiny (the config's `lm` section: the main job's model and corpus, `research.tasks.lm`) as
+one stage (`experiments.stages`) at `lm.data.seq_len` tokens per sequence and `lm.data.batch_size`
+sequences per step (by default as many tokens per step as the main job at its 128-token context),
+for `lm.num_train_steps` steps, same seed and data order. Reported per run: the final
 validation loss in nats per byte (the same validation text for every run), the median seconds per
 step after the first logging interval (which holds the compilation) and tokens per second. An
 implementation that computes exact attention (einsum, 'xla', 'blockwise', a window covering the
 whole context) must reach the same loss as the einsum run up to float rounding; an approximation
 (a shorter window, Performer's random features) shows what it costs in loss and buys in time.
 
-Each run's workdir is <workdir>/<name> (re-running resumes it). Writes results.json, results.md
+Each run's workdir is <workdir>/<name> (re-running resumes it; a preempted run stops the
+experiment). Writes results.json, results.md
 and long_context.png (validation loss against step; time per step).
 """
 
@@ -24,39 +25,19 @@ import statistics
 import time
 
 import jax
-import matplotlib
 from absl import logging
 
-from experiments import entry, train_lm
-from experiments.configs.lm import gpt_tiny
+from experiments import entry, stages
+from experiments.figures import plt, save
 from experiments.results import write_results
-from research.train import loop
-from research.train.metrics import last_record_with, metric_curve, records_with
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from research.tasks.lm import build_task
+from research.train.metrics import metric_curve, records_with
 
 
 def run_config(config, overrides: dict):
-    """GPT-tiny's config (smoke or full, as this experiment) at the experiment's context."""
-    if config.tokens_per_step % config.context:
-        raise ValueError(
-            f"tokens_per_step={config.tokens_per_step} is not a multiple of context="
-            f"{config.context}; choose tokens_per_step = batch size x context."
-        )
-    lm = gpt_tiny.get_config("smoke" if config.smoke else None)
-    lm.data.data_dir = config.data_dir
-    lm.data.seq_len = config.context
-    lm.data.batch_size = config.tokens_per_step // config.context
-    lm.model.max_len = config.context
+    """The `lm` section with the run's model overrides: the only keys the runs differ in."""
+    lm = config.lm.copy_and_resolve_references()
     lm.model.update(overrides)
-    lm.num_train_steps = config.num_train_steps
-    lm.log_every_steps = config.log_every_steps
-    lm.eval_every_steps = config.eval_every_steps
-    lm.checkpoint_every_steps = config.num_train_steps
-    lm.optimizer.warmup_steps = min(lm.optimizer.warmup_steps, config.num_train_steps // 2)
-    lm.sample.num_tokens = config.sample_tokens
-    lm.seed = config.seed
     return lm
 
 
@@ -70,22 +51,21 @@ def train_runs(config, workdir: pathlib.Path) -> list[dict]:
     rows = []
     for name, overrides in config.runs.items():
         lm = run_config(config, dict(overrides))
-        run_dir = workdir / name
         start = time.perf_counter()
         devices = jax.devices()[: config.num_devices or None]
-        loop.train(lm, run_dir, train_lm.build_task(lm, run_dir), devices)
-        last = last_record_with(run_dir, "eval/loss")
-        step_seconds = seconds_per_step(run_dir)
+        result = stages.run(name, lm, workdir, build_task(lm, workdir / name), devices=devices)
+        step_seconds = seconds_per_step(result.workdir)
+        tokens_per_step = lm.data.seq_len * lm.data.batch_size
         rows.append({
             "run": name,
             "overrides": dict(overrides),
-            "context": config.context,
+            "context": lm.data.seq_len,
             "batch_size": lm.data.batch_size,
             "steps": lm.num_train_steps,
-            "eval_loss": last["eval/loss"],
-            "eval_nats_per_byte": last["eval/nats_per_byte"],
+            "eval_loss": result.metrics["eval/loss"],
+            "eval_nats_per_byte": result.metrics["eval/nats_per_byte"],
             "seconds_per_step": step_seconds,
-            "tokens_per_second": config.tokens_per_step / step_seconds,
+            "tokens_per_second": tokens_per_step / step_seconds,
             "wall_seconds": time.perf_counter() - start,
         })  # fmt: skip
         logging.info("%s: %s", name, rows[-1])
@@ -125,14 +105,18 @@ def plot(workdir: pathlib.Path, rows: list[dict], path: pathlib.Path) -> None:
     right.set(ylabel="ms / training step", title=f"Time per step at context {rows[0]['context']}")
     right.tick_params(axis="x", rotation=30)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(config, workdir) -> dict:
     workdir = pathlib.Path(workdir)
     rows = train_runs(config, workdir)
-    results = {"context": config.context, "tokens_per_step": config.tokens_per_step, "rows": rows}
+    lm = config.lm
+    results = {
+        "context": lm.data.seq_len,
+        "tokens_per_step": lm.data.seq_len * lm.data.batch_size,
+        "rows": rows,
+    }
     if write_results(workdir, results, markdown(rows)):
         plot(workdir, rows, workdir / "long_context.png")
     return results

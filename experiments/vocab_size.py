@@ -16,37 +16,32 @@ every size in `vocab_sizes`, a tokenizer is trained on the corpus's train split
                     layer) and its share of GPT-tiny's parameters
   train_seconds     time to train the tokenizer
 Part 2, the language model at equal compute. For each entry of `lm_runs` ('bytes' or
-'<kind>:<vocab size>'), GPT-tiny (experiments/configs/lm/gpt_tiny.py) trains through the one loop
-(experiments/train_lm.py) for `num_train_steps` steps of `lm_batch_size` sequences of the same
-number of tokens (the config's seq_len) on the main job's corpus, and reports the validation loss in nats per byte.
+'<kind>:<vocab size>'), GPT-tiny (the config's `lm` section, `research.tasks.lm`) trains as one
+stage (`experiments.stages`) for `lm.num_train_steps` steps of `lm.data.batch_size` sequences of
+`lm.data.seq_len` tokens on the main job's corpus, and reports the validation loss in nats per byte.
 "Equal compute" here is equal token positions: every run processes steps x batch x seq_len tokens
 with the same transformer body (same FLOPs per token except the output layer, whose FLOPs grow with
 the vocabulary: FLOPs per token are reported); a bigger vocabulary therefore reads more text (bytes)
 in the same compute, which is the point of subwords. The comparison in nats per byte is fair
 across tokenizers (same text, same unit). Each LM run's workdir is <workdir>/lm_<name> (re-running
-resumes it). Writes results.json, results.md, vocab_tokenizers.png and vocab_lm.png.
+resumes it; a preempted run stops the experiment). Writes results.json, results.md, vocab_tokenizers.png and vocab_lm.png.
 """
 
 import pathlib
 import time
 
 import jax
-import matplotlib
 import numpy as np
 from absl import logging
 
-from experiments import entry, train_lm
-from experiments.configs.lm import gpt_tiny
+from experiments import entry, stages
+from experiments.figures import plt, save
 from experiments.results import write_results
 from research.data import pydoc_topics, stdlib_docstrings
 from research.models import transformer_lm
+from research.tasks.lm import build_task
 from research.text import tokenizers
 from research.text.byte_tokenizer import ByteTokenizer
-from research.train import loop
-from research.train.metrics import last_record_with
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 CORPORA = {
     "pydoc_topics": pydoc_topics.load_texts,
@@ -90,7 +85,7 @@ def sweep_tokenizers(config, train_texts, heldout_texts) -> list[dict]:
     for kind in config.kinds.split(","):
         for size in (int(s) for s in config.vocab_sizes.split(",")):
             start = time.perf_counter()
-            tok = tokenizers.train(kind, train_texts, size, config.num_sentinels)
+            tok = tokenizers.train(kind, train_texts, size, config.lm.tokenizer.num_sentinels)
             seconds = time.perf_counter() - start
             row = {"kind": kind, "requested": size, **tokenizer_stats(tok, heldout_texts,
                                                                         config.embed_dim)}  # fmt: skip
@@ -100,20 +95,11 @@ def sweep_tokenizers(config, train_texts, heldout_texts) -> list[dict]:
 
 
 def lm_config(config, run: str):
-    """GPT-tiny's config (smoke or full, as this experiment) with the run's tokenizer."""
-    lm = gpt_tiny.get_config("smoke" if config.smoke else None)
-    lm.data.data_dir = config.lm_data_dir
-    lm.num_train_steps = config.num_train_steps
-    lm.data.batch_size = config.lm_batch_size
-    lm.eval_every_steps = lm.checkpoint_every_steps = config.num_train_steps
-    lm.log_every_steps = max(1, config.num_train_steps // 10)
-    lm.optimizer.warmup_steps = min(lm.optimizer.warmup_steps, config.num_train_steps // 2)
-    lm.sample.num_tokens = 8
-    lm.seed = config.seed
+    """The `lm` section with the run's tokenizer ('bytes' or '<kind>:<vocab size>')."""
+    lm = config.lm.copy_and_resolve_references()
     if run != "bytes":
         kind, size = run.split(":")
         lm.tokenizer.kind, lm.tokenizer.vocab_size = kind, int(size)
-        lm.tokenizer.num_sentinels = config.num_sentinels
         lm.model.vocab_size = int(size)
     return lm
 
@@ -122,16 +108,15 @@ def train_lms(config, workdir: pathlib.Path) -> list[dict]:
     rows = []
     for run in config.lm_runs.split(","):
         lm = lm_config(config, run)
-        run_dir = workdir / f"lm_{run.replace(':', '_')}"
+        name = f"lm_{run.replace(':', '_')}"
         start = time.perf_counter()
-        task = train_lm.build_task(lm, run_dir)
+        task = build_task(lm, workdir / name)
         devices = jax.devices()[: config.lm_num_devices or None]
-        loop.train(lm, run_dir, task, devices)
+        metrics = stages.run(name, lm, workdir, task, devices=devices).metrics
         seconds = time.perf_counter() - start
-        last = last_record_with(run_dir, "eval/loss")
         tokens = lm.num_train_steps * lm.data.batch_size * lm.data.seq_len
         model = transformer_lm.make(**lm.model.to_dict()).config
-        bytes_per_token = last["eval/loss"] / last["eval/nats_per_byte"]  # eval text
+        bytes_per_token = metrics["eval/loss"] / metrics["eval/nats_per_byte"]  # eval text
         rows.append({
             "run": run,
             "vocab_size": lm.model.vocab_size,
@@ -139,9 +124,9 @@ def train_lms(config, workdir: pathlib.Path) -> list[dict]:
             "train_tokens": tokens,
             "train_bytes_approx": tokens * bytes_per_token,
             "flops_per_token": transformer_lm.flops_per_token(model, lm.data.seq_len),
-            "eval_loss_per_token": last["eval/loss"],
-            "eval_nats_per_byte": last["eval/nats_per_byte"],
-            "ngram_nats_per_byte": last["eval/ngram_nats_per_byte"],
+            "eval_loss_per_token": metrics["eval/loss"],
+            "eval_nats_per_byte": metrics["eval/nats_per_byte"],
+            "ngram_nats_per_byte": metrics["eval/ngram_nats_per_byte"],
             "seconds": seconds,
         })  # fmt: skip
         logging.info("LM %s: %s", run, rows[-1])
@@ -205,8 +190,7 @@ def plot_tokenizers(rows, path):
         ax.grid(alpha=0.3)
     axes.flat[0].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_lm(lm_rows, path):
@@ -220,8 +204,7 @@ def plot_lm(lm_rows, path):
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(config, workdir) -> dict:

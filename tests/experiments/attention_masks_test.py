@@ -102,7 +102,8 @@ def test_without_the_causal_mask_training_cheats(results):
     for row in (causal, cheat):
         assert row["sample"].startswith("The ")
     assert (
-        len(results["train_losses"]["causal"]) == masks_config.get_config("smoke").num_train_steps
+        len(results["train_losses"]["causal"])
+        == masks_config.get_config("smoke").lm.num_train_steps
     )
     assert json.loads((workdir / "results.json").read_text()) == results
     assert (workdir / "attention_masks.png").stat().st_size > 0

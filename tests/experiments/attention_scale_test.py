@@ -1,7 +1,9 @@
-"""The attention-scale experiment: the closed forms of scaled and unscaled scores, and the smoke run."""
+"""The attention-scale experiment: the closed forms of scaled and unscaled scores, the smoke run,
+and a preempted run stopping the experiment."""
 
 import json
 import math
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +12,9 @@ import pytest
 
 from experiments import attention_scale
 from experiments.configs.attention import scale as scale_config
+from experiments.stages import StagePreempted
 from research.nn.attention import dot_product_attention
+from tests.experiments.preemption import preempt_stage
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +93,21 @@ def test_bad_sizes_are_refused():
         attention_scale.score_statistics(
             0, scaled=True, batch_size=1, num_heads=1, length=128, seed=0
         )
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_a_preempted_run_stops_the_experiment(results, tmp_path, monkeypatch, stage):
+    # The finished smoke workdir with run `stage` and every later one removed: the earlier runs are
+    # restored (one loop.train call each), run `stage` stops after one step, nothing follows it.
+    names = list(attention_scale.RUNS)
+    workdir = tmp_path / "run"
+    shutil.copytree(results[1], workdir)
+    (workdir / "results.json").unlink()
+    for name in names[stage - 1 :]:
+        shutil.rmtree(workdir / name)
+    preempt_stage(monkeypatch, stage)
+    with pytest.raises(StagePreempted, match=f"'{names[stage - 1]}' at step 1"):
+        attention_scale.main(scale_config.get_config("smoke"), workdir)
+    assert (workdir / names[stage - 1] / "checkpoints" / "1").exists()
+    assert not any((workdir / name).exists() for name in names[stage:])
+    assert not (workdir / "results.json").exists()

@@ -11,6 +11,7 @@ from jax.sharding import PartitionSpec as P
 
 from experiments import train_lm
 from experiments.configs.lm import gpt_tiny
+from research.tasks.lm import build_task
 from research.train import loop
 from research.train.metrics import read_metrics
 from tests.config_overrides import with_overrides
@@ -119,11 +120,6 @@ def test_bad_input_is_one_sentence_and_exit_1(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_vocabulary_too_small_for_the_tokens_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="vocab_size=200.*--config.model.vocab_size=257"):
-        train_lm.build_task(smoke_config(**{"model.vocab_size": 200}))
-
-
 def test_main_config_sharded_over_8_devices_matches_one_device(tmp_path):
     """The main job's own model and batch (not the smoke sizes), data x fsdp x tensor = 2 x 2 x 2."""
     devices = jax.devices()
@@ -137,9 +133,9 @@ def test_main_config_sharded_over_8_devices_matches_one_device(tmp_path):
         return with_overrides(config, **short, **{"sample.num_tokens": 1}, **mesh)
 
     one_config = main_config(**{"mesh.data": 1})
-    loop.train(one_config, tmp_path / "one", train_lm.build_task(one_config), devices[:1])
+    loop.train(one_config, tmp_path / "one", build_task(one_config), devices[:1])
     sharded_config = main_config(**{"mesh.data": -1, "mesh.fsdp": 2, "mesh.tensor": 2})
-    sharded = loop.train(sharded_config, tmp_path / "eight", train_lm.build_task(sharded_config))
+    sharded = loop.train(sharded_config, tmp_path / "eight", build_task(sharded_config))
     one_losses, sharded_losses = _losses(tmp_path / "one"), _losses(tmp_path / "eight")
     assert sorted(one_losses) == sorted(sharded_losses)
     assert len(one_losses) == 7  # 6 steps and the final eval
@@ -172,7 +168,7 @@ def test_forked_model_file_trains(tmp_path, monkeypatch):
     config = smoke_config(model_name="proj.alice.transformer_lm", **overrides)
     result = train_lm.main(config, tmp_path / "run")
     assert result.step == 2
-    model = train_lm.build_task(config).model
+    model = build_task(config).model
     assert type(model).__module__ == "research.models.proj.alice.transformer_lm"
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model_name"] == (
         "proj.alice.transformer_lm"

@@ -19,10 +19,11 @@ local 0.16 s, 132 MiB; Linformer 0.06 s, 36 MiB; Performer 0.11 s, 50 MiB.
 
 import ml_collections
 
+from experiments.configs.common import parse_arg
+
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
+    smoke = parse_arg(arg)
     config = ml_collections.ConfigDict()
     config.implementations = "einsum,xla,blockwise,local,linformer,performer"
     config.lengths = [2**p for p in range(8, 13)]
@@ -35,7 +36,7 @@ def get_config(arg: str | None = None):
     config.repeats = 5
     config.clock = "cpu"  # 'wall' on an accelerator or a quiet machine
     config.fit_points = 3
-    if arg == "smoke":
+    if smoke:
         config.lengths = [32, 64]
         config.window = 8
         config.linformer_k = 8

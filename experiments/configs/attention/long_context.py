@@ -5,9 +5,11 @@ Run:
       --workdir=runs/long_context
 Smoke mode: append `:smoke` (the smoke-sized GPT, context 64, 4 steps per run).
 
-Every run: GPT-tiny (4 layers, width 256, 4 heads of 64), context 512 (the main job's is 128),
-8 sequences a step (4,096 tokens, as the main job's 32 x 128), the main job's optimizer, data and
-seed; only the attention differs (`runs`: name -> model overrides):
+Every run: the `lm` section, GPT-tiny's config (experiments/configs/lm/gpt_tiny.py, every key a
+flag, e.g. `--config.lm.num_train_steps=200`): 4 layers, width 256, 4 heads of 64, context 512
+(lm.data.seq_len = lm.model.max_len; the main job's is 128), 8 sequences a step (4,096 tokens, as
+the main job's 32 x 128), the main job's optimizer, data and seed; only the attention differs
+(`runs`: name -> lm.model overrides):
   einsum, xla, blockwise: exact softmax attention (the same loss up to float rounding);
   local_128: a causal sliding window of 128 keys (each token reads itself and the 127 before it);
   performer_64: FAVOR+ with m = 64 positive orthogonal random features per head (one orthogonal
@@ -35,23 +37,22 @@ experiment (experiments/attention_cost.py) isolates attention itself.
 """
 
 import ml_collections
-from ml_collections.config_dict import placeholder
+
+from experiments.configs.common import parse_arg, schedule
+from experiments.configs.lm import gpt_tiny
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
+    smoke = parse_arg(arg)
     config = ml_collections.ConfigDict()
-    config.smoke = arg == "smoke"
-    config.seed = 0
-    config.data_dir = placeholder(str)  # TFDS data directory of pydoc_topics; None = default
-    config.context = 512
-    config.tokens_per_step = 4096
-    config.num_train_steps = 100
-    config.log_every_steps = 25
-    config.eval_every_steps = 50
-    config.sample_tokens = 16  # the end-of-training sample, drawn through the cache
     config.num_devices = 0  # devices of each run's mesh; 0 = all
+    # GPT-tiny (its smoke size in smoke mode) at 4x the main job's context, 8 x 512 tokens a step.
+    config.lm = lm = gpt_tiny.get_config(arg)
+    lm.data.seq_len = lm.model.max_len = 512
+    lm.data.batch_size = 8
+    schedule(lm, steps=100, log_every=25, eval_every=50, checkpoint_every=100)
+    lm.sample.num_tokens = 16  # the end-of-training sample, drawn through the cache
+    # name -> lm.model overrides, the only keys the runs differ in.
     config.runs = {
         "einsum": {"attention_impl": None},
         "xla": {"attention_impl": "xla"},
@@ -63,14 +64,12 @@ def get_config(arg: str | None = None):
             "performer_redraw_every": 100,
         },
     }
-    if config.smoke:
-        config.context = 64
-        config.tokens_per_step = 256
-        config.num_train_steps = 4
-        config.log_every_steps = 2
-        config.eval_every_steps = 4
-        config.sample_tokens = 4
+    if smoke:
         config.num_devices = 1  # compiles faster than the tests' 8 fake CPU devices
+        lm.data.seq_len = lm.model.max_len = 64
+        lm.data.batch_size = 4
+        schedule(lm, steps=4, log_every=2, eval_every=4, checkpoint_every=4)
+        lm.sample.num_tokens = 4
         # The smoke model (head dim 32) at context 64: a window of 16 that cuts keys (the layer
         # tests show the window is exact on its pattern), 32 features redrawn every 2 of 4 steps.
         del config.runs["local_128"], config.runs["performer_64"]
@@ -80,4 +79,5 @@ def get_config(arg: str | None = None):
             "performer_features": 32,
             "performer_redraw_every": 2,
         }
+    lm.optimizer.warmup_steps = min(lm.optimizer.warmup_steps, lm.num_train_steps // 2)
     return config

@@ -7,8 +7,10 @@ Run:
 Smoke mode: append `:smoke` (two head widths, the smoke-sized GPT for 4 steps per run).
 
 Statistics: standard normal q, k, batch 4 x 4 heads x 128 queries x 128 keys, d_k 16 to 512.
-Training: GPT-tiny (4 layers, width 256) with ONE head (d_k = 256), 8 x 128 bytes a step,
-the main job's optimizer and data, 200 steps, with attention_scale None (1/16) and 1.0.
+Training: the `lm` section is GPT-tiny's config (experiments/configs/lm/gpt_tiny.py, every key a
+flag: `--config.lm.optimizer.learning_rate=1e-3`, `--config.lm.num_train_steps=0` skips the runs)
+with ONE head (d_k = 256), 8 x 128 bytes a step, the main job's optimizer and data, 200 steps;
+the runs set lm.model.attention_scale to None (1/16) and 1.0, in <workdir>/scaled and /unscaled.
 
 Expected result (measured on the 2-core AMD EPYC CPU shared with other jobs at load ~17: 30 min
 wall, about 3.5 min of CPU time; jax 0.10.2; results.md and attention_scale.png in the workdir).
@@ -31,40 +33,36 @@ nats/byte; without it 2.581 and 2.409 (the unscaled curve stays above from step 
 """
 
 import ml_collections
-from ml_collections.config_dict import placeholder
+
+from experiments.configs.common import parse_arg, schedule
+from experiments.configs.lm import gpt_tiny
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
+    smoke = parse_arg(arg)
     config = ml_collections.ConfigDict()
-    config.smoke = arg == "smoke"
-    config.seed = 0
-    config.data_dir = placeholder(str)  # TFDS data directory of pydoc_topics; None = default
+    config.seed = 0  # of the random q, k (the runs' seed is lm.seed)
     # Part 1: random q, k with standard normal entries.
     config.head_dims = (16, 32, 64, 128, 256, 512)
     config.batch_size = 4
     config.num_heads = 4
     config.length = 128  # T queries and T keys per head
     config.saturation = 0.99  # a row is saturated when its largest probability exceeds this
-    # Part 2: GPT-tiny with and without the scale (0 steps skips the training runs).
-    config.train = ml_collections.ConfigDict()
-    config.train.num_heads = 1  # embed_dim 256 / 1 head: d_k = 256
-    config.train.seq_len = 128
-    config.train.batch_size = 8
-    config.train.num_train_steps = 200
-    config.train.log_every_steps = 25
-    config.train.sample_tokens = 60  # the end-of-training sample, drawn through the cache
     config.num_devices = 0  # devices of each run's mesh; 0 = all
-    if config.smoke:
+    # Part 2: GPT-tiny (its smoke size in smoke mode) with one wide head, trained with and without
+    # the scale (lm.model.attention_scale None and 1.0); lm.num_train_steps=0 skips the runs.
+    config.lm = lm = gpt_tiny.get_config(arg)
+    lm.model.num_heads = 1  # embed_dim 256 / 1 head: d_k = 256 (smoke: one head of 64)
+    lm.data.batch_size = 8
+    schedule(lm, steps=200, log_every=25, eval_every=200, checkpoint_every=200)
+    lm.sample.num_tokens = 60  # the end-of-training sample, drawn through the cache
+    if smoke:
         config.head_dims = (16, 256)
         config.length = 64
         config.batch_size = 2
-        config.train.num_heads = 1  # the smoke GPT: width 64, one head of 64
-        config.train.seq_len = 64
-        config.train.batch_size = 4
-        config.train.num_train_steps = 4
-        config.train.log_every_steps = 2
-        config.train.sample_tokens = 4
         config.num_devices = 1  # compiles faster than the tests' 8 fake CPU devices
+        lm.data.batch_size = 4
+        schedule(lm, steps=4, log_every=2, eval_every=4, checkpoint_every=4)
+        lm.sample.num_tokens = 4
+    lm.optimizer.warmup_steps = min(lm.optimizer.warmup_steps, lm.num_train_steps // 2)
     return config

@@ -23,15 +23,15 @@ huge pages, `research.train.host_memory`); validation loss 1.369 nats/byte after
 mode takes about 15 s.
 """
 
+from experiments.configs.common import parse_arg
 from experiments.configs.lm.common import lm_config
 
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
+    smoke = parse_arg(arg)
     # The 'tiny' preset (4 layers, width 256, 4 heads, MLP 1024) with a 128-token context.
-    config = lm_config("transformer_lm", "tiny", smoke=arg == "smoke", max_len=128)
-    if arg == "smoke":
+    config = lm_config("transformer_lm", "tiny", smoke=smoke, max_len=128)
+    if smoke:
         config.model.num_layers = 2
         config.model.embed_dim = 64
         config.model.num_heads = 2

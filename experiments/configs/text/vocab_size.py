@@ -8,7 +8,9 @@ Smoke mode (what the tests run): append `:smoke` (pydoc_topics, two sizes, 4-ste
 
 Tokenizers are trained on the train split of the standard library's docstrings
 (research/data/stdlib_docstrings.py, 1.38 MB on 3.11) and measured on its validation split; the
-LM runs use the main job's corpus (pydoc_topics, through experiments/train_lm.py).
+LM runs use the main job's corpus (pydoc_topics): the `lm` section is GPT-tiny's config
+(experiments/configs/lm/gpt_tiny.py, every key a flag, e.g. `--config.lm.num_train_steps=120`),
+each run setting only lm.tokenizer.kind, lm.tokenizer.vocab_size and lm.model.vocab_size.
 
 Expected result (measured with `time` on the shared 2-core AMD EPYC CPU at load 11-15, jax 0.10.2,
 Python 3.11.7): 15 min 46 s in all (tokenizer sweep 2 min 18 s: unigram 11-26 s each, BPE 1-5 s; LM
@@ -39,13 +41,13 @@ are very short runs (all still above their n-gram baseline), measured once.
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from experiments.configs.common import parse_arg, schedule
+from experiments.configs.lm import gpt_tiny
+
 
 def get_config(arg: str | None = None):
-    if arg not in (None, "smoke"):
-        raise ValueError(f"Unknown config argument {arg!r}; use ':smoke' or nothing.")
+    smoke = parse_arg(arg)
     config = ml_collections.ConfigDict()
-    config.smoke = arg == "smoke"
-    config.seed = 0
     config.data = dict(
         name="stdlib_docstrings",  # or pydoc_topics
         data_dir=placeholder(str),  # TFDS data directory; None = TFDS default
@@ -54,20 +56,23 @@ def get_config(arg: str | None = None):
     )
     config.kinds = "sentencepiece_bpe,sentencepiece_unigram,byte_bpe"
     config.vocab_sizes = "512,1024,4096,8192,16384,32768"
-    config.num_sentinels = 32  # as the LM's default tokenizer config
     config.embed_dim = 256  # GPT-tiny's d_model, for the embedding-table size
-    # GPT-tiny runs at equal compute: 'bytes' or '<kind>:<vocab size>'.
+    # GPT-tiny runs at equal compute: 'bytes' or '<kind>:<vocab size>', which sets
+    # lm.tokenizer.kind, lm.tokenizer.vocab_size and lm.model.vocab_size, the only keys they differ in.
     config.lm_runs = "bytes,sentencepiece_bpe:1024,sentencepiece_bpe:8192"
-    config.lm_data_dir = placeholder(str)
-    config.num_train_steps = 60  # per LM run (warmup 30)
-    config.lm_batch_size = 16  # sequences of 128 tokens per step (the main job: 32)
     config.lm_num_devices = 0  # devices of the LM runs' mesh; 0 = all
-    if config.smoke:
+    # GPT-tiny (its smoke size in smoke mode) on the main job's corpus, 60 steps of 16 x 128 tokens
+    # (the main job: 32 x 128). lm.tokenizer.num_sentinels also serves the tokenizer sweep.
+    config.lm = lm = gpt_tiny.get_config(arg)
+    lm.data.batch_size = 16
+    schedule(lm, steps=60, log_every=6, eval_every=60, checkpoint_every=60)
+    lm.sample.num_tokens = 8
+    if smoke:
         config.data.name = "pydoc_topics"
-        config.kinds = "sentencepiece_bpe,sentencepiece_unigram,byte_bpe"
         config.vocab_sizes = "400,1024"
         config.lm_runs = "sentencepiece_bpe:512"  # one run: the path, not the comparison
-        config.num_train_steps = 4
-        config.lm_batch_size = 8
         config.lm_num_devices = 1  # compiles faster than the tests' 8 fake CPU devices
+        lm.data.batch_size = 8
+        schedule(lm, steps=4, log_every=1, eval_every=4, checkpoint_every=4)
+    lm.optimizer.warmup_steps = min(lm.optimizer.warmup_steps, lm.num_train_steps // 2)
     return config

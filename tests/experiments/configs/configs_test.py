@@ -21,17 +21,17 @@ FILES = sorted(
 STANDALONE = {
     "experiments/configs/attention/cost.py",
     "experiments/configs/attention/depth.py",
-    "experiments/configs/attention/long_context.py",
-    "experiments/configs/attention/masks.py",
-    "experiments/configs/attention/scale.py",
     "experiments/configs/embeddings/compare.py",
     "experiments/configs/rnn/gradients.py",
     "experiments/configs/rnn/memory.py",
-    "experiments/configs/text/vocab_size.py",
 }
 LOOP_FILES = [p for p in FILES if p not in STANDALONE]
 # Composed experiments whose training-loop config is a section of theirs (the key named here).
-LOOP_SECTIONS = {"experiments/configs/bert/contextual.py": "mlm"}
+LOOP_SECTIONS = {
+    "experiments/configs/bert/contextual.py": "mlm",
+    **{f"experiments/configs/{f}.py": "lm" for f in
+       ("attention/long_context", "attention/masks", "attention/scale", "text/vocab_size")},
+}  # fmt: skip
 LOOP_KEYS = (
     "seed", "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
     "keep_checkpoints", "skip_nonfinite_updates", "model_name", "model", "data", "optimizer",
