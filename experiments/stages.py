@@ -19,15 +19,20 @@ A single-run experiment is one stage named `IN_WORKDIR` (''): it trains in `<wor
 so its checkpoints stay where a plain `loop.train` run put them and existing workdirs resume.
 
 A stage's result is read the same way whether it trained now or was restored: `metrics` holds every
-metric the loop wrote at the stage's final step (train/* and eval/*, from its metrics.jsonl).
+metric the loop wrote at the stage's final step (train/* and eval/*, from its metrics.jsonl), on
+every process: process 0 reads the file and, in a multi-host run, sends the values to the others
+(whose disks may not hold the file), so every process computes the same results.
 """
 
 import dataclasses
-import pathlib
+import json
 from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
+from etils import epath
+from jax.experimental import multihost_utils
 
 from research.train import loop
 from research.train.metrics import read_metrics
@@ -43,11 +48,12 @@ FINETUNE_STARTS = ("pretrained", "scratch")
 class StagePreempted(Exception):
     """A stage stopped for preemption after saving its checkpoint; the experiment must stop too."""
 
-    def __init__(self, stage: str, step: int, workdir: pathlib.Path):
+    def __init__(self, stage: str, step: int, workdir):
         self.stage, self.step, self.workdir = stage, step, workdir
+        where = f"in stage {stage!r} " if stage != IN_WORKDIR else ""
         super().__init__(
-            f"Preempted in stage {stage!r} at step {step} (checkpoint saved in {workdir}); no later "
-            "stage was started and no results were written: rerun with the same --workdir to resume."
+            f"Preempted {where}at step {step} (checkpoint saved in {workdir}); no later stage was "
+            "started and no results were written: rerun with the same --workdir to resume."
         )
 
 
@@ -56,7 +62,7 @@ class StageResult:
     """A finished stage: its sub-workdir, final step, final metrics and final parameters."""
 
     name: str
-    workdir: pathlib.Path
+    workdir: epath.Path
     step: int
     metrics: dict[str, Any]  # every metric written at `step` ('train/loss', 'eval/accuracy', ...)
     params: Any  # the final parameters (sharded arrays, as the loop returns them)
@@ -64,13 +70,12 @@ class StageResult:
 
 
 def final_metrics(stage_workdir, step: int) -> dict[str, Any]:
-    """Every metric `<stage_workdir>/metrics.jsonl` holds for `step`, merged into one dict.
-
-    Only process 0 writes metrics; elsewhere (a multi-host run without a shared disk) the file may
-    be absent, and this returns {}.
-    """
-    records = read_metrics(pathlib.Path(stage_workdir) / "metrics.jsonl")
-    if not records and jax.process_index() == 0:
+    """Every metric `<stage_workdir>/metrics.jsonl` holds for `step`, merged into one dict, the
+    same on every process (process 0 reads the file: only it writes metrics)."""
+    if jax.process_index() != 0:
+        return _from_process_0(None)
+    records = read_metrics(epath.Path(stage_workdir) / "metrics.jsonl")
+    if not records:
         raise ValueError(
             f"{stage_workdir}/metrics.jsonl holds no metrics; the stage logs at its last step, so "
             "its workdir was changed by hand: move it aside and rerun to train the stage again."
@@ -80,7 +85,18 @@ def final_metrics(stage_workdir, step: int) -> dict[str, Any]:
         if record["step"] == step:
             merged.update(record)
     merged.pop("step", None)
-    return merged
+    return _from_process_0(merged)
+
+
+def _from_process_0(metrics: dict | None) -> dict[str, Any]:
+    """Process 0's `metrics` on every process (a JSON text sent as bytes; one process: as is)."""
+    if jax.process_count() == 1:
+        return metrics
+    text = json.dumps(metrics).encode() if metrics is not None else b""
+    size = int(multihost_utils.broadcast_one_to_all(np.int32(len(text))))
+    data = np.zeros(size, np.uint8)
+    data[: len(text)] = np.frombuffer(text, np.uint8)
+    return json.loads(bytes(multihost_utils.broadcast_one_to_all(data)).decode())
 
 
 def run(name: str, config, workdir, task: Task, *, devices=None) -> StageResult:
@@ -88,7 +104,7 @@ def run(name: str, config, workdir, task: Task, *, devices=None) -> StageResult:
 
     Raises StagePreempted when the loop stops for preemption (its checkpoint saved).
     """
-    stage_workdir = pathlib.Path(workdir) / name
+    stage_workdir = epath.Path(workdir) / name if name != IN_WORKDIR else epath.Path(workdir)
     result = loop.train(config, stage_workdir, task, devices=devices)
     if result.preempted:
         raise StagePreempted(name, result.step, stage_workdir)

@@ -84,7 +84,7 @@ def test_finetune_from_starts_one_run_from_the_pretrained_weights(tmp_path, monk
     )  # fmt: skip
     fine = stages.finetune_from(pre, config, tmp_path, task_for)
     assert list(fine) == ["pretrained", "scratch"] and seen == {False: True, True: True}
-    assert fine["pretrained"].workdir == tmp_path / "finetune_pretrained"
+    assert str(fine["pretrained"].workdir) == str(tmp_path / "finetune_pretrained")
     # The pre-trained start begins where pre-training ended: its first loss is the pretrain's last
     # level, far below the fresh start's (measured 0.17 vs 1.39 at step 1).
     first = {
@@ -154,3 +154,25 @@ def test_final_metrics_refuses_an_emptied_metrics_file(tmp_path):
         stages.final_metrics(tmp_path, 3)
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 3, "eval/loss": 1.5}) + "\n")
     assert stages.final_metrics(tmp_path, 3) == {"eval/loss": 1.5}
+
+
+def test_every_process_gets_process_0s_metrics(tmp_path, monkeypatch):
+    """A multi-host run: only process 0 has metrics.jsonl; the others receive its values (before,
+    they got {} and a caller's metrics['eval/loss'] raised KeyError there)."""
+    (tmp_path / "metrics.jsonl").write_text(
+        json.dumps({"step": 3, "eval/loss": 1.5, "eval/accuracy": 0.25}) + "\n"
+    )
+    sent = []  # what process 0 broadcasts, in order, replayed to process 1
+
+    def broadcast_from_0(value):
+        sent.append(np.asarray(value).copy())
+        return value
+
+    monkeypatch.setattr(stages.jax, "process_count", lambda: 2)
+    monkeypatch.setattr(stages.multihost_utils, "broadcast_one_to_all", broadcast_from_0)
+    on_0 = stages.final_metrics(tmp_path, 3)
+    replay = iter(list(sent))
+    monkeypatch.setattr(stages.jax, "process_index", lambda: 1)
+    monkeypatch.setattr(stages.multihost_utils, "broadcast_one_to_all", lambda _: next(replay))
+    on_1 = stages.final_metrics(tmp_path / "absent_on_this_host", 3)
+    assert on_0 == on_1 == {"eval/loss": 1.5, "eval/accuracy": 0.25}
