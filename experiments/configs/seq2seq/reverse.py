@@ -14,7 +14,7 @@ Model: 'digits' preset, a bidirectional GRU encoder (64 units per direction), a 
 Expected result (measured on a 2-core AMD EPYC CPU shared with other jobs, `time` of the command):
 held-out exact match (greedy decoding, whole string + EOS) by attention score, at steps
 1000 / 2000 / 3000:
-  additive  0.641 / 1.000 / 1.000   1 min 45 s
+  additive  1.000 / 1.000 / 1.000   1 min 45 s (step 1000 re-measured 2026-12-06; was 0.641)
   dot       0.971 / 1.000 / 1.000   1 min 54 s
   general   1.000 / 1.000 / 1.000   1 min 00 s (a quieter machine; 1 min 14 s of CPU)
 `attention.png` in the workdir shows the anti-diagonal of a reversal for a held-out string of
