@@ -42,9 +42,9 @@ def init_params(kind: str, config, key):
     """The project's RNN initialization (`research.rnn.layer.RNN`) plus a random readout (a zero
     readout would make every hidden-state gradient zero at initialization)."""
     cell_key, readout_key = jax.random.split(key)
-    layer = RNN(cell=kind, hidden_size=config.hidden_size, forget_bias=config.forget_bias)
+    layer = RNN(cell=kind, hidden_size=config.hidden_dim, forget_bias=config.forget_bias)
     cell = nn.unbox(layer.init(cell_key, jnp.zeros((1, 2, 1))))["params"]["layer_0_fwd"]
-    w = jax.random.normal(readout_key, (config.hidden_size,)) / np.sqrt(config.hidden_size)
+    w = jax.random.normal(readout_key, (config.hidden_dim,)) / np.sqrt(config.hidden_dim)
     readout = {"w": w, "b": jnp.zeros(())}
     return {"cell": cell, "readout": readout}
 
@@ -201,7 +201,7 @@ def main(config, workdir) -> dict:
 
     results, curves = {"cells": {}}, {}
     for i, kind in enumerate(k.strip() for k in config.cells.split(",")):
-        cell = Cell(kind, config.hidden_size)
+        cell = Cell(kind, config.hidden_dim)
         params = init_params(kind, config, jax.random.fold_in(init_key, i))
         before = gradient_norms(cell, params, config, measure_key)
         trained, losses, grad_norms = train(cell, params, config, adam, train_key)
@@ -220,7 +220,7 @@ def main(config, workdir) -> dict:
         curves[f"{kind} init"] = (before, color, "-")
         curves[f"{kind} trained"] = (after, color, "--")
 
-    cell = Cell("elman_tanh", config.hidden_size)
+    cell = Cell("elman_tanh", config.hidden_dim)
     params = init_params("elman_tanh", config, jax.random.fold_in(init_key, 1000))
     params["cell"] = gradient_flow.with_spectral_radius(params["cell"], ex.spectral_radius)
     norms = gradient_norms(cell, params, config, measure_key)

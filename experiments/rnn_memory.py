@@ -48,17 +48,17 @@ class Regressor(nn.Module):
     """RNN then a linear readout of the last step. Shapes: x [B,T,2] -> prediction [B]."""
 
     cell: str
-    hidden_size: int
+    hidden_dim: int
     forget_bias: float
     unroll: int
 
     @nn.compact
     def __call__(self, x):
-        rnn = RNN(self.cell, self.hidden_size, forget_bias=self.forget_bias, unroll=self.unroll)
+        rnn = RNN(self.cell, self.hidden_dim, forget_bias=self.forget_bias, unroll=self.unroll)
         outputs, _ = rnn(x)
         readout = EinsumDense(
             "BH,HO->BO",
-            kernel_shape=(self.hidden_size, 1),
+            kernel_shape=(self.hidden_dim, 1),
             kernel_axes=("hidden", "vocab"),
             bias_axes=("vocab",),
             name="readout",
@@ -78,7 +78,7 @@ def evaluate(model, params, test, tolerance: float) -> dict:
 
 def train_run(kind: str, length: int, config, test) -> dict:
     """One cell at one length: evaluation curve, final numbers and the step it first solved."""
-    model = Regressor(kind, config.hidden_size, config.forget_bias, config.unroll)
+    model = Regressor(kind, config.hidden_dim, config.forget_bias, config.unroll)
     key = jax.random.fold_in(jax.random.key(config.seed), length)
     params = nn.unbox(model.init(key, jnp.zeros((1, length, 2))))["params"]
     tx = make_optimizer(config.optimizer, config.num_train_steps)
@@ -118,7 +118,7 @@ def train_run(kind: str, length: int, config, test) -> dict:
 def _markdown(results, config) -> str:
     lines = [
         f"Adding problem, {config.num_train_steps} steps of batch {config.batch_size}, hidden "
-        f"{config.hidden_size}; test set of {config.test_size}. Accuracy: |error| < "
+        f"{config.hidden_dim}; test set of {config.test_size}. Accuracy: |error| < "
         f"{config.tolerance:g}. Predicting the mean: MSE {MEAN_BASELINE_MSE:.3f}, accuracy "
         f"{mean_baseline_accuracy(config.tolerance):.3f}.",
         "",

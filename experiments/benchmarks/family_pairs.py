@@ -93,10 +93,10 @@ def gpt2_pair(shape: Shape, dtype: str, transformers, rng) -> Bench:
 
         return loss_fn, {"inputs": tokens[:, :-1], "targets": tokens[:, 1:]}
 
-    hf_config = transformers.GPT2Config(**hf_gpt2.hf_config(config), attn_implementation="sdpa")
+    hf_config = transformers.GPT2Config(**hf_gpt2.config_to_hf(config), attn_implementation="sdpa")
     hf = _load(
         transformers.GPT2LMHeadModel(hf_config),
-        hf_gpt2.to_hf_gpt2_state_dict(params, config),
+        hf_gpt2.to_state_dict(params, config),
         tied=("lm_head.weight",),
     )
 
@@ -171,7 +171,7 @@ def t5_pair(shape: Shape, dtype: str, transformers, rng) -> Bench:
     hf = _load(
         transformers.T5ForConditionalGeneration(hf_config),
         hf_t5.to_state_dict(params, config),
-        tied=tied if config.tie_word_embeddings else tied[:2],
+        tied=tied if config.tie_embeddings else tied[:2],
     )
 
     return Bench(

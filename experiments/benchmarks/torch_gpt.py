@@ -57,7 +57,7 @@ class Block(nn.Module):
 
     def __init__(self, config: Config):
         super().__init__()
-        eps = config.layer_norm_epsilon
+        eps = config.norm_epsilon
         self.ln_1 = nn.LayerNorm(config.embed_dim, eps=eps)
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.embed_dim, eps=eps)
@@ -85,7 +85,7 @@ class GPT(nn.Module):
         self.wte = nn.Embedding(config.padded_vocab_size, config.embed_dim)  # as ours: padded
         self.wpe = nn.Embedding(config.max_len, config.embed_dim)
         self.h = nn.ModuleList(Block(config) for _ in range(config.num_layers))
-        self.ln_f = nn.LayerNorm(config.embed_dim, eps=config.layer_norm_epsilon)
+        self.ln_f = nn.LayerNorm(config.embed_dim, eps=config.norm_epsilon)
         self.apply(self._init_weights)
         # GPT-2's smaller residual projections, as in our model.
         for block in self.h:

@@ -2,14 +2,27 @@
 
 Every model file exports the same four names, so trainers, tests and forks need no registry:
 
-  Config      a frozen dataclass of the model's hyperparameters (nothing about data or training)
+  Config      a frozen dataclass of the model's hyperparameters (nothing about data or training),
+              which refuses bad values itself in `__post_init__`, one sentence per refusal
   VARIANTS    presets as data: {name: {field: value}}
   Model       the Linen module, built from a Config
-  make        make(variant=None, **overrides) -> Model, refusing unknown variants and fields
+  make        make(variant=None, **overrides) -> Model, refusing unknown variants and fields;
+              written once, `make = contract.maker("<family>", Config, VARIANTS, Model)`
+              (research/models/contract.py)
+
+Shared concepts have one field name in every Config: `embed_dim`, `hidden_dim` (the width of
+hidden or recurrent layers), `num_layers` / `num_encoder_layers` / `num_decoder_layers`,
+`architecture` (the layout: 'dense' / 'conv', 'conv' / 'lstm', 'skipgram' / 'cbow'), `cell` (the
+recurrent cell), `norm_epsilon`, `tie_embeddings`, `vocab_pad_multiple`, `dropout_rate`, and
+`dtype` (compute) / `param_dtype` (storage), both 'float32' by default, on every model with
+parameters worth casting (all but the word-vector tables word2vec, fasttext, glove).
+tests/research/models/contract_test.py checks all of it once, for every file `available()` lists,
+with each model's golden parameter-path -> logical-axes file.
 
 A model file may add more (`num_params`, `flops_per_token`, `init_cache` on its Model for the
 decoding protocol of `research.generate`); converters to and from other frameworks live in
-`research/models/convert/`, not in the model file.
+`research/models/convert/` (one interface: `load(path) -> (Model, params)`, `save(path, config,
+params)`), not in the model file.
 
 `load(name)` finds a model file by its module path under `research/models/`: 'transformer_lm',
 or a fork copied to `research/models/proj/<you>/<model>.py` as 'proj.<you>.<model>'. A new model
@@ -23,7 +36,7 @@ import types
 
 CONTRACT = ("Config", "VARIANTS", "Model", "make")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_NOT_MODELS = ("convert",)  # packages under research/models that hold no model files
+_NOT_MODELS = ("convert", "contract")  # modules and packages here that are not model files
 
 
 def available() -> list[str]:
@@ -31,7 +44,7 @@ def available() -> list[str]:
     names = [
         info.name
         for info in pkgutil.iter_modules(__path__)
-        if not info.ispkg and not info.name.startswith("_")
+        if not info.ispkg and not info.name.startswith("_") and info.name not in _NOT_MODELS
     ]
     proj = importlib.import_module(f"{__name__}.proj")
     # walk_packages imports each subpackage to look inside it, so it needs full module names.

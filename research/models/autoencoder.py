@@ -29,6 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from research.models import contract
 from research.nn.conv import Conv
 from research.nn.dense import dense_2d
 
@@ -45,7 +46,23 @@ class Config:
     latent_dim: int = 16
     code_activation: str = "linear"  # 'linear', 'sigmoid' or 'relu'
     top_k: int = 0  # > 0: keep only the top_k largest code units per example
+    dtype: str = "float32"  # compute dtype, e.g. 'bfloat16'; the outputs are float32
+    param_dtype: str = "float32"
     loss: str = "mse"  # 'mse' (the output is the image) or 'bernoulli' (the output is logits)
+
+    def __post_init__(self):
+        check_architecture(self)
+        if self.code_activation not in CODE_ACTIVATIONS:
+            raise ValueError(
+                f"Unknown code_activation {self.code_activation!r}; choose one of "
+                f"{sorted(CODE_ACTIVATIONS)}."
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"Unknown loss {self.loss!r}; choose one of {list(LOSSES)}.")
+        if not 0 <= self.top_k <= self.latent_dim:
+            raise ValueError(
+                f"top_k={self.top_k} must lie in [0, latent_dim={self.latent_dim}] (0 turns it off)."
+            )
 
 
 VARIANTS = {
@@ -67,13 +84,21 @@ CODE_ACTIVATIONS = {"linear": lambda z: z, "sigmoid": nn.sigmoid, "relu": nn.rel
 LOSSES = ("mse", "bernoulli")
 
 
-def _conv(features: int, axes: tuple, name: str, transpose: bool = False) -> Conv:
+def _dtypes(cfg) -> dict:
+    """The layers' dtype and param_dtype from a Config (None: float32)."""
+    if cfg is None:
+        return {}
+    return dict(dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype))
+
+
+def _conv(features: int, axes: tuple, name: str, cfg, transpose: bool = False) -> Conv:
     """A 3x3 stride-2 (transposed) convolution; axes names its (input, output) channels."""
-    return Conv(features, (3, 3), (2, 2), axes, transpose, name=name)
+    return Conv(features, (3, 3), (2, 2), axes, transpose, name=name, **_dtypes(cfg))
 
 
-def check_config(cfg) -> None:
-    """Raises a one-sentence ValueError for an architecture the encoder and decoder cannot build."""
+def check_architecture(cfg) -> None:
+    """For the `__post_init__` of this Config and vae's: a one-sentence ValueError for an
+    architecture the encoder and decoder cannot build, or a dtype that is not a float dtype."""
     if cfg.architecture not in ARCHITECTURES:
         raise ValueError(
             f"Unknown architecture {cfg.architecture!r}; choose one of {list(ARCHITECTURES)}."
@@ -83,6 +108,7 @@ def check_config(cfg) -> None:
             f"image_size={cfg.image_size} must be divisible by 2 ** num_conv_layers = "
             f"{2**cfg.num_conv_layers}; use fewer conv layers or another image size."
         )
+    contract.check_dtypes(cfg)
 
 
 class Encoder(nn.Module):
@@ -94,21 +120,24 @@ class Encoder(nn.Module):
     @nn.compact
     def __call__(self, x):
         cfg = self.config
+        dtypes = _dtypes(cfg)
         if cfg.architecture == "conv":
             h = x
             for i in range(cfg.num_conv_layers):
                 axes = ("embed" if i else None, "hidden")  # the image's channels: no name
-                h = _conv(cfg.conv_features * 2**i, axes, f"conv_{i}")(h)
+                h = _conv(cfg.conv_features * 2**i, axes, f"conv_{i}", cfg)(h)
                 h = nn.gelu(h)
             h = h.reshape(h.shape[0], -1)
             in_axis = "hidden"
         else:
             h = x.reshape(x.shape[0], -1)
             for i in range(cfg.num_layers):
-                h = dense_2d(h.shape[-1], cfg.hidden_dim, ("embed", "hidden"), f"hidden_{i}")(h)
+                axes = ("embed", "hidden")
+                h = dense_2d(h.shape[-1], cfg.hidden_dim, axes, f"hidden_{i}", **dtypes)(h)
                 h = nn.with_logical_constraint(nn.gelu(h), ("batch", "hidden"))
             in_axis = "hidden" if cfg.num_layers else "embed"
-        return dense_2d(h.shape[-1], self.out_dim, (in_axis, "latent"), "code")(h)
+        code = dense_2d(h.shape[-1], self.out_dim, (in_axis, "latent"), "code", **dtypes)(h)
+        return code.astype(jnp.float32)
 
 
 class Decoder(nn.Module):
@@ -119,27 +148,28 @@ class Decoder(nn.Module):
     @nn.compact
     def __call__(self, z):
         cfg = self.config
+        dtypes = _dtypes(cfg)
         size, c = cfg.image_size, cfg.channels
         if cfg.architecture == "conv":
             n = cfg.num_conv_layers
             side, features = size // 2**n, cfg.conv_features * 2 ** (n - 1)
             axes = ("latent", "hidden")
-            h = dense_2d(z.shape[-1], side * side * features, axes, "project")(z)
+            h = dense_2d(z.shape[-1], side * side * features, axes, "project", **dtypes)(z)
             h = nn.gelu(h).reshape(z.shape[0], side, side, features)
             for i in reversed(range(n)):
                 out = c if i == 0 else cfg.conv_features * 2 ** (i - 1)
                 axes = ("embed", "hidden" if i else None)  # the image's channels: no name
-                h = _conv(out, axes, f"deconv_{i}", transpose=True)(h)
+                h = _conv(out, axes, f"deconv_{i}", cfg, transpose=True)(h)
                 h = nn.gelu(h) if i else h
-            return h
+            return h.astype(jnp.float32)
         h = z
         for i in range(cfg.num_layers):
             axes = ("embed" if i else "latent", "hidden")
-            h = dense_2d(h.shape[-1], cfg.hidden_dim, axes, f"hidden_{i}")(h)
+            h = dense_2d(h.shape[-1], cfg.hidden_dim, axes, f"hidden_{i}", **dtypes)(h)
             h = nn.with_logical_constraint(nn.gelu(h), ("batch", "hidden"))
         in_axis = "hidden" if cfg.num_layers else "latent"
-        h = dense_2d(h.shape[-1], size * size * c, (in_axis, "embed"), "out")(h)
-        return h.reshape(z.shape[0], size, size, c)
+        h = dense_2d(h.shape[-1], size * size * c, (in_axis, "embed"), "out", **dtypes)(h)
+        return h.reshape(z.shape[0], size, size, c).astype(jnp.float32)
 
 
 def top_k_mask(z, k: int) -> jax.Array:
@@ -176,18 +206,6 @@ class Model(nn.Module):
 
     def setup(self):
         cfg = self.config
-        check_config(cfg)
-        if cfg.code_activation not in CODE_ACTIVATIONS:
-            raise ValueError(
-                f"Unknown code_activation {cfg.code_activation!r}; choose one of "
-                f"{sorted(CODE_ACTIVATIONS)}."
-            )
-        if cfg.loss not in LOSSES:
-            raise ValueError(f"Unknown loss {cfg.loss!r}; choose one of {list(LOSSES)}.")
-        if not 0 <= cfg.top_k <= cfg.latent_dim:
-            raise ValueError(
-                f"top_k={cfg.top_k} must lie in [0, latent_dim={cfg.latent_dim}] (0 turns it off)."
-            )
         self.encoder = Encoder(cfg, cfg.latent_dim)
         self.decoder = Decoder(cfg)
 
@@ -221,16 +239,4 @@ def num_params(config: Config) -> int:
     return sum(math.prod(a.shape) for a in jax.tree.leaves(nn.unbox(shapes["params"])))
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown autoencoder variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown autoencoder Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
+make = contract.maker("autoencoder", Config, VARIANTS, Model)

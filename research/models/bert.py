@@ -33,6 +33,7 @@ import dataclasses
 import flax.linen as nn
 import jax.numpy as jnp
 
+from research.models import contract
 from research.nn.dense import dense_2d
 from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
 from research.nn.masks import padding_mask
@@ -53,7 +54,7 @@ class Config:
     mlp_dim: int = 512
     dropout_rate: float = 0.1  # embeddings, each residual branch, classifier input
     attention_dropout_rate: float = 0.1  # attention probabilities
-    layer_norm_epsilon: float = 1e-12
+    norm_epsilon: float = 1e-12
     mlm_head: bool = True
     pooler: bool = True
     num_classes: int = 0  # > 0: a sequence-classification head on the pooled vector
@@ -76,6 +77,7 @@ class Config:
                 f"num_classes={self.num_classes} needs the pooler (the classifier reads the pooled "
                 "[CLS] vector); set pooler=True."
             )
+        contract.check_dtypes(self)
 
     @property
     def head_dim(self) -> int:
@@ -157,7 +159,7 @@ class Model(nn.Module):
                 mlp_dim=cfg.mlp_dim,
                 activation="gelu",  # BERT's exact erf GELU
                 norm="layer",
-                norm_epsilon=cfg.layer_norm_epsilon,
+                norm_epsilon=cfg.norm_epsilon,
                 norm_placement="post",
                 dropout_rate=cfg.dropout_rate,
                 attention_dropout_rate=cfg.attention_dropout_rate,
@@ -189,7 +191,7 @@ class Model(nn.Module):
     def _layer_norm(self, name: str, axes=("embed",)) -> LayerNorm:
         cfg = self.config
         return LayerNorm(
-            epsilon=cfg.layer_norm_epsilon,
+            epsilon=cfg.norm_epsilon,
             axes=axes,
             dtype=jnp.dtype(cfg.dtype),
             param_dtype=jnp.dtype(cfg.param_dtype),
@@ -214,7 +216,7 @@ class MlmHead(nn.Module):
         )(x)  # fmt: skip
         h = nn.gelu(h, approximate=False)
         h = LayerNorm(
-            epsilon=cfg.layer_norm_epsilon, axes=("hidden",), dtype=dtype,
+            epsilon=cfg.norm_epsilon, axes=("hidden",), dtype=dtype,
             param_dtype=param_dtype, name="ln",
         )(h)  # fmt: skip
         bias = self.param(
@@ -226,19 +228,7 @@ class MlmHead(nn.Module):
         return embed.attend(h) + bias.astype(jnp.float32)  # [B,T,V] float32
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown bert variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown bert Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
+make = contract.maker("bert", Config, VARIANTS, Model)
 
 
 def num_params(config: Config) -> int:

@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from research.embeddings.negative_sampling import average_rows
-from research.models.word2vec import ARCHITECTURES, check_sizes, scores, uniform_init
+from research.models import contract
+from research.models.word2vec import ARCHITECTURES, scores, uniform_init
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +42,27 @@ class Config:
     min_n: int = 3
     max_n: int = 6
 
+    def __post_init__(self):
+        for name in ("vocab_size", "embed_dim", "num_buckets", "min_n"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"fasttext {name}={getattr(self, name)} must be >= 1; pass e.g. 100."
+                )
+        if self.max_n < self.min_n:
+            raise ValueError(
+                f"fasttext max_n={self.max_n} must be >= min_n={self.min_n}; pass e.g. 3 and 6."
+            )
+        if self.ngram_rows < 0:
+            raise ValueError(
+                f"fasttext ngram_rows={self.ngram_rows} is negative; pass 0 (one row per bucket) "
+                "or the number of buckets in use."
+            )
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"fasttext architecture={self.architecture!r} is not known; use one of "
+                f"{', '.join(ARCHITECTURES)}."
+            )
+
 
 VARIANTS = {
     "skipgram": dict(embed_dim=100, architecture="skipgram", num_buckets=2_000_000),
@@ -54,22 +76,6 @@ class Model(nn.Module):
 
     def setup(self):
         cfg = self.config
-        check_sizes(
-            "fasttext",
-            vocab_size=cfg.vocab_size,
-            embed_dim=cfg.embed_dim,
-            num_buckets=cfg.num_buckets,
-            min_n=cfg.min_n,
-        )
-        if cfg.max_n < cfg.min_n:
-            raise ValueError(
-                f"fasttext max_n={cfg.max_n} must be >= min_n={cfg.min_n}; pass e.g. 3 and 6."
-            )
-        if cfg.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"fasttext architecture={cfg.architecture!r} is not known; use one of "
-                f"{', '.join(ARCHITECTURES)}."
-            )
         axes = ("vocab", "embed")
         init = nn.with_logical_partitioning(uniform_init(cfg.embed_dim), axes)
         zeros = nn.with_logical_partitioning(nn.initializers.zeros, axes)
@@ -132,16 +138,4 @@ def unseen_bucket_vector(bucket: int, dim: int, seed: int) -> np.ndarray:
     return rng.uniform(-0.5 / dim, 0.5 / dim, dim).astype(np.float32)
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown fasttext variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown fasttext Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
+make = contract.maker("fasttext", Config, VARIANTS, Model)

@@ -22,7 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from research.models import contract
 from research.nn.embedding import Embed, check_token_ids
+from research.nn.vocab_padding import padded_vocab_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,9 +35,17 @@ class Config:
     vocab_pad_multiple: int = 64
     embed_dim: int = 50
 
+    def __post_init__(self):
+        if self.vocab_size < 1 or self.embed_dim < 1 or self.vocab_pad_multiple < 1:
+            raise ValueError(
+                f"GloVe needs vocab_size, embed_dim and vocab_pad_multiple >= 1, got "
+                f"{self.vocab_size}, {self.embed_dim} and {self.vocab_pad_multiple}; pass the "
+                "vocabulary's size and positive sizes."
+            )
+
     @property
     def padded_vocab_size(self) -> int:
-        return -(-self.vocab_size // self.vocab_pad_multiple) * self.vocab_pad_multiple
+        return padded_vocab_size(self.vocab_size, self.vocab_pad_multiple)
 
 
 VARIANTS = {
@@ -61,12 +71,6 @@ class Model(nn.Module):
     def __call__(self, rows, cols):
         """rows, cols: int [B] word and context ids -> float32 [B] w_i . w~_j + b_i + b~_j."""
         cfg = self.config
-        if cfg.vocab_size < 1 or cfg.embed_dim < 1 or cfg.vocab_pad_multiple < 1:
-            raise ValueError(
-                f"GloVe needs vocab_size, embed_dim and vocab_pad_multiple >= 1, got "
-                f"{cfg.vocab_size}, {cfg.embed_dim} and {cfg.vocab_pad_multiple}; pass the "
-                "vocabulary's size and positive sizes."
-            )
         if rows.ndim != 1 or cols.shape != rows.shape:
             raise ValueError(
                 f"rows and cols must be [B] id arrays of one shape, got {rows.shape} and "
@@ -95,16 +99,4 @@ def word_vectors(params, vocab_size: int | None = None) -> np.ndarray:
     return (word + context)[:vocab_size]
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown glove variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown glove Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
+make = contract.maker("glove", Config, VARIANTS, Model)

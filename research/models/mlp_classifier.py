@@ -12,6 +12,7 @@ import dataclasses
 import flax.linen as nn
 import jax.numpy as jnp
 
+from research.models import contract
 from research.nn.dense import dense_2d
 
 
@@ -21,6 +22,16 @@ class Config:
     hidden_dim: int = 256
     num_layers: int = 2
     dropout_rate: float = 0.1
+    dtype: str = "float32"  # compute dtype, e.g. 'bfloat16'; the logits are float32
+    param_dtype: str = "float32"
+
+    def __post_init__(self):
+        for name in ("num_classes", "hidden_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1; pass e.g. 10.")
+        if self.num_layers < 0:
+            raise ValueError(f"num_layers={self.num_layers} is negative; pass 0 or more.")
+        contract.check_dtypes(self)
 
 
 VARIANTS = {
@@ -38,25 +49,16 @@ class Model(nn.Module):
         if x.ndim != 2:
             raise ValueError(f"inputs must be [B, features], got shape {x.shape}.")
         cfg = self.config
+        dtypes = dict(dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype))
         h = x.astype(jnp.float32)
         for i in range(cfg.num_layers):
-            h = dense_2d(h.shape[-1], cfg.hidden_dim, ("embed", "hidden"), f"hidden_{i}")(h)
+            axes = ("embed", "hidden")
+            h = dense_2d(h.shape[-1], cfg.hidden_dim, axes, f"hidden_{i}", **dtypes)(h)
             h = nn.with_logical_constraint(nn.gelu(h), ("batch", "hidden"))
             h = nn.Dropout(cfg.dropout_rate, deterministic=not train)(h)
         in_axis = "hidden" if cfg.num_layers else "embed"
-        return dense_2d(h.shape[-1], cfg.num_classes, (in_axis, "vocab"), "out")(h)
+        logits = dense_2d(h.shape[-1], cfg.num_classes, (in_axis, "vocab"), "out", **dtypes)(h)
+        return logits.astype(jnp.float32)
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown mlp_classifier variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown mlp_classifier Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
+make = contract.maker("mlp_classifier", Config, VARIANTS, Model)

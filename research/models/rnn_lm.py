@@ -2,10 +2,10 @@
 (Mikolov et al., 2010; Zaremba et al., 2014; tied input and output embeddings: Press and Wolf, 2017,
 Inan et al., 2017).
 
-Token embedding -> dropout -> `num_layers` recurrent layers of `hidden_size` units
+Token embedding -> dropout -> `num_layers` recurrent layers of `hidden_dim` units
 (`research.rnn.layer.RNN`, dropout between layers) -> dropout -> output layer, logits in float32.
 
-Output layer, tied (default): `proj` maps H -> D when hidden_size != embed_dim, then the logits are
+Output layer, tied (default): `proj` maps H -> D when hidden_dim != embed_dim, then the logits are
 `embed.attend` (the input table's transpose). Tying is the standard choice for RNN LMs: it removes
 the [H,V] matrix (half the parameters of a small model with a large vocabulary) and regularizes;
 the projection is what lets the recurrent width differ from the embedding width. Untied
@@ -26,8 +26,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from research.models import contract
 from research.nn.dense import EinsumDense
 from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
+from research.nn.vocab_padding import padded_vocab_size
 from research.rnn.cells import KINDS, Cell
 from research.rnn.layer import RNN
 
@@ -44,7 +46,7 @@ class Config:
     cell: str = "lstm"  # one of research.rnn.cells.KINDS
     num_layers: int = 2
     embed_dim: int = 256
-    hidden_size: int = 256
+    hidden_dim: int = 256
     dropout_rate: float = 0.0  # on the embeddings, between layers and on the last layer's output
     forget_bias: float = 1.0  # added to the LSTM forget gate's bias at init (Jozefowicz et al.)
     tie_embeddings: bool = True
@@ -62,27 +64,29 @@ class Config:
             raise ValueError(f"Unknown cell {self.cell!r}; choose one of {', '.join(KINDS)}.")
         if self.num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {self.num_layers}.")
+        padded_vocab_size(self.vocab_size, self.vocab_pad_multiple)  # refuses sizes below 1
+        contract.check_dtypes(self)
 
     @property
     def padded_vocab_size(self) -> int:
-        return -(-self.vocab_size // self.vocab_pad_multiple) * self.vocab_pad_multiple
+        return padded_vocab_size(self.vocab_size, self.vocab_pad_multiple)
 
     @property
     def has_projection(self) -> bool:
-        return self.tie_embeddings and self.hidden_size != self.embed_dim
+        return self.tie_embeddings and self.hidden_dim != self.embed_dim
 
 
 VARIANTS = {
     # The main job's byte-level model (experiments/configs/lm/lstm.py).
-    "tiny": dict(vocab_size=257, num_layers=2, embed_dim=256, hidden_size=256),
+    "tiny": dict(vocab_size=257, num_layers=2, embed_dim=256, hidden_dim=256),
     # Zaremba et al. (2014) on the Penn Treebank (10K words): small (no dropout) and medium,
     # untied, with their embedding init (the RNN layers keep PyTorch's).
     "zaremba_small": dict(
-        vocab_size=10000, num_layers=2, embed_dim=200, hidden_size=200, tie_embeddings=False,
+        vocab_size=10000, num_layers=2, embed_dim=200, hidden_dim=200, tie_embeddings=False,
         forget_bias=0.0, embed_init_scale=0.1,
     ),
     "zaremba_medium": dict(
-        vocab_size=10000, num_layers=2, embed_dim=650, hidden_size=650, tie_embeddings=False,
+        vocab_size=10000, num_layers=2, embed_dim=650, hidden_dim=650, tie_embeddings=False,
         forget_bias=0.0, embed_init_scale=0.05, dropout_rate=0.5,
     ),
 }  # fmt: skip
@@ -108,7 +112,7 @@ class Model(nn.Module):
         """Zero carries, one per layer. `length` is unused: a recurrent state has no length limit."""
         del length
         cfg = self.config
-        cell = Cell(cfg.cell, cfg.hidden_size)
+        cell = Cell(cfg.cell, cfg.hidden_dim)
         return [cell.zero_carry(batch_size, jnp.dtype(cfg.dtype)) for _ in range(cfg.num_layers)]
 
     @nn.compact
@@ -142,7 +146,7 @@ class Model(nn.Module):
 
         rnn = RNN(
             cfg.cell,
-            cfg.hidden_size,
+            cfg.hidden_dim,
             num_layers=cfg.num_layers,
             dropout_rate=cfg.dropout_rate,
             forget_bias=cfg.forget_bias,
@@ -160,35 +164,22 @@ class Model(nn.Module):
         )
         if cfg.tie_embeddings:
             if cfg.has_projection:
-                x = dense("proj", (cfg.hidden_size, cfg.embed_dim), ("hidden", "embed"), None)(x)
+                x = dense("proj", (cfg.hidden_dim, cfg.embed_dim), ("hidden", "embed"), None)(x)
             logits = embed.attend(x)
         else:
-            shape = (cfg.hidden_size, cfg.padded_vocab_size)
+            shape = (cfg.hidden_dim, cfg.padded_vocab_size)
             logits = dense("out", shape, ("hidden", "vocab"), ("vocab",))(x)
         logits = logits[..., : cfg.vocab_size].astype(jnp.float32)  # [B,T,V], padding dropped
         logits = nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
         return logits if cache is None else (logits, carries)
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown rnn_lm variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown rnn_lm Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    values = {**(VARIANTS[variant] if variant else {}), **overrides}
-    return Model(Config(**values))
+make = contract.maker("rnn_lm", Config, VARIANTS, Model)
 
 
 def num_params(config: Config) -> int:
     """Exact parameter count, computed from the config without initializing."""
-    d, h, v = config.embed_dim, config.hidden_size, config.padded_vocab_size
+    d, h, v = config.embed_dim, config.hidden_dim, config.padded_vocab_size
     g = Cell(config.cell, h).num_gates
     recurrent = sum(
         (d if layer == 0 else h) * g * h + h * g * h + 2 * g * h  # wi, wh, bi, bh

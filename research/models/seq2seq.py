@@ -9,7 +9,7 @@
 This is Luong et al.'s "global attention" decoder (the state attends after its RNN step, without
 input feeding), which makes the whole teacher-forced forward one scan plus vectorized attention.
 The score is selectable: 'additive' (Bahdanau's v^T tanh(W_1 m + W_2 h), Luong's "concat"), 'dot'
-or 'general' (see `research.rnn.attention`). The decoder width is K = hidden_size x directions, so
+or 'general' (see `research.rnn.attention`). The decoder width is K = hidden_dim x directions, so
 the encoder's states initialize it and 'dot' can compare them directly.
 
 Generation goes through the decoding protocol of `research.generate.decoding` as an
@@ -34,6 +34,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from research.models import contract
 from research.nn.dense import EinsumDense
 from research.nn.embedding import Embed
 from research.rnn.attention import KINDS, Attention
@@ -47,14 +48,16 @@ class Config:
 
     vocab_size: int = 13  # research.data.digit_strings: PAD 0, BOS 1, EOS 2, digits 3..12
     embed_dim: int = 32
-    hidden_size: int = 64  # per encoder direction; the decoder has hidden_size x directions
-    encoder_layers: int = 1
+    hidden_dim: int = 64  # per encoder direction; the decoder has hidden_dim x directions
+    num_encoder_layers: int = 1
     bidirectional: bool = True
     cell: str = "gru"
     attention: str = "additive"  # 'additive' | 'dot' | 'general'
     attention_dim: int = 64  # 'additive' only
     bos_id: int = 1  # the decoder's first input
     eos_id: int = 2  # greedy decoding pads after it
+    dtype: str = "float32"  # compute dtype, e.g. 'bfloat16'; the logits are float32
+    param_dtype: str = "float32"
 
     def __post_init__(self):
         if self.attention not in KINDS:
@@ -66,15 +69,18 @@ class Config:
         for name in ("bos_id", "eos_id"):
             if not 0 <= getattr(self, name) < self.vocab_size:
                 raise ValueError(f"{name}={getattr(self, name)} is not a token id < vocab_size.")
+        if self.num_encoder_layers < 1:
+            raise ValueError(f"num_encoder_layers must be >= 1, got {self.num_encoder_layers}.")
+        contract.check_dtypes(self)
 
     @property
     def decoder_size(self) -> int:
-        return self.hidden_size * (2 if self.bidirectional else 1)
+        return self.hidden_dim * (2 if self.bidirectional else 1)
 
 
 VARIANTS = {
-    "digits": dict(vocab_size=13, embed_dim=32, hidden_size=64, attention_dim=64),
-    "tiny": dict(vocab_size=13, embed_dim=8, hidden_size=16, attention_dim=16),
+    "digits": dict(vocab_size=13, embed_dim=32, hidden_dim=64, attention_dim=64),
+    "tiny": dict(vocab_size=13, embed_dim=8, hidden_dim=16, attention_dim=16),
 }
 
 
@@ -116,17 +122,21 @@ class Model(nn.Module):
 
     def setup(self):
         cfg = self.config
-        embed = lambda name: Embed(cfg.vocab_size, cfg.embed_dim, name=name)
+        param_dtype = jnp.dtype(cfg.param_dtype)
+        dtypes = dict(dtype=jnp.dtype(cfg.dtype), param_dtype=param_dtype)
+        embed = lambda name: Embed(cfg.vocab_size, cfg.embed_dim, name=name, **dtypes)
         self.source_embed, self.target_embed = embed("source_embed"), embed("target_embed")
         self.encoder = RNN(
-            cfg.cell, cfg.hidden_size, num_layers=cfg.encoder_layers,
-            bidirectional=cfg.bidirectional,
+            cfg.cell, cfg.hidden_dim, num_layers=cfg.num_encoder_layers,
+            bidirectional=cfg.bidirectional, **dtypes,
         )  # fmt: skip
-        self.decoder = RNN(cfg.cell, cfg.decoder_size)
-        self.attention = Attention(cfg.attention, cfg.attention_dim)
+        self.decoder = RNN(cfg.cell, cfg.decoder_size, **dtypes)
+        self.attention = Attention(cfg.attention, cfg.attention_dim, param_dtype=param_dtype)
         k = cfg.decoder_size
-        self.combine = EinsumDense("BTC,CK->BTK", (2 * k, k), ("hidden", "embed"))
-        self.out = EinsumDense("BTK,KV->BTV", (k, cfg.vocab_size), ("embed", "vocab"), ("vocab",))
+        self.combine = EinsumDense("BTC,CK->BTK", (2 * k, k), ("hidden", "embed"), **dtypes)
+        self.out = EinsumDense(
+            "BTK,KV->BTV", (k, cfg.vocab_size), ("embed", "vocab"), ("vocab",), **dtypes
+        )
 
     def encode(self, source, source_lengths) -> tuple[Encoded, list]:
         """Shapes: source int[B,S], lengths int[B] -> (Encoded, the decoder's initial carry)."""
@@ -201,16 +211,4 @@ class Model(nn.Module):
         return Seq2SeqCache(encoded=None, carry=None)
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown seq2seq variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown seq2seq Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
+make = contract.maker("seq2seq", Config, VARIANTS, Model)

@@ -9,9 +9,9 @@
 No biases anywhere, RMSNorm without a bias (epsilon 1e-6), attention scores unscaled (scale 1.0:
 T5 folds 1/sqrt(H) into the initialization). Each stack computes its `RelativePositionBias` once and
 adds it in every layer (T5 keeps it in the first layer and passes it on). The variants are data:
-  v1.0 (`feed_forward='relu'`, `tie_word_embeddings=True`): ReLU MLP; the output layer is the shared
+  v1.0 (`feed_forward='relu'`, `tie_embeddings=True`): ReLU MLP; the output layer is the shared
        embedding, applied to the decoder output rescaled by d_model**-0.5.
-  v1.1 (`feed_forward='gated-gelu'`, `tie_word_embeddings=False`): GEGLU MLP with the tanh GELU
+  v1.1 (`feed_forward='gated-gelu'`, `tie_embeddings=False`): GEGLU MLP with the tanh GELU
        (Hugging Face's gelu_new); an untied `lm_head`, no rescale.
 
 Parameter tree (names are API; the converter is research/models/convert/hf_t5.py):
@@ -44,6 +44,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from research.models import contract
 from research.nn.dense import EinsumDense
 from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
 from research.nn.kv_cache import KVCache
@@ -69,7 +70,7 @@ class Config:
     relative_buckets: int = 32
     relative_max_distance: int = 128
     feed_forward: str = "relu"  # 'relu' (v1.0) | 'gated-gelu' (v1.1)
-    tie_word_embeddings: bool = True  # v1.0: shared output layer + d_model**-0.5 rescale
+    tie_embeddings: bool = True  # v1.0: shared output layer + d_model**-0.5 rescale
     dropout_rate: float = 0.0
     norm_epsilon: float = 1e-6
     pad_id: int = 0  # the decoder start token, as in T5 (encoder padding comes as a mask)
@@ -88,6 +89,7 @@ class Config:
                 f"pad_id={self.pad_id} lies outside the vocabulary [0, {self.vocab_size}); "
                 "choose a pad id inside it (T5 uses 0)."
             )
+        contract.check_dtypes(self)
 
 
 VARIANTS = {
@@ -121,7 +123,7 @@ VARIANTS = {
         num_encoder_layers=8,
         num_decoder_layers=8,
         feed_forward="gated-gelu",
-        tie_word_embeddings=False,
+        tie_embeddings=False,
         dropout_rate=0.1,
     ),
 }
@@ -259,7 +261,7 @@ class Model(nn.Module):
         )
         self.encoder = Stack(cfg, decoder=False)
         self.decoder = Stack(cfg, decoder=True)
-        if not cfg.tie_word_embeddings:
+        if not cfg.tie_embeddings:
             self.lm_head = EinsumDense(
                 "BTD,DV->BTV",
                 kernel_shape=(cfg.embed_dim, cfg.vocab_size),
@@ -303,7 +305,7 @@ class Model(nn.Module):
             train=train,
         )
         x, new_cache = out if cache is not None else (out, None)
-        if cfg.tie_word_embeddings:
+        if cfg.tie_embeddings:
             logits = self.embed.attend(x * cfg.embed_dim**-0.5)
         else:
             logits = self.lm_head(x).astype(jnp.float32)
@@ -384,19 +386,7 @@ def start_decoding(cache: T5Cache, encoded, encoded_mask) -> T5Cache:
     return cache.replace(encoded=encoded, encoded_mask=encoded_mask.astype(bool))
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown t5 variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown t5 Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
+make = contract.maker("t5", Config, VARIANTS, Model)
 
 
 def num_params(config: Config) -> int:
@@ -407,5 +397,5 @@ def num_params(config: Config) -> int:
     stack_extra = config.relative_buckets * config.num_heads + d  # rel_bias, ln_f
     encoder = config.num_encoder_layers * (attention + mlp + 2 * d) + stack_extra
     decoder = config.num_decoder_layers * (2 * attention + mlp + 3 * d) + stack_extra
-    head = 0 if config.tie_word_embeddings else d * config.vocab_size
+    head = 0 if config.tie_embeddings else d * config.vocab_size
     return config.vocab_size * d + encoder + decoder + head

@@ -22,10 +22,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from research.models import contract
 from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
 from research.nn.kv_cache import KVCache
 from research.nn.norm import LayerNorm
 from research.nn.transformer_block import TransformerBlock
+from research.nn.vocab_padding import padded_vocab_size
 
 POSITION_EMBEDDINGS = ("learned", "rope")
 ROPE_BASE = 10_000.0
@@ -53,7 +55,7 @@ class Config:
     param_dtype: str = "float32"
     attention_impl: str | None = None  # None: einsum reference; 'xla'/'cudnn': jax.nn path
     remat: bool = False  # recompute each block in the backward pass (nn.remat)
-    layer_norm_epsilon: float = 1e-5
+    norm_epsilon: float = 1e-5
     # None: 1/sqrt(head_dim) (Vaswani et al.); 1.0 turns the scale off (the attention experiments).
     attention_scale: float | None = None
     # 'pre' is GPT-2's block; 'post' normalizes after each residual addition (the original
@@ -70,20 +72,26 @@ class Config:
     position_embedding: str = "learned"
 
     def __post_init__(self):
-        if self.position_embedding not in POSITION_EMBEDDINGS:
-            raise ValueError(
-                f"Unknown position_embedding {self.position_embedding!r}; choose one of "
-                f"{POSITION_EMBEDDINGS}."
-            )
         if self.embed_dim % self.num_heads:
             raise ValueError(
                 f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}; "
                 "choose num_heads that divides embed_dim."
             )
+        if self.position_embedding not in POSITION_EMBEDDINGS:
+            raise ValueError(
+                f"Unknown position_embedding {self.position_embedding!r}; choose one of "
+                f"{POSITION_EMBEDDINGS}."
+            )
+        if self.norm_placement not in ("pre", "post"):
+            raise ValueError(
+                f"Unknown norm_placement {self.norm_placement!r}; choose 'pre' or 'post'."
+            )
+        padded_vocab_size(self.vocab_size, self.vocab_pad_multiple)  # refuses sizes below 1
+        contract.check_dtypes(self)
 
     @property
     def padded_vocab_size(self) -> int:
-        return -(-self.vocab_size // self.vocab_pad_multiple) * self.vocab_pad_multiple
+        return padded_vocab_size(self.vocab_size, self.vocab_pad_multiple)
 
     @property
     def head_dim(self) -> int:
@@ -117,7 +125,7 @@ def block(cfg: Config, name: str, *, remat: bool = False, causal: bool = True) -
         mlp_dim=cfg.mlp_dim,
         activation="gelu_tanh",
         norm="layer",
-        norm_epsilon=cfg.layer_norm_epsilon,
+        norm_epsilon=cfg.norm_epsilon,
         norm_placement=cfg.norm_placement,
         attention_scale=cfg.attention_scale,
         causal=causal,
@@ -247,9 +255,10 @@ class Model(nn.Module):
                     x, None, train, mask=attention_mask, cache=cache[name], **rotary
                 )
 
-        x = LayerNorm(
-            epsilon=cfg.layer_norm_epsilon, dtype=dtype, param_dtype=param_dtype, name="ln_f"
-        )(x)
+        ln_f = LayerNorm(
+            epsilon=cfg.norm_epsilon, dtype=dtype, param_dtype=param_dtype, name="ln_f"
+        )
+        x = ln_f(x)
         logits = embed.attend(x)[..., : cfg.vocab_size]  # [B,T,V] float32, padding dropped
         logits = nn.with_logical_constraint(logits, ("batch", "length", "vocab"))
         return logits if cache is None else (logits, new_cache)
@@ -282,20 +291,7 @@ class Model(nn.Module):
         return positions, key_valid[:, None, None, :], new_cache
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown transformer_lm variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown transformer_lm Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    values = {**(VARIANTS[variant] if variant else {}), **overrides}
-    return Model(Config(**values))
+make = contract.maker("transformer_lm", Config, VARIANTS, Model)
 
 
 def num_params(config: Config, *, include_position_embedding: bool = True) -> int:

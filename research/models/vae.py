@@ -24,7 +24,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from research.models.autoencoder import Decoder, Encoder, check_config, check_images, to_image
+from research.models import contract
+from research.models.autoencoder import (
+    Decoder,
+    Encoder,
+    check_architecture,
+    check_images,
+    to_image,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +44,16 @@ class Config:
     conv_features: int = 32  # conv: features of the first conv layer, doubling per layer
     num_conv_layers: int = 2  # conv: stride-2 layers
     latent_dim: int = 16
+    dtype: str = "float32"  # compute dtype, e.g. 'bfloat16'; the outputs are float32
+    param_dtype: str = "float32"
     likelihood: str = "bernoulli"  # 'bernoulli' (the output is logits) or 'gaussian' (the mean)
+
+    def __post_init__(self):
+        check_architecture(self)
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(
+                f"Unknown likelihood {self.likelihood!r}; choose one of {sorted(LIKELIHOODS)}."
+            )
 
 
 VARIANTS = {
@@ -68,11 +84,6 @@ class Model(nn.Module):
 
     def setup(self):
         cfg = self.config
-        check_config(cfg)
-        if cfg.likelihood not in LIKELIHOODS:
-            raise ValueError(
-                f"Unknown likelihood {cfg.likelihood!r}; choose one of {sorted(LIKELIHOODS)}."
-            )
         self.encoder = Encoder(cfg, 2 * cfg.latent_dim)
         self.decoder = Decoder(cfg)
 
@@ -123,16 +134,4 @@ def interpolate(model: Model, params, x_a, x_b, num: int) -> jax.Array:
     return model.apply({"params": params}, z, method=Model.image)
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown vae variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown vae Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
+make = contract.maker("vae", Config, VARIANTS, Model)

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from research.embeddings.negative_sampling import average_rows
+from research.models import contract
 
 ARCHITECTURES = ("skipgram", "cbow")
 
@@ -27,6 +28,18 @@ class Config:
     vocab_size: int = 10_000
     embed_dim: int = 100
     architecture: str = "skipgram"  # 'skipgram' | 'cbow'
+
+    def __post_init__(self):
+        for name in ("vocab_size", "embed_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"word2vec {name}={getattr(self, name)} must be >= 1; pass e.g. 100."
+                )
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"word2vec architecture={self.architecture!r} is not known; use one of "
+                f"{', '.join(ARCHITECTURES)}."
+            )
 
 
 VARIANTS = {
@@ -45,13 +58,6 @@ def uniform_init(dim: int):
     return init
 
 
-def check_sizes(name: str, **sizes: int) -> None:
-    """ValueError naming the first size below 1 (an empty vocabulary, a zero dimension)."""
-    for key, value in sizes.items():
-        if value < 1:
-            raise ValueError(f"{name} {key}={value} must be >= 1; pass e.g. {key}=100.")
-
-
 def scores(h, output, targets, negatives):
     """positive [B, ...] = output[targets] . h, negative [B, ..., K] = output[negatives] . h.
 
@@ -68,12 +74,6 @@ class Model(nn.Module):
 
     def setup(self):
         cfg = self.config
-        check_sizes("word2vec", vocab_size=cfg.vocab_size, embed_dim=cfg.embed_dim)
-        if cfg.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"word2vec architecture={cfg.architecture!r} is not known; use one of "
-                f"{', '.join(ARCHITECTURES)}."
-            )
         shape = (cfg.vocab_size, cfg.embed_dim)
         axes = ("vocab", "embed")
         init = nn.with_logical_partitioning(uniform_init(cfg.embed_dim), axes)
@@ -106,16 +106,4 @@ class Model(nn.Module):
         return self.embedding
 
 
-def make(variant: str | None = None, **overrides) -> Model:
-    """A `Model` from a preset in `VARIANTS` (None: the `Config` defaults) plus field overrides."""
-    if variant is not None and variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown word2vec variant {variant!r}; choose one of {sorted(VARIANTS)} or None."
-        )
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown word2vec Config field(s) {unknown}; valid fields are {sorted(fields)}."
-        )
-    return Model(Config(**{**(VARIANTS[variant] if variant else {}), **overrides}))
+make = contract.maker("word2vec", Config, VARIANTS, Model)

@@ -36,5 +36,5 @@ def get_config(arg: str | None = None):
     else:
         config.model.num_layers = 1
         config.model.embed_dim = 64
-        config.model.hidden_size = 128
+        config.model.hidden_dim = 128
     return config

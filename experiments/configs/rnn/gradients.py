@@ -33,7 +33,7 @@ def get_config(arg: str | None = None):
     config = ml_collections.ConfigDict()
     config.seed = 0
     config.cells = "elman_tanh,lstm,gru"  # comma-separated research.rnn.cells kinds
-    config.hidden_size = 32
+    config.hidden_dim = 32
     config.forget_bias = 1.0  # added to the LSTM's forget-gate bias at init (0.0 = PyTorch's)
     config.seq_len = 200  # T: the loss reads the last step only
     config.lag = 10  # the target is the input this many steps before the last step
@@ -53,7 +53,7 @@ def get_config(arg: str | None = None):
     config.exploding.momentum = 0.9
 
     if smoke:
-        config.hidden_size = 8
+        config.hidden_dim = 8
         config.seq_len = 40
         config.lag = 3
         config.batch_size = 8

@@ -46,7 +46,7 @@ def get_config(arg: str | None = None):
     config.seed = 0
     config.cells = "elman_tanh,lstm,gru"  # comma-separated research.rnn.cells kinds
     config.lengths = (50, 100, 200)  # T: the second marker sits in the last T // 2 steps
-    config.hidden_size = 64
+    config.hidden_dim = 64
     config.forget_bias = 1.0  # added to the LSTM's forget-gate bias at init (0.0 = PyTorch's)
     config.unroll = 1  # lax.scan unroll: 8 measured 1.4-3.6x slower here (compile time)
     config.batch_size = 64
@@ -62,7 +62,7 @@ def get_config(arg: str | None = None):
     if smoke:
         config.cells = "elman_tanh,lstm"
         config.lengths = (8,)
-        config.hidden_size = 16
+        config.hidden_dim = 16
         config.num_train_steps = 40
         config.eval_every_steps = 20
         config.test_size = 256

@@ -1,9 +1,9 @@
 """Hugging Face BERT checkpoints <-> `research.models.bert`, both directions, offline.
 
-Import (`load_folder`, `from_hf`): a local folder (`hf_checkpoint.read_folder`) or a config dict and
+Import (`load`, `from_hf`): a local folder (`hf_checkpoint.read_folder`) or a config dict and
 a state dict of `BertForMaskedLM`, `BertModel` or `BertForSequenceClassification`; the heads come
 from the tensors present (MLM head: `cls.predictions.*`; pooler: `pooler.dense.*`; classifier:
-`classifier.*`). Export (`export_folder`, `to_hf`): a folder that
+`classifier.*`). Export (`save`, `to_hf`): a folder that
 `transformers.BertForMaskedLM.from_pretrained(folder)` (or the class the heads make) loads.
 
 Parameter mapping (torch Linear weights are [out, in], so kernels are transposed and reshaped):
@@ -42,7 +42,7 @@ _FIELDS = {
     "intermediate_size": "mlp_dim",
     "hidden_dropout_prob": "dropout_rate",
     "attention_probs_dropout_prob": "attention_dropout_rate",
-    "layer_norm_eps": "layer_norm_epsilon",
+    "layer_norm_eps": "norm_epsilon",
 }
 # Fields that must hold one of these values (None: absent is fine too).
 _REQUIRED = {
@@ -62,9 +62,10 @@ def _refuse(field: str, value, allowed) -> None:
 
 
 def config_from_hf(
-    hf_config: dict, *, mlm_head: bool, pooler: bool, num_classes: int = 0
+    hf_config: dict, *, mlm_head: bool, pooler: bool, num_classes: int = 0, **overrides
 ) -> bert.Config:
-    """Our `Config` from a Hugging Face BERT config dict, refusing fields we cannot represent."""
+    """Our `Config` from a Hugging Face BERT config dict, refusing fields we cannot represent;
+    `overrides` set fields Hugging Face does not have (dtype, param_dtype, attention_impl)."""
     if hf_config.get("model_type", "bert") != "bert":
         _refuse("model_type", hf_config["model_type"], ["bert"])
     for field, allowed in _REQUIRED.items():
@@ -77,7 +78,8 @@ def config_from_hf(
     if missing:
         raise ValueError(f"The Hugging Face BERT config lacks the field(s) {missing}.")
     values = {ours: hf_config[theirs] for theirs, ours in _FIELDS.items()}
-    return bert.make(mlm_head=mlm_head, pooler=pooler, num_classes=num_classes, **values).config
+    heads = dict(mlm_head=mlm_head, pooler=pooler, num_classes=num_classes)
+    return bert.make(**{**values, **heads, **overrides}).config
 
 
 def _strip(state_dict) -> dict:
@@ -85,7 +87,7 @@ def _strip(state_dict) -> dict:
     return {name.removeprefix("bert."): value for name, value in state_dict.items()}
 
 
-def from_hf_state_dict(state_dict, config: bert.Config) -> dict:
+def from_state_dict(state_dict, config: bert.Config) -> dict:
     """Our parameters (nested dict of float32 numpy arrays) from a BERT state dict.
 
     Values may be torch tensors or numpy arrays. Missing, misshapen and unexpected tensors are
@@ -152,8 +154,9 @@ def from_hf_state_dict(state_dict, config: bert.Config) -> dict:
     return params
 
 
-def from_hf(hf_config: dict, state_dict) -> tuple[bert.Model, dict]:
-    """(model, params) from a Hugging Face BERT config dict and state dict; heads from the tensors."""
+def from_hf(hf_config: dict, state_dict, **overrides) -> tuple[bert.Model, dict]:
+    """(model, params) from a Hugging Face BERT config dict and state dict; heads from the tensors,
+    `overrides` are `Config` fields (e.g. dtype='bfloat16')."""
     tensors = _strip(state_dict)
     names = set(tensors)
     num_classes = int(tensors["classifier.weight"].shape[0]) if "classifier.weight" in names else 0
@@ -162,14 +165,16 @@ def from_hf(hf_config: dict, state_dict) -> tuple[bert.Model, dict]:
         mlm_head=f"{MLM_PREFIX}transform.dense.weight" in names,
         pooler="pooler.dense.weight" in names,
         num_classes=num_classes,
+        **overrides,
     )
-    return bert.Model(config), from_hf_state_dict(state_dict, config)
+    return bert.Model(config), from_state_dict(state_dict, config)
 
 
-def load_folder(path) -> tuple[bert.Model, dict]:
-    """(model, params) from a local Hugging Face BERT folder (config.json + weights)."""
+def load(path, **overrides) -> tuple[bert.Model, dict]:
+    """(our Model, its params) from a local Hugging Face BERT folder (config.json + weights);
+    `overrides` are `Config` fields (e.g. dtype='bfloat16'). The heads come from the tensors."""
     hf_config, tensors = hf_checkpoint.read_folder(path)
-    return from_hf(hf_config, tensors)
+    return from_hf(hf_config, tensors, **overrides)
 
 
 def _architecture(config: bert.Config) -> str:
@@ -190,7 +195,7 @@ def _architecture(config: bert.Config) -> str:
     return "BertModel"
 
 
-def to_hf_config(config: bert.Config) -> dict:
+def config_to_hf(config: bert.Config) -> dict:
     """A Hugging Face BERT config dict for `config`."""
     hf = {theirs: getattr(config, ours) for theirs, ours in _FIELDS.items()}
     hf.update(
@@ -209,8 +214,8 @@ def to_hf_config(config: bert.Config) -> dict:
     return hf
 
 
-def to_hf_state_dict(params, config: bert.Config) -> dict[str, np.ndarray]:
-    """Hugging Face tensor names -> float32 numpy arrays (the inverse of `from_hf_state_dict`)."""
+def to_state_dict(params, config: bert.Config) -> dict[str, np.ndarray]:
+    """Hugging Face tensor names -> float32 numpy arrays (the inverse of `from_state_dict`)."""
     params = nn.unbox(params)
     d, n, h = config.embed_dim, config.num_heads, config.head_dim
     prefix = "" if _architecture(config) == "BertModel" else "bert."
@@ -254,10 +259,10 @@ def to_hf_state_dict(params, config: bert.Config) -> dict[str, np.ndarray]:
 
 def to_hf(params, config: bert.Config) -> tuple[dict, dict[str, np.ndarray]]:
     """(Hugging Face config dict, state dict) for our `params`."""
-    return to_hf_config(config), to_hf_state_dict(params, config)
+    return config_to_hf(config), to_state_dict(params, config)
 
 
-def export_folder(path, params, config: bert.Config):
+def save(path, config: bert.Config, params):
     """Writes a new folder `path` (config.json + model.safetensors) that
     `transformers.BertForMaskedLM.from_pretrained(path)` (or the class of the heads) loads; an
     existing `path` is refused (`hf_checkpoint.write_folder`). Returns the folder's path."""

@@ -77,12 +77,12 @@ def config_from_hf(hf: dict, **overrides) -> Config:
         mlp_dim=hf.get("n_inner") or 4 * d,
         dropout_rate=resid,
         attention_dropout_rate=hf.get("attn_pdrop", 0.1),
-        layer_norm_epsilon=hf.get("layer_norm_epsilon", 1e-5),
+        norm_epsilon=hf.get("layer_norm_epsilon", 1e-5),
     )
     return Config(**{**values, **overrides})
 
 
-def hf_config(config: Config, *, bos_token_id=None, eos_token_id=None) -> dict:
+def config_to_hf(config: Config, *, bos_token_id=None, eos_token_id=None) -> dict:
     """The `config.json` dict of a `GPT2LMHeadModel` computing what `config` computes.
 
     BOS/EOS default to the last id (GPT-2's <|endoftext|> is 50256 = V - 1; our byte vocabulary's
@@ -102,7 +102,7 @@ def hf_config(config: Config, *, bos_token_id=None, eos_token_id=None) -> dict:
         "resid_pdrop": config.dropout_rate,
         "embd_pdrop": config.dropout_rate,
         "attn_pdrop": config.attention_dropout_rate,
-        "layer_norm_epsilon": config.layer_norm_epsilon,
+        "layer_norm_epsilon": config.norm_epsilon,
         "initializer_range": 0.02,
         "scale_attn_weights": True,
         "scale_attn_by_inverse_layer_idx": False,
@@ -115,7 +115,7 @@ def hf_config(config: Config, *, bos_token_id=None, eos_token_id=None) -> dict:
     }
 
 
-def from_hf_gpt2_state_dict(state_dict, config: Config) -> dict:
+def from_state_dict(state_dict, config: Config) -> dict:
     """Our params from a Hugging Face GPT-2 state dict (`GPT2LMHeadModel` or `GPT2Model`).
 
     Values may be torch tensors or numpy arrays. A missing, misshapen or unexpected tensor raises
@@ -177,7 +177,7 @@ def from_hf_gpt2_state_dict(state_dict, config: Config) -> dict:
     return params
 
 
-def to_hf_gpt2_state_dict(params, config: Config) -> dict[str, np.ndarray]:
+def to_state_dict(params, config: Config) -> dict[str, np.ndarray]:
     """Our params (boxed or not) -> `GPT2LMHeadModel` tensors, float32, without the tied lm_head."""
     params = strip_boxes(params)
     d = config.embed_dim
@@ -217,7 +217,7 @@ def load(path, **overrides) -> tuple[transformer_lm.Model, dict]:
     fields (e.g. dtype='bfloat16'). Refuses unrepresentable configs and wrong tensors by name."""
     hf, tensors = read_folder(path)
     config = config_from_hf(hf, **overrides)
-    return transformer_lm.Model(config), from_hf_gpt2_state_dict(tensors, config)
+    return transformer_lm.Model(config), from_state_dict(tensors, config)
 
 
 def save(path, config: Config, params, *, bos_token_id=None, eos_token_id=None):
@@ -226,6 +226,6 @@ def save(path, config: Config, params, *, bos_token_id=None, eos_token_id=None):
     Atomic and never overwrites (`hf_checkpoint.write_folder`): an existing `path` is refused
     before anything is written. Returns the folder's path.
     """
-    tensors = to_hf_gpt2_state_dict(params, config)
-    hf = hf_config(config, bos_token_id=bos_token_id, eos_token_id=eos_token_id)
+    tensors = to_state_dict(params, config)
+    hf = config_to_hf(config, bos_token_id=bos_token_id, eos_token_id=eos_token_id)
     return write_folder(path, hf, tensors)

@@ -2,8 +2,8 @@
 
 Offline only: a checkpoint is a local folder (`hf_checkpoint.read_folder`) or a state dict.
 
-    model, params = hf_t5.import_folder("path/to/t5-small")
-    hf_t5.export_folder("path/to/new", model.config, params)  # from_pretrained() loads it
+    model, params = hf_t5.load("path/to/t5-small")
+    hf_t5.save("path/to/new", model.config, params)  # from_pretrained() loads it
 
 Tensor mapping (HF Linear weights are [out, in]; ours [in, ...out], so they are transposed):
   shared.weight [V,D] -> embed/embedding (encoder/decoder.embed_tokens are HF's tied copies)
@@ -30,6 +30,7 @@ import numpy as np
 
 from research.models import t5
 from research.models.convert.hf_checkpoint import TensorSource, read_folder, write_folder
+from research.sharding.partition import strip_boxes
 
 FEED_FORWARD_PROJ = ("relu", "gated-gelu")  # HF names, the same as t5.Config.feed_forward
 IGNORED_TENSORS = (
@@ -87,7 +88,7 @@ def config_from_hf(hf_config: dict, **overrides) -> t5.Config:
         relative_buckets=hf_config.get("relative_attention_num_buckets", 32),
         relative_max_distance=hf_config.get("relative_attention_max_distance", 128),
         feed_forward=projection,
-        tie_word_embeddings=scaled,
+        tie_embeddings=scaled,
         dropout_rate=float(hf_config.get("dropout_rate", 0.1)),
         norm_epsilon=float(hf_config.get("layer_norm_epsilon", 1e-6)),
         pad_id=pad_id,
@@ -112,7 +113,7 @@ def config_to_hf(config: t5.Config) -> dict:
         "dropout_rate": config.dropout_rate,
         "layer_norm_epsilon": config.norm_epsilon,
         "feed_forward_proj": config.feed_forward,
-        "tie_word_embeddings": config.tie_word_embeddings,
+        "tie_word_embeddings": config.tie_embeddings,
         "is_encoder_decoder": True,
         "pad_token_id": config.pad_id,
         "decoder_start_token_id": config.pad_id,
@@ -182,7 +183,7 @@ def from_state_dict(state_dict, config: t5.Config) -> dict:
         "decoder": stack("decoder", config.num_decoder_layers, decoder=True),
     }
     head = src.take("lm_head.weight", (config.vocab_size, d)) if "lm_head.weight" in src else None
-    if config.tie_word_embeddings:
+    if config.tie_embeddings:
         if head is not None and not np.array_equal(head, shared):
             raise ValueError(
                 "The T5 checkpoint's lm_head.weight differs from shared.weight, but its config "
@@ -196,10 +197,12 @@ def from_state_dict(state_dict, config: t5.Config) -> dict:
 
 
 def to_state_dict(params, config: t5.Config) -> dict[str, np.ndarray]:
-    """HF tensor name -> float32 numpy array for `T5ForConditionalGeneration.from_pretrained`.
+    """HF tensor name -> float32 numpy array for `T5ForConditionalGeneration.from_pretrained`;
+    `params` boxed (as `init` returns them) or not.
 
     v1.0 writes no lm_head.weight (HF ties it to shared.weight); v1.1 writes its own.
     """
+    params = strip_boxes(params)
     d, n, h = config.embed_dim, config.num_heads, config.head_dim
     as_np = lambda x: np.ascontiguousarray(np.asarray(x, np.float32))
     out = {"shared.weight": as_np(params["embed"]["embedding"])}
@@ -228,23 +231,25 @@ def to_state_dict(params, config: t5.Config) -> dict[str, np.ndarray]:
                         out[f"{prefix}.{hf}.weight"] = as_np(kernel.T)
                     kernel = np.asarray(attn["out"]["kernel"]).reshape(n * h, d)
                     out[f"{prefix}.o.weight"] = as_np(kernel.T)
-    if not config.tie_word_embeddings:
+    if not config.tie_embeddings:
         out["lm_head.weight"] = as_np(np.asarray(params["lm_head"]["kernel"]).T)
     return out
 
 
-def import_state_dict(hf_config: dict, state_dict, **overrides) -> tuple[t5.Model, dict]:
+def from_hf(hf_config: dict, state_dict, **overrides) -> tuple[t5.Model, dict]:
     """(our model, params) from a HF config dict and a `T5ForConditionalGeneration` state dict."""
     config = config_from_hf(hf_config, **overrides)
     return t5.Model(config), from_state_dict(state_dict, config)
 
 
-def import_folder(path, **overrides) -> tuple[t5.Model, dict]:
-    """(our model, params) from a local Hugging Face T5 folder (config.json + weights)."""
+def load(path, **overrides) -> tuple[t5.Model, dict]:
+    """(our Model, its params) from a local Hugging Face T5 folder (config.json + weights);
+    `overrides` are `Config` fields (e.g. dtype='bfloat16')."""
     hf_config, tensors = read_folder(path)
-    return import_state_dict(hf_config, tensors, **overrides)
+    return from_hf(hf_config, tensors, **overrides)
 
 
-def export_folder(path, config: t5.Config, params):
-    """Writes a new folder that `transformers.T5ForConditionalGeneration.from_pretrained` loads."""
+def save(path, config: t5.Config, params):
+    """Writes a new folder `path` that `transformers.T5ForConditionalGeneration.from_pretrained`
+    loads; an existing `path` is refused (`hf_checkpoint.write_folder`). Returns the folder's path."""
     return write_folder(path, config_to_hf(config), to_state_dict(params, config))

@@ -1,15 +1,10 @@
 """Tests for research/models/autoencoder.py: presets, parameter names and axes, a numpy forward of
 the dense model, the convolutional shapes, the code activations and top-k, and bad input."""
 
-import json
-import os
-from pathlib import Path
-
 import flax.linen as nn
 import jax
 import numpy as np
 import pytest
-from flax import traverse_util
 
 from research.models import autoencoder
 from research.models.autoencoder import Config, make
@@ -114,32 +109,13 @@ def test_code_activations_and_top_k():
 
 def test_bad_configs_and_inputs_are_refused():
     with pytest.raises(ValueError, match=r"Unknown architecture 'mlp'; choose one of"):
-        _init(make(architecture="mlp"))
+        make(architecture="mlp")
     with pytest.raises(ValueError, match=r"top_k=20 must lie in \[0, latent_dim=16\]"):
-        _init(make(top_k=20))
+        make(top_k=20)
     with pytest.raises(ValueError, match=r"Unknown code_activation 'tanh'"):
-        _init(make(code_activation="tanh"))
+        make(code_activation="tanh")
     model = make("classic")
-    params = _random_params(model)
+    shapes = nn.unbox(jax.eval_shape(lambda: _init(model))["params"])  # no eager init: fast
+    params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
     with pytest.raises(ValueError, match=r"images must be \[B, 8, 8, 1\] .* got shape \(2, 64\)"):
         model.apply({"params": params}, np.zeros((2, 64), np.float32))
-
-
-GOLDEN = Path(__file__).parent / "golden"
-
-
-@pytest.mark.parametrize("variant", ["classic", "conv"])
-def test_golden_logical_axes(variant):
-    """Parameter path -> logical axes; a change here changes sharding.
-
-    Regenerate after an intended change with
-      REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/autoencoder_test.py
-    and review the diff of the golden file.
-    """
-    path = GOLDEN / f"autoencoder_{variant}_axes.json"
-    shapes = jax.eval_shape(lambda: _init(make(variant)))
-    flat = traverse_util.flatten_dict(nn.get_partition_spec(shapes)["params"], sep="/")
-    axes = {p: list(spec) for p, spec in sorted(flat.items())}
-    if os.environ.get("REGENERATE_GOLDEN"):
-        path.write_text(json.dumps(axes, indent=2) + "\n")
-    assert axes == json.loads(path.read_text())

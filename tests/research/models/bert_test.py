@@ -1,28 +1,18 @@
 """Tests for research/models/bert.py: parameter counts (against the published number and Hugging
 Face's models built from the same config), padding invariance, bidirectionality, heads, dropout,
-bad inputs and the golden logical-axes file. Logit parity with PyTorch is in
-tests/research/models/convert/hf_bert_test.py.
-
-Regenerate the golden file after an intended parameter or sharding change with
-  REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/bert_test.py
-and review the diff of tests/research/models/golden/bert_tiny_axes.json.
+bad inputs. Logit parity with PyTorch is in tests/research/models/convert/hf_bert_test.py; the
+golden logical axes, make() and dtype in tests/research/models/contract_test.py.
 """
-
-import json
-import os
-import pathlib
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import traverse_util
 
 from research.models import bert
 from tests.reference_packages import import_reference
 
-GOLDEN = pathlib.Path(__file__).parent / "golden" / "bert_tiny_axes.json"
 BASE_WITH_POOLER = 109_482_240  # Hugging Face BertModel (bert-base-uncased), no task head
 BASE_MASKED_LM = 109_514_298  # Hugging Face BertForMaskedLM: no pooler, MLM head (tied output)
 
@@ -146,14 +136,3 @@ def test_bad_inputs_raise_value_errors():
         model.apply({"params": params}, ones, attention_mask=jnp.ones((1, 5)))
     with pytest.raises(ValueError, match=r"int32\[B,T\]"):
         model.apply({"params": params}, jnp.zeros((4,), jnp.int32))
-
-
-def test_golden_logical_axes():
-    """Parameter path -> logical axes of 'tiny' with a classifier; a change here changes sharding."""
-    model = bert.make("tiny", num_classes=2)
-    shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 8), jnp.int32))
-    flat = traverse_util.flatten_dict(nn.get_partition_spec(shapes)["params"], sep="/")
-    axes = {path: list(spec) for path, spec in sorted(flat.items())}
-    if os.environ.get("REGENERATE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(axes, indent=2) + "\n")
-    assert axes == json.loads(GOLDEN.read_text())

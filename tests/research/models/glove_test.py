@@ -1,17 +1,13 @@
 """Tests for research/models/glove.py: hand-worked predictions, init, axes, errors (the objective's own
 tests: tests/research/train/glove_loss_test.py)."""
 
-import json
 import math
-import os
-from pathlib import Path
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import traverse_util
 
 from research.models import glove
 from research.models.glove import Config, make
@@ -108,22 +104,3 @@ def test_bad_input_is_one_sentence():
     ids = jnp.zeros(1, jnp.int32)
     with pytest.raises(ValueError, match=r"GloVe needs vocab_size, embed_dim and vocab_pad_mul"):
         make(vocab_size=2, embed_dim=0).init({"params": jax.random.key(0)}, ids, ids)
-
-
-GOLDEN = Path(__file__).parent / "golden" / "glove_small_axes.json"
-
-
-def test_golden_logical_axes():
-    """Parameter path -> logical axes of the 'small' preset; a change here changes sharding.
-
-    Regenerate after an intended change with
-      REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/glove_test.py
-    and review the diff of the golden file.
-    """
-    ids = jnp.zeros(1, jnp.int32)
-    shapes = jax.eval_shape(lambda: make("small").init({"params": jax.random.key(0)}, ids, ids))
-    flat = traverse_util.flatten_dict(nn.get_partition_spec(shapes)["params"], sep="/")
-    axes = {path: list(spec) for path, spec in sorted(flat.items())}
-    if os.environ.get("REGENERATE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(axes, indent=2) + "\n")
-    assert axes == json.loads(GOLDEN.read_text())

@@ -12,7 +12,7 @@ def test_loads_the_model_files_by_name():
     assert models.load("transformer_lm") is transformer_lm
     assert models.load("mlp_classifier") is mlp_classifier
     assert {"mlp_classifier", "transformer_lm"} <= set(models.available())
-    assert not any(name.startswith(("convert", "proj")) for name in models.available())
+    assert not any(name.startswith(("convert", "contract", "proj")) for name in models.available())
 
 
 def test_a_typo_lists_the_available_models():
@@ -20,7 +20,7 @@ def test_a_typo_lists_the_available_models():
         models.load("transformer_ml")
     listed = str(e.value).split("choose one of ")[1].rstrip(".").split(", ")
     assert listed == models.available() and "transformer_lm" in listed
-    for not_a_model in ("convert.hf_gpt2", "convert", "a-b", "", "proj..x"):
+    for not_a_model in ("convert.hf_gpt2", "convert", "contract", "a-b", "", "proj..x"):
         with pytest.raises(ValueError, match="is not a model file's module path"):
             models.load(not_a_model)
 

@@ -1,32 +1,23 @@
 """Tests for research/models/rnn_lm.py: parameter count, causality, cached decoding, greedy
-sampling, dropout, bad inputs, make() errors, FLOPs and the golden logical-axes files.
-
-Regenerate the golden files after an intended parameter or sharding change with
-  REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/rnn_lm_test.py
-and review the diff of tests/research/models/golden/rnn_lm_*_axes.json.
+sampling, dropout, bad inputs, make() errors and FLOPs. The golden logical axes, make() and
+dtype live in tests/research/models/contract_test.py.
 """
-
-import json
-import os
-import pathlib
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import traverse_util
 
 from research.generate.sampling import sample
 from research.models import rnn_lm as lm
 
-GOLDEN = pathlib.Path(__file__).parent / "golden"
 TINY_PARAMS = 1_134_592
 
 
 def _small(**overrides):
     """2 layers, hidden 32 != embed 16: the tied output goes through the `proj` layer."""
-    values = dict(num_layers=2, embed_dim=16, hidden_size=32)
+    values = dict(num_layers=2, embed_dim=16, hidden_dim=32)
     return lm.make("tiny", **{**values, **overrides})
 
 
@@ -177,14 +168,14 @@ def test_embedding_init_is_uniform_in_the_configured_range():
     table = np.asarray(nn.unbox(_init(_small()))["embed"]["embedding"])  # [320,16]
     assert np.abs(table).max() <= 1.0
     np.testing.assert_allclose(table.std(), 1 / np.sqrt(3), rtol=0.05)  # std of U(-1, 1)
-    zaremba = lm.make("zaremba_small", vocab_size=64, embed_dim=8, hidden_size=8)
+    zaremba = lm.make("zaremba_small", vocab_size=64, embed_dim=8, hidden_dim=8)
     assert np.abs(nn.unbox(_init(zaremba))["embed"]["embedding"]).max() <= 0.1
 
 
 def test_make_errors_name_the_problem():
     with pytest.raises(ValueError, match="'huge'.*tiny.*zaremba"):
         lm.make("huge")
-    with pytest.raises(ValueError, match="hidden'.*hidden_size"):
+    with pytest.raises(ValueError, match="hidden'.*hidden_dim"):
         lm.make("tiny", hidden=2)
     with pytest.raises(ValueError, match="Unknown cell 'lstn'.*lstm"):
         lm.make("tiny", cell="lstn")
@@ -198,29 +189,3 @@ def test_flops_per_token_counts_the_matmul_parameters():
     untied = lm.make("zaremba_small").config
     embedding = untied.padded_vocab_size * untied.embed_dim  # a lookup, no matmul
     assert lm.flops_per_token(untied, 35) == 6 * (lm.num_params(untied) - embedding)
-
-
-def _axes(model):
-    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32)))
-    specs = nn.get_partition_spec(shapes)["params"]
-    flat = traverse_util.flatten_dict(specs, sep="/")
-    return {path: list(spec) for path, spec in sorted(flat.items())}
-
-
-@pytest.mark.parametrize(
-    "name, variant, overrides",
-    [
-        ("tiny", "tiny", {}),
-        ("tiny_projected", "tiny", {"hidden_size": 512}),  # tied through proj [H,D]
-        ("zaremba_small", "zaremba_small", {}),  # untied out [H,V] + bias
-    ],
-)
-def test_golden_logical_axes(name, variant, overrides):
-    # Catches a renamed parameter or a changed sharding annotation (embedding, RNN kernels, the
-    # projection, the untied output layer).
-    axes = _axes(lm.make(variant, **overrides))
-    golden = GOLDEN / f"rnn_lm_{name}_axes.json"
-    if os.environ.get("REGENERATE_GOLDEN"):
-        lines = [f"  {json.dumps(path)}: {json.dumps(spec)}" for path, spec in axes.items()]
-        golden.write_text("{\n" + ",\n".join(lines) + "\n}\n")
-    assert axes == json.loads(golden.read_text())

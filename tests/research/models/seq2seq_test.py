@@ -1,21 +1,12 @@
 """Tests for research/models/seq2seq.py: decoder causality, padding invariance, greedy decoding
-through the decoding protocol == feeding the teacher-forced forward its own argmax, presets, errors and the golden logical axes.
-
-Regenerate the golden file after an intended parameter or sharding change with
-  REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/seq2seq_test.py
-and review the diff of tests/research/models/golden/seq2seq_digits_axes.json.
+through the decoding protocol == feeding the teacher-forced forward its own argmax, presets and errors
+(the golden logical axes: tests/research/models/contract_test.py).
 """
-
-import dataclasses
-import json
-import os
-import pathlib
 
 import flax.linen as nn
 import jax
 import numpy as np
 import pytest
-from flax import traverse_util
 
 from research import models
 from research.generate import decoding
@@ -23,7 +14,6 @@ from research.generate.sampling import TokenChooser
 from research.models import seq2seq
 from research.models.seq2seq import Config, make, teacher_forcing_inputs
 
-GOLDEN = pathlib.Path(__file__).parent / "golden" / "seq2seq_digits_axes.json"
 B, S, T = 4, 6, 7
 
 
@@ -48,7 +38,7 @@ def _params(model, seed=0):
 KINDS = [
     dict(attention="additive"),
     dict(attention="dot"),
-    dict(attention="general", cell="lstm", bidirectional=False, encoder_layers=2),
+    dict(attention="general", cell="lstm", bidirectional=False, num_encoder_layers=2),
 ]
 
 
@@ -162,16 +152,3 @@ def test_errors_name_the_fix():
         model.apply({"params": params}, source)
     with pytest.raises(ValueError, match="With a cache, seq2seq takes one token array"):
         model.apply({"params": params}, source, lengths, cache=model.init_cache(B, T))
-
-
-def test_golden_logical_axes():
-    """Parameter path -> logical axes of the 'digits' preset; a change here changes sharding."""
-    model = make("digits")
-    source, lengths, target = _batch()
-    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), source, lengths, target))
-    flat = traverse_util.flatten_dict(nn.get_partition_spec(shapes)["params"], sep="/")
-    axes = {path: list(spec) for path, spec in sorted(flat.items())}
-    if os.environ.get("REGENERATE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(axes, indent=2) + "\n")
-    assert axes == json.loads(GOLDEN.read_text())
-    assert dataclasses.asdict(make("digits").config)["attention"] == "additive"

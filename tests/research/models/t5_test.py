@@ -1,18 +1,14 @@
 """Tests for research/models/t5.py: parameter counts (against the issue and Hugging Face), padding
 and causality invariants, cached decoding == full forward, generation through
-research.generate.decoding, the v1.0 head rescale by hand, errors and the golden logical axes.
+research.generate.decoding, the v1.0 head rescale by hand and errors.
 
 Parity of the logits with Hugging Face's PyTorch T5 lives in tests/research/models/convert/
-hf_t5_test.py (it needs the converter). Regenerate the golden file after an intended change with
-  REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/t5_test.py
-and review the diff of tests/research/models/golden/t5_tiny_axes.json.
+hf_t5_test.py (it needs the converter); the golden logical axes, make() and dtype in
+tests/research/models/contract_test.py.
 """
 
 import dataclasses
 import functools
-import json
-import os
-import pathlib
 
 import flax.linen as nn
 import jax
@@ -26,7 +22,6 @@ from research.generate.sampling import TokenChooser
 from research.models import t5
 from tests.reference_packages import import_reference
 
-GOLDEN = pathlib.Path(__file__).parent / "golden" / "t5_tiny_axes.json"
 SMALL_PARAMS = 60_506_624  # t5-small, the number in the issue
 SMALL_V1_1_PARAMS = 76_961_152  # google/t5-v1_1-small
 V = 40
@@ -52,7 +47,7 @@ def _model(feed_forward="relu", **overrides):
     key = (feed_forward, tuple(sorted(overrides.items())))
     if key not in _MODELS:
         tied = feed_forward == "relu"
-        model = _small(feed_forward=feed_forward, tie_word_embeddings=tied, **overrides)
+        model = _small(feed_forward=feed_forward, tie_embeddings=tied, **overrides)
         _MODELS[key] = model, _init(model)
     return _MODELS[key]
 
@@ -319,21 +314,3 @@ def test_errors_are_one_sentence_value_errors():
         t5.make("tiny", d_model=4)
     with pytest.raises(ValueError, match="Unknown T5 feed_forward 'gated-silu'"):
         t5.make("tiny", feed_forward="gated-silu")
-
-
-def _tiny_axes():
-    model = t5.make("tiny")
-    shapes = jax.eval_shape(
-        lambda: model.init(jax.random.key(0), jnp.ones((1, 8), jnp.int32), jnp.ones((1, 4), int))
-    )
-    specs = nn.get_partition_spec(shapes)["params"]
-    flat = traverse_util.flatten_dict(specs, sep="/")
-    return {path: list(spec) for path, spec in sorted(flat.items())}
-
-
-def test_golden_logical_axes():
-    axes = _tiny_axes()
-    if os.environ.get("REGENERATE_GOLDEN"):
-        lines = [f"  {json.dumps(path)}: {json.dumps(spec)}" for path, spec in axes.items()]
-        GOLDEN.write_text("{\n" + ",\n".join(lines) + "\n}\n")
-    assert axes == json.loads(GOLDEN.read_text())

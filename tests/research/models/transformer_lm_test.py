@@ -1,25 +1,16 @@
 """Tests for research/models/transformer_lm.py: parameter count, causality, dropout, remat,
-attention paths, make() errors, FLOPs and the golden logical-axes file.
-
-Regenerate the golden file after an intended parameter or sharding change with
-  REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/transformer_lm_test.py
-and review the diff of tests/research/models/golden/transformer_lm_tiny_axes.json.
+attention paths, make() errors and FLOPs. The golden logical axes, make() and dtype live in
+tests/research/models/contract_test.py.
 """
-
-import json
-import os
-import pathlib
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import traverse_util
 
 from research.models import transformer_lm as lm
 
-GOLDEN = pathlib.Path(__file__).parent / "golden" / "transformer_lm_tiny_axes.json"
 TINY_PARAMS = 3_307_008
 
 
@@ -266,19 +257,3 @@ def test_flops_per_token():
     # GPT-2 small has 124,439,808 parameters; its 50257-row embedding is padded to 50304 here.
     assert n == 124_439_808 + 47 * 768 - 1024 * 768
     assert lm.flops_per_token(config, 1024) == 6 * n + 12 * 12 * 768 * 1024
-
-
-def _tiny_axes():
-    model = lm.make("tiny")
-    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 8), jnp.int32)))
-    specs = nn.get_partition_spec(shapes)["params"]
-    flat = traverse_util.flatten_dict(specs, sep="/")
-    return {path: list(spec) for path, spec in sorted(flat.items())}
-
-
-def test_golden_logical_axes():
-    axes = _tiny_axes()
-    if os.environ.get("REGENERATE_GOLDEN"):
-        lines = [f"  {json.dumps(path)}: {json.dumps(spec)}" for path, spec in axes.items()]
-        GOLDEN.write_text("{\n" + ",\n".join(lines) + "\n}\n")
-    assert axes == json.loads(GOLDEN.read_text())

@@ -1,16 +1,11 @@
 """Tests for research/models/vae.py: presets, the explicit-rng reparameterization, shared
-encoder/decoder parameter names, prior samples and interpolation endpoints, golden axes."""
-
-import json
-import os
-from pathlib import Path
+encoder/decoder parameter names, prior samples and interpolation endpoints (golden axes: contract_test.py)."""
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import traverse_util
 
 from research.models import autoencoder, vae
 from research.models.vae import Config, make
@@ -104,21 +99,3 @@ def test_prior_samples_and_interpolation_decode_the_right_codes():
     assert path.shape == (4, 8, 8, 1)
     np.testing.assert_allclose(path[0], ends[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(path[-1], ends[1], rtol=1e-5, atol=1e-6)
-
-
-GOLDEN = Path(__file__).parent / "golden" / "vae_digits_axes.json"
-
-
-def test_golden_logical_axes():
-    """Parameter path -> logical axes of the 'digits' preset; a change here changes sharding.
-
-    Regenerate after an intended change with
-      REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/vae_test.py
-    and review the diff of the golden file.
-    """
-    shapes = jax.eval_shape(lambda: _init(make("digits")))
-    flat = traverse_util.flatten_dict(nn.get_partition_spec(shapes)["params"], sep="/")
-    axes = {path: list(spec) for path, spec in sorted(flat.items())}
-    if os.environ.get("REGENERATE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(axes, indent=2) + "\n")
-    assert axes == json.loads(GOLDEN.read_text())

@@ -1,20 +1,13 @@
-"""word2vec model: init as word2vec.c, logits and the SGD update by hand, golden sharding axes."""
-
-import json
-import os
-from pathlib import Path
+"""word2vec model: init as word2vec.c, logits and the SGD update by hand (golden sharding axes: contract_test.py)."""
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import traverse_util
 
 from research.embeddings.negative_sampling import negative_sampling_loss
 from research.models.word2vec import make
-
-GOLDEN = Path(__file__).parent / "golden" / "word2vec_tiny_axes.json"
 
 
 def _init(model, cbow=False):
@@ -91,21 +84,6 @@ def test_one_sgd_step_is_word2vec_cs_update():
     np.testing.assert_allclose(new_out[3], -alpha * 0.5 * h, rtol=1e-6)
     np.testing.assert_allclose(new_out[2], -alpha * 0.5 * h, rtol=1e-6)
     np.testing.assert_array_equal(grads["embedding"], 0.0)
-
-
-def test_golden_logical_axes():
-    """Parameter path -> logical axes of the 'tiny' preset; a change here changes sharding.
-
-    Regenerate after an intended change with
-      REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/research/models/word2vec_test.py
-    and review the diff of the golden file.
-    """
-    shapes = jax.eval_shape(lambda: _init(make("tiny")))
-    flat = traverse_util.flatten_dict(nn.get_partition_spec(shapes)["params"], sep="/")
-    axes = {path: list(spec) for path, spec in sorted(flat.items())}
-    if os.environ.get("REGENERATE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(axes, indent=2) + "\n")
-    assert axes == json.loads(GOLDEN.read_text())
 
 
 @pytest.mark.parametrize(

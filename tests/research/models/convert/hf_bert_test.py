@@ -114,10 +114,10 @@ def _our_config(**overrides):
     return bert.make(**{**fields, "dropout_rate": 0.0, "attention_dropout_rate": 0.0, **overrides})
 
 
-def test_export_folder_loads_in_pytorch_with_the_same_logits(tmp_path):
+def test_save_writes_a_folder_that_loads_in_pytorch_with_the_same_logits(tmp_path):
     transformers = import_reference("transformers")
     model, params = _random_params(_our_config(pooler=False).config)
-    folder = hf_bert.export_folder(tmp_path / "bert", params, model.config)
+    folder = hf_bert.save(tmp_path / "bert", model.config, params)
     assert json.loads((folder / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
     hf = transformers.BertForMaskedLM.from_pretrained(folder, attn_implementation="eager").eval()
     tokens, segments, mask = _batch()
@@ -125,18 +125,18 @@ def test_export_folder_loads_in_pytorch_with_the_same_logits(tmp_path):
     theirs = _hf_forward(hf, tokens, segments, mask).logits.numpy()
     _assert_real_positions_close(ours, theirs, mask, atol=1e-5)
     # And back: the folder imports to the same parameters.
-    back_model, back = hf_bert.load_folder(folder)
+    back_model, back = hf_bert.load(folder)
     assert back_model.config == model.config
     for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(params), strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
     with pytest.raises(ValueError, match="already exists"):
-        hf_bert.export_folder(folder, params, model.config)
+        hf_bert.save(folder, model.config, params)
 
 
 def test_export_encoder_with_pooler_loads_as_bert_model(tmp_path):
     transformers = import_reference("transformers")
     model, params = _random_params(_our_config(mlm_head=False).config)
-    folder = hf_bert.export_folder(tmp_path / "encoder", params, model.config)
+    folder = hf_bert.save(tmp_path / "encoder", model.config, params)
     hf = transformers.BertModel.from_pretrained(folder, attn_implementation="eager").eval()
     tokens, segments, mask = _batch()
     ours = _ours(model, params, tokens, segments, mask)
@@ -149,13 +149,13 @@ def _state_dict():
     """A BertForMaskedLM-shaped state dict of distinct random values (no reference needed)."""
     config = _our_config(pooler=False).config
     _, params = _random_params(config)
-    return config, hf_bert.to_hf_state_dict(params, config)
+    return config, hf_bert.to_state_dict(params, config)
 
 
 def test_import_then_export_returns_every_tensor_exactly():
     config, sd = _state_dict()
     assert "bert.encoder.layer.1.attention.self.key.weight" in sd
-    back = hf_bert.to_hf_state_dict(hf_bert.from_hf_state_dict(sd, config), config)
+    back = hf_bert.to_state_dict(hf_bert.from_state_dict(sd, config), config)
     assert sorted(back) == sorted(sd)
     for name, value in sd.items():
         np.testing.assert_array_equal(back[name], value, err_msg=name)
@@ -165,19 +165,19 @@ def test_bad_checkpoints_name_the_tensor(tmp_path):
     config, sd = _state_dict()
     broken = {k: v for k, v in sd.items() if k != "bert.encoder.layer.1.output.dense.bias"}
     with pytest.raises(ValueError, match=r"no tensor 'encoder.layer.1.output.dense.bias'"):
-        hf_bert.from_hf_state_dict(broken, config)
+        hf_bert.from_state_dict(broken, config)
     misshapen = {**sd, "bert.encoder.layer.0.attention.self.query.weight": np.zeros((32, 31))}
     with pytest.raises(
         ValueError, match=r"'encoder.layer.0.attention.self.query.weight' has shape"
     ):
-        hf_bert.from_hf_state_dict(misshapen, config)
+        hf_bert.from_state_dict(misshapen, config)
     extra = {**sd, "bert.encoder.layer.2.output.dense.bias": np.zeros(32)}
     with pytest.raises(ValueError, match=r"unexpected tensor.*'encoder.layer.2.output.dense.bias'"):
-        hf_bert.from_hf_state_dict(extra, config)
+        hf_bert.from_state_dict(extra, config)
     # Through a folder too: the config says 2 layers, the weights hold a third.
-    folder = hf_checkpoint.write_folder(tmp_path / "extra", hf_bert.to_hf_config(config), extra)
+    folder = hf_checkpoint.write_folder(tmp_path / "extra", hf_bert.config_to_hf(config), extra)
     with pytest.raises(ValueError, match=r"'encoder.layer.2.output.dense.bias'"):
-        hf_bert.load_folder(folder)
+        hf_bert.load(folder)
 
 
 @pytest.mark.parametrize(
@@ -193,13 +193,13 @@ def test_bad_checkpoints_name_the_tensor(tmp_path):
 )
 def test_unrepresentable_configs_are_refused_naming_the_field(field, value):
     config, _ = _state_dict()
-    hf_config = {**hf_bert.to_hf_config(config), "hidden_dropout_prob": 0.1, field: value}
+    hf_config = {**hf_bert.config_to_hf(config), "hidden_dropout_prob": 0.1, field: value}
     with pytest.raises(ValueError, match=f"{field}={value!r}"):
         hf_bert.config_from_hf(hf_config, mlm_head=True, pooler=False)
 
 
 def test_export_refuses_head_combinations_without_a_hf_class():
     with pytest.raises(ValueError, match="BertForMaskedLM has no pooler"):
-        hf_bert.to_hf_config(bert.make("tiny").config)
+        hf_bert.config_to_hf(bert.make("tiny").config)
     with pytest.raises(ValueError, match="both the MLM head and a classifier"):
-        hf_bert.to_hf_config(bert.make("tiny", num_classes=2).config)
+        hf_bert.config_to_hf(bert.make("tiny", num_classes=2).config)

@@ -20,7 +20,7 @@ import pytest
 from research.generate.sampling import left_pad, sample
 from research.models import transformer_lm as lm
 from research.models.convert import hf_gpt2
-from research.models.convert.hf_gpt2 import from_hf_gpt2_state_dict
+from research.models.convert.hf_gpt2 import from_state_dict
 from tests.reference_packages import import_reference
 
 D, N, H, F, LAYERS, V, MAX_LEN = 6, 2, 3, 8, 2, 5, 4
@@ -63,7 +63,7 @@ def test_every_slice_head_and_width_lands_where_the_layout_says():
         num_heads=N, mlp_dim=F,
     ).config  # fmt: skip
     sd = _labelled_state_dict()
-    params = from_hf_gpt2_state_dict(sd, config)
+    params = from_state_dict(sd, config)
     embedding = params["embed"]["embedding"]
     assert embedding.shape == (8, D)  # padded to the multiple, zero rows appended
     np.testing.assert_array_equal(embedding[:V], sd["transformer.wte.weight"])
@@ -98,7 +98,7 @@ def _config(**overrides):
 def test_export_inverts_import_exactly():
     config = _config(vocab_pad_multiple=8)
     sd = _labelled_state_dict()
-    back = hf_gpt2.to_hf_gpt2_state_dict(from_hf_gpt2_state_dict(sd, config), config)
+    back = hf_gpt2.to_state_dict(from_state_dict(sd, config), config)
     assert sorted(back) == sorted(sd)
     for name, value in sd.items():
         np.testing.assert_array_equal(back[name], np.float32(value), err_msg=name)
@@ -109,22 +109,22 @@ def test_missing_misshapen_and_unexpected_tensors_are_named():
     sd = _labelled_state_dict()
     del sd["transformer.h.1.attn.c_attn.bias"]
     with pytest.raises(ValueError, match=r"no tensor 'h.1.attn.c_attn.bias'"):
-        from_hf_gpt2_state_dict(sd, config)
+        from_state_dict(sd, config)
     sd = _labelled_state_dict()
     sd["transformer.h.0.mlp.c_fc.weight"] = np.zeros((D, F + 1), np.float32)
     with pytest.raises(ValueError, match=r"'h.0.mlp.c_fc.weight' has shape \(6, 9\)"):
-        from_hf_gpt2_state_dict(sd, config)
+        from_state_dict(sd, config)
     sd = _labelled_state_dict()
     sd["transformer.h.2.attn.c_attn.weight"] = np.zeros((D, 3 * D), np.float32)  # a 3rd layer
     with pytest.raises(ValueError, match=r"1 unexpected tensor.*'h.2.attn.c_attn.weight'"):
-        from_hf_gpt2_state_dict(sd, config)
+        from_state_dict(sd, config)
     sd = _labelled_state_dict()
     sd["lm_head.weight"] = sd["transformer.wte.weight"] + 1.0
     with pytest.raises(ValueError, match="lm_head.weight differs from wte.weight"):
-        from_hf_gpt2_state_dict(sd, config)
+        from_state_dict(sd, config)
     sd["lm_head.weight"] = sd["transformer.wte.weight"]  # tied: accepted
     sd["transformer.h.0.attn.bias"] = np.tril(np.ones((1, 1, 4, 4)))  # an old causal buffer
-    from_hf_gpt2_state_dict(sd, config)
+    from_state_dict(sd, config)
 
 
 @pytest.mark.parametrize(
@@ -140,14 +140,14 @@ def test_missing_misshapen_and_unexpected_tensors_are_named():
     ],
 )
 def test_unrepresentable_config_fields_are_refused_by_name(field, value):
-    hf = hf_gpt2.hf_config(_config())
+    hf = hf_gpt2.config_to_hf(_config())
     with pytest.raises(ValueError, match=field):
         hf_gpt2.config_from_hf({**hf, field: value})
 
 
 def test_config_round_trip_and_the_gpt2_defaults():
-    config = _config(dropout_rate=0.1, attention_dropout_rate=0.05, layer_norm_epsilon=1e-6)
-    assert hf_gpt2.config_from_hf(hf_gpt2.hf_config(config)) == config
+    config = _config(dropout_rate=0.1, attention_dropout_rate=0.05, norm_epsilon=1e-6)
+    assert hf_gpt2.config_from_hf(hf_gpt2.config_to_hf(config)) == config
     # An HF config.json lists only what differs from GPT2Config's defaults: GPT-2 small's.
     small = hf_gpt2.config_from_hf(
         {"model_type": "gpt2", "activation_function": "gelu_pytorch_tanh"}
@@ -157,7 +157,7 @@ def test_config_round_trip_and_the_gpt2_defaults():
 
 def test_save_refuses_an_existing_folder_and_writes_nothing(tmp_path):
     config = _config()
-    params = from_hf_gpt2_state_dict(_labelled_state_dict(), config)
+    params = from_state_dict(_labelled_state_dict(), config)
     (tmp_path / "out").mkdir()
     with pytest.raises(ValueError, match="already exists"):
         hf_gpt2.save(tmp_path / "out", config, params)
