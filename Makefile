@@ -36,7 +36,7 @@ format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format .
 
 test: lint
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=30
 
 bench: $(VENV)/.installed-test
 	$(PY) -m experiments.benchmarks.train_step
