@@ -69,9 +69,10 @@ def run(main) -> None:
             handler.addFilter(quiet)
         if len(argv) > 1:
             raise app.UsageError(f"Unexpected arguments {argv[1:]}; use --config.<key>=<value>.")
+        config = _loaded(config_flag)
         distributed.maybe_initialize()
         try:
-            result = main(config_flag.value, workdir_flag.value)
+            result = main(config, workdir_flag.value)
         except StagePreempted as e:
             logging.warning("%s", e)
             return
@@ -84,4 +85,43 @@ def run(main) -> None:
         if result is not None and getattr(result, "preempted", False):
             logging.warning("Exiting after the preemption checkpoint.")
 
-    app.run(_main)
+    app.run(_main, flags_parser=_parse_flags)
+
+
+def _refuse(message: str) -> None:
+    """Bad command-line input: one line on stderr, exit status 1, nothing written."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with an unloadable config, a bad config argument or value and a
+    mistyped `--config.<key>` answered in one line instead of a traceback and the usage text."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:  # the config file raised, or a value did not parse
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        cause = f" ({lines[-1]})" if len(lines) > 1 else ""
+        _refuse(f"{lines[0].rstrip(':')}{cause}; fix the flag and run again.")
+    except KeyError as e:  # ml_collections: an override names a key the config does not have
+        name, _, hint = str(e.args[0]).partition("\n")
+        name = name.strip("'\"")
+        given = [a.split("=")[0] for a in argv if a.startswith("--config.")]
+        flag = next((a for a in given if name in a.split(".")), "a --config.<key> flag")
+        _refuse(
+            f"{flag} names no key of the config ({name!r} is not there{'; ' + hint if hint else ''}"
+            "); see the config file for its keys."
+        )
+
+
+def _loaded(config_flag):
+    """The parsed config, or a one-line refusal when its file could not be loaded (ml_collections
+    defers that error to the first use of the config)."""
+    config = config_flag.value
+    try:
+        config.keys()
+    except OSError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        cause = next((line for line in lines if "Errno" in line), lines[-1])
+        _refuse(f"Cannot load the --config file: {cause}; pass the path of a config file.")
+    return config

@@ -114,3 +114,41 @@ def test_bad_input_is_one_error_line_and_exit_1(tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists() or not any(
         (tmp_path / "run" / "checkpoints").iterdir()
     )
+
+
+@pytest.mark.parametrize(
+    "config_flags, message",
+    [
+        (
+            ["--config=experiments/configs/digits/mlp.py:smoke", "--config.optimizr.eps=1"],
+            "error: --config.optimizr.eps names no key of the config ('optimizr' is not there; "
+            'Did you mean "optimizer" instead of "optimizr"?)',
+        ),
+        (
+            ["--config=experiments/configs/digits/nope.py"],
+            "error: Cannot load the --config file: [Errno 2] No such file or directory: "
+            "'experiments/configs/digits/nope.py'",
+        ),
+        (
+            ["--config=experiments/configs/digits/mlp.py:bogus"],
+            "(ValueError: Unknown config argument 'bogus'; use ':smoke' or nothing.)",
+        ),
+        (
+            ["--config=experiments/configs/digits/mlp.py", "--config.optimizer.eps=abc"],
+            "error: flag --config.optimizer.eps=abc: could not convert string to float: 'abc'",
+        ),
+    ],
+    ids=["mistyped key", "missing file", "bad argument", "bad value"],
+)
+def test_bad_config_flags_get_one_line_and_status_1_and_write_nothing(
+    tmp_path, config_flags, message
+):
+    """Each of these printed a 40-60-line traceback (or absl's usage text) before."""
+    workdir = tmp_path / "run"
+    cmd = [*rx.command("experiments.train_digits", "unused", workdir)]
+    cmd = [c for c in cmd if not c.startswith("--config=")] + config_flags
+    done = rx.run(cmd, timeout=120)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr[-2000:]
+    assert not workdir.exists()
