@@ -6,7 +6,6 @@ import statistics
 import time
 
 import jax
-import torch
 
 # bf16 dense tensor-core peaks (FLOP/s), matched against the device name in this order.
 PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
@@ -63,6 +62,8 @@ def peak_memory_bytes(side: str) -> int | None:
     """Peak device memory so far of 'jax' (XLA's allocator) or 'torch' (CUDA's caching allocator);
     None on the CPU, where neither keeps such a count."""
     if side == "torch":
+        import torch  # only the PyTorch side asks: --skip_torch runs without PyTorch
+
         return torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
     stats = jax.devices()[0].memory_stats() or {}
     return stats.get("peak_bytes_in_use")

@@ -81,11 +81,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import torch
-import torch.nn.functional as F
 from absl import app, flags
 
-from experiments.benchmarks import torch_gpt
 from experiments.benchmarks.step_timing import (
     peak_flops,
     report_memory,
@@ -217,6 +214,11 @@ def torch_step(config, host_params, tokens, s: Settings, compiled: bool):
 
     Returns (step, sync, device) like `jax_step`.
     """
+    import torch  # here, not at the top: --skip_torch must work without PyTorch installed
+    import torch.nn.functional as F
+
+    from experiments.benchmarks import torch_gpt
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32, like XLA's default on GPUs
@@ -280,14 +282,19 @@ def run(s: Settings, json_out: str | None = None, skip_torch: bool = False) -> d
     """Measures both sides, prints as it goes, and returns (and optionally writes) the results."""
     config = transformer_lm.make(s.variant, **s.overrides, dtype=s.dtype).config
     device_name = jax.devices()[0].device_kind
-    torch_device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    torch = None if skip_torch else importlib.import_module("torch")
+    torch_device = (
+        "not measured"
+        if torch is None
+        else (torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu")
+    )
     versions = {
         "python": platform.python_version(),
         "jax": jax.__version__,
         "jaxlib": importlib.metadata.version("jaxlib"),
         "flax": flax.__version__,
         "optax": optax.__version__,
-        "torch": torch.__version__,
+        "torch": "not imported" if torch is None else torch.__version__,
     }
     flops = transformer_lm.flops_per_token(config, s.seq_len)
     report = dict(
@@ -297,7 +304,8 @@ def run(s: Settings, json_out: str | None = None, skip_torch: bool = False) -> d
     )
     say(" ".join(f"{k} {v}" for k, v in versions.items()))
     say(f"JAX device: {device_name} ({jax.default_backend()}); torch device: {torch_device}")
-    say(f"torch threads {torch.get_num_threads()}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    threads = "-" if torch is None else torch.get_num_threads()
+    say(f"torch threads {threads}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
     say(f"settings: {s}")
     say(
         f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r} (huge pages for XLA's CPU "
@@ -313,7 +321,7 @@ def run(s: Settings, json_out: str | None = None, skip_torch: bool = False) -> d
     # PyTorch first: its caching allocator hands memory back (empty_cache), XLA's does not.
     torch_result = None if skip_torch else bench_torch(config, host_params, tokens, s, **report)
     gc.collect()
-    if torch.cuda.is_available():
+    if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
 
     jax_runs, impls = [], list(s.attention_impls)
