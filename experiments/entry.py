@@ -79,9 +79,7 @@ def run(main) -> None:
         except (ValueError, NonFiniteLossError) as e:
             if not _raised_by_project(e):
                 raise  # a bug, not bad input: keep the traceback
-            logging.error("%s", e)
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(1)
+            _refuse(str(e))  # once: not also as a log line (the launch scripts keep stderr)
         if result is not None and getattr(result, "preempted", False):
             logging.warning("Exiting after the preemption checkpoint.")
 
