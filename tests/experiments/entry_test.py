@@ -3,6 +3,8 @@ and the filter that keeps library INFO lines out of the progress output."""
 
 import importlib.util
 import logging
+import signal
+import time
 
 import pytest
 
@@ -152,3 +154,16 @@ def test_bad_config_flags_get_one_line_and_status_1_and_write_nothing(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr[-2000:]
     assert not workdir.exists()
+
+
+def test_sigterm_before_the_loop_stops_with_one_line_and_status_0(tmp_path):
+    """SIGTERM while the script still imports (before the loop's own handler): it died with 143 and
+    no message; now it says so and exits 0 (nothing was trained, so nothing is lost)."""
+    started = time.monotonic()
+    cmd = rx.command(
+        "experiments.train_digits", "experiments/configs/digits/mlp.py:smoke", tmp_path / "run"
+    )
+    code, stderr = rx.run_until(cmd, lambda: time.monotonic() - started > 1.0, signal.SIGTERM)
+    assert code == 0, stderr[-2000:]
+    assert "SIGTERM outside the training loop" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
