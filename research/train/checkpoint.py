@@ -127,6 +127,10 @@ class Checkpointer:
     def restore_latest(self, abstract_state) -> Restored | None:
         """Restores the newest checkpoint that loads, or returns None when there is none.
 
+        Newer checkpoints that fail to load are set aside (kept as `corrupt-<step>-<time>`); when
+        every checkpoint fails, nothing is moved and a ValueError says so: a run's progress is
+        never thrown away silently.
+
         `abstract_state`: a tree of `jax.ShapeDtypeStruct` with shardings, like the state to restore.
         """
         corrupt = []
@@ -156,6 +160,14 @@ class Checkpointer:
                 continue
             restored = Restored(step=step, state=result["state"], data_state=result["data"])
             break
+        if corrupt and restored is None:
+            # Setting them aside would make the next run start again from step 0 in silence.
+            raise ValueError(
+                f"None of the checkpoints in {self.directory} loads (steps "
+                f"{', '.join(map(str, sorted(corrupt)))}; the log names each failure) and none "
+                "was changed; restore their files, or move the checkpoints directory away (or use "
+                "a new --workdir) to start again from step 0 on purpose."
+            )
         if corrupt:
             self._set_aside(corrupt)
         return restored

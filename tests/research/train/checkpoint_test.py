@@ -125,6 +125,16 @@ def test_corrupt_latest_is_set_aside_and_the_previous_restored(tmp_path):
     assert ckpt.all_steps() == [1, 2]
 
 
+def test_every_checkpoint_unloadable_is_refused_and_nothing_moved(tmp_path):
+    """All checkpoints truncated: the run used to set them all aside and start from step 0."""
+    _save(tmp_path, [1, 2])
+    assert _truncate_data_files(tmp_path / "1") and _truncate_data_files(tmp_path / "2")
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ValueError, match=r"None of the checkpoints .* loads \(steps 1, 2;"):
+        Checkpointer(tmp_path, max_to_keep=3).restore_latest(_abstract(_state()))
+    assert sorted(os.listdir(tmp_path)) == before == ["1", "2"]
+
+
 def test_checkpoint_without_state_metadata_is_set_aside(tmp_path):
     _save(tmp_path, [1, 2])
     for root, _, files in os.walk(tmp_path / "2" / "state"):
