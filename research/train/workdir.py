@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import jax
+from absl import logging
 from etils import epath
 
 PACKAGES = (
@@ -69,12 +70,36 @@ def check_writable(workdir) -> epath.Path:
     return path
 
 
+def config_changes(old: dict, new: dict, prefix: str = "") -> dict[str, list]:
+    """{'optimizer.learning_rate': [old, new], ...}: every dotted key whose value differs between
+    two configs as JSON (a key only one side has is compared with None)."""
+    changes = {}
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes |= config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes[f"{prefix}{key}"] = [a, b]
+    return changes
+
+
 def record_launch(workdir, config) -> None:
-    """Writes config.json and appends this launch to launches.jsonl (process 0 only)."""
+    """Writes config.json and appends this launch to launches.jsonl (process 0 only).
+
+    A resumed run may change its config (more steps, another learning rate; shapes are refused
+    by the checkpoint restore): every changed key is logged as a warning and listed under
+    'changed' in the launch record, and every launch's whole config stays in launches.jsonl.
+    """
     path = epath.Path(workdir)
     if jax.process_index() != 0:
         return
     config_json = json.loads(config.to_json_best_effort())
+    changed = {}
+    if (path / "config.json").exists():
+        changed = config_changes(json.loads((path / "config.json").read_text()), config_json)
+        if changed:
+            shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            logging.warning("This launch changes the workdir's config: %s.", shown)
     (path / "config.json").write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n")
     record = {
         "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -85,6 +110,7 @@ def record_launch(workdir, config) -> None:
         "packages": package_versions(),
         "devices": [str(d) for d in jax.devices()],
         "process_count": jax.process_count(),
+        "changed": changed,
     }
     with (path / "launches.jsonl").open("a") as f:
         f.write(json.dumps(record) + "\n")

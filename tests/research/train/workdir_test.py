@@ -9,7 +9,13 @@ import jax
 import ml_collections
 import pytest
 
-from research.train.workdir import check_writable, git_commit, package_versions, record_launch
+from research.train.workdir import (
+    check_writable,
+    config_changes,
+    git_commit,
+    package_versions,
+    record_launch,
+)
 
 
 def _config():
@@ -45,6 +51,7 @@ def test_prepare_writes_the_config_and_one_launch_record_per_call(tmp_path, monk
     }
     records = [json.loads(line) for line in (tmp_path / "launches.jsonl").read_text().splitlines()]
     assert [r["config"]["seed"] for r in records] == [3, 4]
+    assert [r["changed"] for r in records] == [{}, {"seed": [3, 4]}]  # the resume's change, named
     record = records[0]
     assert {"time", "argv", "config", "git", "python", "packages", "devices"} <= set(record)
     assert record["argv"] == ["train.py", "--config.seed=3"]
@@ -52,6 +59,12 @@ def test_prepare_writes_the_config_and_one_launch_record_per_call(tmp_path, monk
     assert record["python"] == sys.version.split()[0]
     assert len(record["devices"]) == jax.device_count()
     assert set(record["git"]) == {"commit", "dirty"}
+
+
+def test_config_changes_are_every_differing_dotted_key():
+    old = {"seed": 0, "optimizer": {"learning_rate": 0.1, "b1": 0.9}, "data": {"dir": None}}
+    new = {"seed": 0, "optimizer": {"learning_rate": 0.2, "b1": 0.9}, "extra": 1, "data": {}}
+    assert config_changes(old, new) == {"optimizer.learning_rate": [0.1, 0.2], "extra": [None, 1]}
 
 
 def _head_from_files(root: pathlib.Path) -> str | None:
