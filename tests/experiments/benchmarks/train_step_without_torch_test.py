@@ -14,7 +14,7 @@ def test_skip_torch_measures_jax_with_torch_unimportable(tmp_path):
     env = {**rx.env(), "PYTHONPATH": f"{tmp_path}:{rx.ROOT}"}
     done = subprocess.run(
         [sys.executable, "-m", "experiments.benchmarks.train_step", "--preset=smoke",
-         "--skip_torch", "--steps=2"],
+         "--skip_torch", "--steps=1", "--warmup=0", "--attention_impl=none"],
         cwd=rx.ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
