@@ -31,9 +31,13 @@ from research.nn.dense import EinsumDense
 from research.nn.kv_cache import KVCache
 from research.nn.local_attention import local_attention
 from research.nn.masks import window_mask
-from research.nn.performer import performer_attention, performer_features, redrawn_projection
+from research.nn.performer import (
+    masked_performer_attention,
+    performer_attention,
+    redrawn_projection,
+)
 from research.nn.positional import apply_rotary
-from research.nn.reference_attention import reference_attention
+from research.nn.reference_attention import reference_attention, zero_unseen_rows
 
 IMPLEMENTATIONS = (None, "xla", "cudnn", "blockwise", "local", "performer")
 
@@ -46,27 +50,6 @@ def _as_rank4(name: str, array, dtype):
     if array.ndim > 4:
         raise ValueError(f"{name} must broadcast to [B,N,T,S], got shape {array.shape}.")
     return array.reshape((1,) * (4 - array.ndim) + array.shape)
-
-
-def _performer_masked(q, k, v, projection, *, causal: bool, mask, scale: float):
-    """FAVOR+ in its quadratic form phi(q) phi(k)^T, masked: equal to `performer_attention` where
-    both apply, for any boolean mask [B,N,T,S] (padding, a KV cache's slots). O(T*S) memory."""
-    batch, query_length, num_heads, head_dim = q.shape
-    num_kv_heads, key_length = k.shape[2], k.shape[1]
-    groups = num_heads // num_kv_heads
-    phi_q, phi_k = performer_features(q, k, projection, scale=scale)  # [B,T,N,m], [B,S,K,m]
-    phi_q = phi_q.reshape(batch, query_length, num_kv_heads, groups, -1)
-    scores = jnp.einsum("BTKGM,BSKM->BKGTS", phi_q, phi_k)
-    scores = scores.reshape(batch, num_heads, query_length, key_length)
-    if causal:
-        mask = jnp.logical_and(mask, jnp.tril(jnp.ones((query_length, key_length), bool)))
-    scores = jnp.where(mask, scores, 0.0)
-    normalizer = jnp.sum(scores, axis=-1, keepdims=True)
-    # A query with no visible key (a padding row) gets zeros instead of 0/0.
-    probs = scores / jnp.where(normalizer > 0, normalizer, 1.0)
-    probs = probs.reshape(batch, num_kv_heads, groups, query_length, key_length)
-    out = jnp.einsum("BKGTS,BSKH->BTKGH", probs, v.astype(jnp.float32))
-    return out.reshape(batch, query_length, num_heads, head_dim).astype(v.dtype)
 
 
 def dot_product_attention(
@@ -208,7 +191,9 @@ def dot_product_attention(
                 )
             if mask is None:
                 return performer_attention(q, k, v, projection, causal=causal, scale=scale)
-            return _performer_masked(q, k, v, projection, causal=causal, mask=mask, scale=scale)
+            return masked_performer_attention(
+                q, k, v, projection, causal=causal, mask=mask, scale=scale
+            )
         else:
             out = jax.nn.dot_product_attention(
                 q,
@@ -221,7 +206,7 @@ def dot_product_attention(
                 implementation=implementation,
             )
             # jax.nn gives a fully masked row a uniform distribution; the project's rows are 0.
-            return _zero_unseen_rows(out, mask, causal)
+            return zero_unseen_rows(out, mask, causal)
 
     return reference_attention(
         q,
@@ -234,19 +219,6 @@ def dot_product_attention(
         dropout_rate=dropout_rate if use_dropout else 0.0,
         dropout_rng=dropout_rng,
     )
-
-
-def _zero_unseen_rows(out, mask, causal: bool):
-    """`out` [B,T,N,H] with 0 in the rows that see no key under `mask` [B|1,N|1,T|1,S] (and the
-    top-left causal mask): the fully masked convention of `research.nn.reference_attention`."""
-    if mask is None:
-        return out  # every row sees at least key 0
-    if causal:
-        t, s = out.shape[1], mask.shape[-1]
-        mask = jnp.logical_and(mask, jnp.tril(jnp.ones((t, s), dtype=bool)))
-    seen = jnp.any(mask, axis=-1)  # [B|1,N|1,T|1]
-    seen = jnp.moveaxis(seen, 1, 2)[..., None]  # [B|1,T|1,N|1,1]
-    return jnp.where(seen, out, jnp.zeros((), out.dtype))
 
 
 class MultiHeadAttention(nn.Module):

@@ -211,3 +211,27 @@ class Performer(nn.Module):
         return performer_attention(
             q, k, v, projection, causal=causal, scale=self.scale, chunk_size=self.chunk_size
         )
+
+
+def masked_performer_attention(q, k, v, projection, *, causal: bool, mask, scale: float):
+    """FAVOR+ in its quadratic form phi(q) phi(k)^T, masked: equal to `performer_attention` where
+    both apply, for any boolean mask [B,N,T,S] (padding, a KV cache's slots). O(T*S) memory.
+
+    Shapes: q [B,T,N,H], k and v [B,S,K,H] (K divides N), mask bool [B,N,T,S] -> [B,T,N,H].
+    `research.nn.attention.dot_product_attention` takes this path when the Performer has a mask."""
+    batch, query_length, num_heads, head_dim = q.shape
+    num_kv_heads, key_length = k.shape[2], k.shape[1]
+    groups = num_heads // num_kv_heads
+    phi_q, phi_k = performer_features(q, k, projection, scale=scale)  # [B,T,N,m], [B,S,K,m]
+    phi_q = phi_q.reshape(batch, query_length, num_kv_heads, groups, -1)
+    scores = jnp.einsum("BTKGM,BSKM->BKGTS", phi_q, phi_k)
+    scores = scores.reshape(batch, num_heads, query_length, key_length)
+    if causal:
+        mask = jnp.logical_and(mask, jnp.tril(jnp.ones((query_length, key_length), bool)))
+    scores = jnp.where(mask, scores, 0.0)
+    normalizer = jnp.sum(scores, axis=-1, keepdims=True)
+    # A query with no visible key (a padding row) gets zeros instead of 0/0.
+    probs = scores / jnp.where(normalizer > 0, normalizer, 1.0)
+    probs = probs.reshape(batch, num_kv_heads, groups, query_length, key_length)
+    out = jnp.einsum("BKGTS,BSKH->BTKGH", probs, v.astype(jnp.float32))
+    return out.reshape(batch, query_length, num_heads, head_dim).astype(v.dtype)

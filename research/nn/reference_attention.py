@@ -70,3 +70,17 @@ def reference_attention(
     probs = probs.astype(v.dtype).reshape(batch, num_kv_heads, groups, query_length, -1)
     out = jnp.einsum("BKGTS,BSKH->BTKGH", probs, v)
     return out.reshape(batch, query_length, num_heads, head_dim)
+
+
+def zero_unseen_rows(out, mask, causal: bool):
+    """`out` [B,T,N,H] with 0 in the rows that see no key under `mask` [B|1,N|1,T|1,S] (and the
+    top-left causal mask): this module's fully-masked-row convention, applied to a kernel's
+    output that does not follow it (`jax.nn.dot_product_attention`'s XLA and cuDNN paths)."""
+    if mask is None:
+        return out  # every row sees at least key 0
+    if causal:
+        t, s = out.shape[1], mask.shape[-1]
+        mask = jnp.logical_and(mask, jnp.tril(jnp.ones((t, s), dtype=bool)))
+    seen = jnp.any(mask, axis=-1)  # [B|1,N|1,T|1]
+    seen = jnp.moveaxis(seen, 1, 2)[..., None]  # [B|1,T|1,N|1,1]
+    return jnp.where(seen, out, jnp.zeros((), out.dtype))
