@@ -52,8 +52,7 @@ from experiments.benchmarks import torch_gpt
 from experiments.benchmarks.family_pairs import PAIRS, Bench, Shape, torch_loss
 
 # Importing train_step also defines its flags (--preset, --steps, ...): they are this script's too.
-from experiments.benchmarks.step_timing import say, summarize, time_steps
-from experiments.benchmarks.train_step import OPTIMIZER
+from experiments.benchmarks.step_timing import OPTIMIZER, say, summarize, time_steps
 from research.train.optimizer import make_optimizer
 from research.train.state import TrainState
 from research.train.step import make_train_step

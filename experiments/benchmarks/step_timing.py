@@ -4,11 +4,26 @@ synchronization, time it two ways, and turn the times into tokens/s, MFU and pea
 import dataclasses
 import statistics
 import time
+import types
 
 import jax
 
 # bf16 dense tensor-core peaks (FLOP/s), matched against the device name in this order.
 PEAK_BF16 = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
+
+# Both sides of every benchmark (train_step, family) use these: a constant learning rate
+# (a schedule is a few scalar ops per step).
+OPTIMIZER = types.SimpleNamespace(
+    learning_rate=6e-4,
+    warmup_steps=0,
+    decay="constant",
+    end_learning_rate_ratio=1.0,
+    b1=0.9,
+    b2=0.95,
+    eps=1e-8,
+    weight_decay=0.1,
+    grad_clip_norm=1.0,
+)
 
 
 def say(text: str = "") -> None:

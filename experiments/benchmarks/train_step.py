@@ -73,7 +73,6 @@ import json
 import os
 import platform
 import sys
-import types
 
 import flax
 import flax.linen as nn
@@ -84,6 +83,7 @@ import optax
 from absl import app, flags
 
 from experiments.benchmarks.step_timing import (
+    OPTIMIZER,
     peak_flops,
     report_memory,
     say,
@@ -96,19 +96,6 @@ from research.train.losses import softmax_cross_entropy
 from research.train.optimizer import make_optimizer
 from research.train.state import TrainState
 from research.train.step import make_train_step
-
-# Both sides use these: constant learning rate (a schedule is a few scalar ops per step).
-OPTIMIZER = types.SimpleNamespace(
-    learning_rate=6e-4,
-    warmup_steps=0,
-    decay="constant",
-    end_learning_rate_ratio=1.0,
-    b1=0.9,
-    b2=0.95,
-    eps=1e-8,
-    weight_decay=0.1,
-    grad_clip_norm=1.0,
-)
 
 
 @dataclasses.dataclass(frozen=True)
