@@ -5,6 +5,7 @@ An entry script is `main(config, workdir)` plus `entry.run(main)` under `if __na
 `--config.<key>` is an error naming it) and `--workdir`; defining them there, not at import, lets
 tests and notebooks import every experiment in one process. Errors about the user's input (a
 ValueError raised by the project's own checks) are printed as one line and exit with status 1;
+an unusable `--workdir` is refused that way before `main` starts, so no script writes first;
 errors from inside libraries keep their traceback. Preemption exits 0 after its checkpoint is saved,
 whether `main` returned the loop's preempted result or a stage raised `stages.StagePreempted`
 (multi-stage experiments: no later stage started, no results written).
@@ -23,6 +24,7 @@ from ml_collections import config_flags
 from experiments.stages import StagePreempted
 from research.train import distributed
 from research.train.loop import NonFiniteLossError
+from research.train.workdir import check_usable
 
 _PROJECT_DIRS = tuple(
     pathlib.Path(__file__).resolve().parents[1] / d for d in ("research", "experiments")
@@ -70,6 +72,7 @@ def run(main) -> None:
         if len(argv) > 1:
             raise app.UsageError(f"Unexpected arguments {argv[1:]}; use --config.<key>=<value>.")
         config = _loaded(config_flag)
+        _check_workdir(workdir_flag.value)
         distributed.maybe_initialize()
         try:
             result = main(config, workdir_flag.value)
@@ -90,6 +93,15 @@ def _refuse(message: str) -> None:
     """Bad command-line input: one line on stderr, exit status 1, nothing written."""
     print(f"error: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+def _check_workdir(workdir: str) -> None:
+    """Refuses an unusable --workdir (a file, read-only, not writable) before the script writes
+    anything (a tokenizer, a prepared dataset), creating nothing: a refused run leaves no workdir."""
+    try:
+        check_usable(workdir)
+    except ValueError as e:
+        _refuse(str(e))
 
 
 def _parse_flags(argv: list[str]) -> list[str]:

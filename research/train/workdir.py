@@ -1,6 +1,9 @@
 """Making a workdir self-describing: config, command line, git commit and package versions.
 
-`check_writable` proves the directory can be written before any work starts; `record_launch`
+`check_usable` refuses a workdir that cannot be one (a file, a read-only or unwritable place) without
+creating or writing anything, so experiments call it before any of their work (`experiments.entry`
+does, for every entry script); `check_writable` creates the directory and proves it can be
+written before training starts; `record_launch`
 writes `config.json` (the config of the latest launch) and appends one record per launch to
 `launches.jsonl` (time, argv, config, git commit, package versions, devices). The loop records a
 launch only after the workdir's checkpoint was found compatible, so a refused launch leaves the
@@ -48,6 +51,39 @@ def git_commit() -> dict[str, str | bool | None]:
         return {"commit": commit, "dirty": bool(dirty)}
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
+
+
+def check_usable(workdir) -> None:
+    """Raises ValueError (one sentence) unless `workdir` is, or can be created as, a directory this
+    process can write to; creates and writes nothing. URIs such as gs://bucket/dir are not checked.
+
+    The nearest existing path on the way up decides: it must be a directory, writable, on a
+    file system mounted read-write.
+    """
+    if "://" in str(workdir):
+        return
+    if not str(workdir):
+        raise ValueError("--workdir is empty; pass the directory for the run's checkpoints.")
+    path = pathlib.Path(os.path.abspath(workdir))
+    existing = path
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    named = f"--workdir={workdir}"
+    if not existing.is_dir():
+        what = "is" if existing == path else f"cannot be created: {existing} is"
+        raise ValueError(
+            f"{named} {what} not a directory; choose a directory (it is created if missing)."
+        )
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        raise ValueError(
+            f"{named} is on a read-only file system ({existing}); choose a directory you can "
+            "write to."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"{named} cannot be written: this user may not write in {existing}; choose a "
+            "directory you can write to, or fix its permissions."
+        )
 
 
 def check_writable(workdir) -> epath.Path:

@@ -167,3 +167,38 @@ def test_sigterm_before_the_loop_stops_with_one_line_and_status_0(tmp_path):
     assert code == 0, stderr[-2000:]
     assert "SIGTERM outside the training loop" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    "module, config, workdir, refused",
+    [
+        (
+            "experiments.train_lm",
+            "experiments/configs/lm/gpt_tiny.py:smoke",
+            "file",
+            "is not a directory",
+        ),
+        (
+            "experiments.anomaly_detection",
+            "experiments/configs/anomaly/conv.py:smoke",
+            "file/run",
+            "cannot be created: {file} is not a directory",
+        ),
+    ],
+    ids=["train_lm", "anomaly_detection"],
+)
+def test_an_unusable_workdir_is_one_line_before_anything_is_written(
+    tmp_path, module, config, workdir, refused
+):
+    """A regular file as --workdir (or above it): train_lm wrote its tokenizer first and
+    anomaly_detection ended in a traceback; the check in `entry.run` now answers for every script."""
+    file = tmp_path / "file"
+    file.write_text("not a directory")
+    done = rx.run(rx.command(module, config, tmp_path / workdir), timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: --workdir={tmp_path / workdir} {refused.format(file=file)}; choose a directory "
+        "(it is created if missing)."
+    ], done.stderr[-2000:]
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+    assert file.read_text() == "not a directory"

@@ -1,6 +1,7 @@
 """Tests for research/train/workdir.py: writability check, config.json and the launch log."""
 
 import json
+import os
 import pathlib
 import shutil
 import sys
@@ -10,6 +11,7 @@ import ml_collections
 import pytest
 
 from research.train.workdir import (
+    check_usable,
     check_writable,
     config_changes,
     git_commit,
@@ -102,3 +104,53 @@ def test_package_versions_are_strings_or_none():
     versions = package_versions()
     assert versions["numpy"] == __import__("numpy").__version__
     assert all(v is None or isinstance(v, str) for v in versions.values())
+
+
+def test_check_usable_accepts_a_missing_workdir_and_creates_nothing(tmp_path):
+    check_usable(tmp_path / "a" / "b")
+    check_usable("gs://bucket/run")  # not checked here: the loop's check_writable probes it
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "workdir, message",
+    [
+        ("file", r"^--workdir=.*/file is not a directory; choose a directory"),
+        (
+            "file/sub/run",
+            r"^--workdir=.*/file/sub/run cannot be created: .*/file is not a directory",
+        ),
+        ("", r"^--workdir is empty"),
+    ],
+    ids=["a file", "under a file", "empty"],
+)
+def test_check_usable_refuses_what_cannot_be_a_directory(tmp_path, workdir, message):
+    """train_lm wrote its tokenizer, and anomaly_detection its series, before any such check."""
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=message):
+        check_usable(str(tmp_path / workdir) if workdir else "")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_check_usable_refuses_a_directory_this_user_cannot_write(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    try:
+        with pytest.raises(ValueError, match=r"cannot be written: this user may not write in"):
+            check_usable(locked / "run")
+    finally:
+        locked.chmod(0o755)
+
+
+def test_check_usable_refuses_a_read_only_file_system(tmp_path, monkeypatch):
+    """What statvfs reports for a read-only mount, where even root cannot write."""
+    real_statvfs = os.statvfs
+
+    class ReadOnly:
+        def __init__(self, path):
+            self.f_flag = real_statvfs(path).f_flag | os.ST_RDONLY
+
+    monkeypatch.setattr(os, "statvfs", ReadOnly)
+    with pytest.raises(ValueError, match=r"^--workdir=.*/run is on a read-only file system \("):
+        check_usable(tmp_path / "run")
