@@ -110,7 +110,7 @@ def baseline_scores(config, x: np.ndarray, fit: np.ndarray) -> dict[str, np.ndar
 def run_series(config, series: time_series.Series, workdir: pathlib.Path) -> dict:
     """Trains, scores, calibrates and evaluates every method on one series; writes its outputs."""
     length = config.data.window
-    values = time_series.fill_gaps(series.values, config.data.nan_policy)
+    values = time_series.fill_gaps(series.values, config.data.nan_policy, series.index_base)
     train_end = time_series.check_split(len(values), series.train_end, length)
     x, _, _ = time_series.normalize(values, train_end)
     start = detection.calibration_start(train_end, config.threshold.calibration_fraction, length)

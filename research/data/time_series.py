@@ -46,16 +46,32 @@ def check_labels(labels: np.ndarray, where: str) -> np.ndarray:
 def read_csv(path, columns: list[str], label_column: str | None = None) -> Series:
     """Value `columns` (one or more, float) and an optional 0/1 `label_column` of a headed CSV.
 
-    Empty cells and 'nan' become NaN (see `fill_gaps`). Labels are for evaluation only.
+    Every line after the header is one point, so no index ever shifts: an empty cell is a missing
+    value at its row in every layout (in a one-column file it is a blank line), and so is a
+    non-finite number ('nan', 'inf', '-inf'), as 'nan' always was: a reading the file could not
+    represent is a gap, handled by `fill_gaps` (the config's nan_policy), never a value. Blank
+    lines before the header and after the last row hold no point and are dropped. A row with
+    more or fewer fields than the header is refused, naming its line. Labels are for evaluation
+    only.
     """
     path = pathlib.Path(path)
     if not columns:
         raise ValueError(f"No value columns named for {path}; pass --config.data.columns=a,b.")
     with path.open(newline="") as f:
-        rows = [r for r in csv.reader(f) if r]  # blank lines are not points
-    if not rows:
+        reader = csv.reader(f)
+        header = next((row for row in reader if row), None)
+        rows, lines = [], []  # each data row and the 1-based file line where it starts
+        start = reader.line_num + 1
+        for row in reader:
+            rows.append(row)
+            lines.append(start)
+            start = reader.line_num + 1
+    if header is None:
         raise ValueError(f"{path} is empty; a CSV needs a header row and data rows.")
-    header = [h.strip() for h in rows[0]]
+    while rows and not rows[-1]:  # trailing blank lines: the end of the file, not points
+        rows.pop()
+        lines.pop()
+    header = [h.strip() for h in header]
     wanted = list(columns) + ([label_column] if label_column else [])
     missing = [c for c in wanted if c not in header]
     if missing:
@@ -63,26 +79,38 @@ def read_csv(path, columns: list[str], label_column: str | None = None) -> Serie
             f"{path} has no column(s) {missing}; its columns are {header}: set "
             "--config.data.columns (and --config.data.label_column) to names from the header."
         )
-    data = rows[1:]
+    for row, line in zip(rows, lines, strict=True):
+        if row and len(row) != len(header):
+            raise ValueError(
+                f"{path} line {line} has {len(row)} fields but the header has {len(header)}; "
+                "give every row one field per column (an empty field is a missing value)."
+            )
 
     def column(name):
+        """float64 [T]: the column's numbers, NaN where a cell is empty or not finite."""
         k = header.index(name)
-        try:
-            return np.array([float(r[k]) if r[k].strip() else np.nan for r in data], np.float64)
-        except (ValueError, IndexError) as e:
-            raise ValueError(
-                f"Column {name!r} of {path} has a value that is not a number ({e}); "
-                "clean the file or choose another column."
-            ) from None
+        out = np.full(len(rows), np.nan)
+        for i, (row, line) in enumerate(zip(rows, lines, strict=True)):
+            cell = row[k].strip() if row else ""
+            try:
+                out[i] = float(cell) if cell else np.nan
+            except ValueError:
+                raise ValueError(
+                    f"{path} line {line} has {cell!r} in column {name!r}, which is not a number; "
+                    "clean the file or choose another column."
+                ) from None
+        out[~np.isfinite(out)] = np.nan
+        return out
 
     values = np.stack([column(c) for c in columns], axis=1)
     labels = None
     if label_column:
         raw = column(label_column)
         if np.isnan(raw).any():
+            line = lines[int(np.flatnonzero(np.isnan(raw))[0])]
             raise ValueError(
-                f"The label column {label_column!r} of {path} has empty cells; give every row a "
-                "0 or 1 label."
+                f"The label column {label_column!r} of {path} is empty or not finite at line "
+                f"{line}; give every row a 0 or 1 label."
             )
         labels = check_labels(raw, f"{path}")
     return Series(path.stem, values, labels, None, index_base=0)
@@ -92,7 +120,7 @@ def read_ucr(path) -> Series:
     """A UCR Anomaly Archive .txt (values one per line or whitespace-separated) with its labels.
 
     The train end and the anomaly range come from the file name (1-based, see module doc); the
-    labels mark the anomaly range.
+    labels mark the anomaly range. 'nan', 'inf' and '-inf' are missing values (see `read_csv`).
     """
     path = pathlib.Path(path)
     match = UCR_NAME.match(path.stem)
@@ -105,6 +133,7 @@ def read_ucr(path) -> Series:
         values = np.array(path.read_text().split(), np.float64)
     except ValueError as e:
         raise ValueError(f"{path} holds something that is not a number ({e}).") from None
+    values[~np.isfinite(values)] = np.nan  # missing, as in `read_csv`
     train_end, begin, end = (int(match[k]) for k in ("train", "begin", "end"))
     if not 1 <= begin <= end <= len(values):
         raise ValueError(
@@ -126,21 +155,23 @@ def read(path, columns=(), label_column: str | None = None) -> Series:
     return read_csv(path, list(columns), label_column)
 
 
-def fill_gaps(values: np.ndarray, mode: str) -> np.ndarray:
-    """NaN handling: 'interpolate' fills gaps linearly per channel (ends take the nearest value);
-    'refuse' raises on any NaN. Shape: [T, C] -> [T, C]."""
+def fill_gaps(values: np.ndarray, mode: str, index_base: int = 0) -> np.ndarray:
+    """Missing values (NaN or another non-finite number): 'interpolate' fills gaps linearly per
+    channel (ends take the nearest value); 'refuse' raises, naming the first missing point in the
+    file's own indexing (0-based index + `index_base`, see module doc). Shape: [T, C] -> [T, C]."""
+    if mode not in ("interpolate", "refuse"):
+        raise ValueError(f"nan_policy={mode!r} must be 'interpolate' or 'refuse'.")
     values = np.asarray(values, np.float64)
-    gaps = np.isnan(values)
+    gaps = ~np.isfinite(values)
     if not gaps.any():
         return values
     if mode == "refuse":
         t, c = np.argwhere(gaps)[0]
         raise ValueError(
-            f"The series has {int(gaps.sum())} missing values (the first at point {t}, channel "
-            f"{c}); set --config.data.nan_policy=interpolate to fill them linearly."
+            f"The series has {int(gaps.sum())} missing values (empty, nan or inf), the first at "
+            f"point {t + index_base} ({index_base}-based) of channel {c}; fix the file or set "
+            "--config.data.nan_policy=interpolate to fill them linearly."
         )
-    if mode != "interpolate":
-        raise ValueError(f"nan_policy={mode!r} must be 'interpolate' or 'refuse'.")
     filled = values.copy()
     t = np.arange(len(values))
     for c in range(values.shape[1]):

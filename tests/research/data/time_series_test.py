@@ -33,6 +33,48 @@ def test_csv_without_the_named_column_or_with_bad_labels_is_refused(tmp_path):
         ts.read(tmp_path / "missing.csv", ["a"])
 
 
+def test_empty_cells_stay_missing_values_at_their_row_in_every_layout(tmp_path):
+    # Bug: a one-column CSV's empty cell is a blank line, which was skipped, so every later row
+    # moved up (rows 100-104 empty made an anomaly at row 450 report 445).
+    cells = [str(i) for i in range(600)]
+    cells[100:105] = [""] * 5
+    one = ts.read(_write(tmp_path / "one.csv", "value\n" + "\n".join(cells) + "\n\n\n"), ["value"])
+    assert one.values.shape == (600, 1)  # trailing blank lines hold no point
+    assert np.flatnonzero(np.isnan(one.values[:, 0])).tolist() == [100, 101, 102, 103, 104]
+    assert one.values[450, 0] == 450.0
+    with pytest.raises(ValueError, match=r"has 5 missing values .* at point 100 \(0-based\)"):
+        ts.fill_gaps(one.values, "refuse")
+    # Two columns: an empty cell and a blank line are missing values at their row too.
+    two = ts.read(_write(tmp_path / "two.csv", "a,b\n1,2\n,4\n\n7,8\n"), ["a", "b"])
+    np.testing.assert_array_equal(two.values, [[1, 2], [np.nan, 4], [np.nan, np.nan], [7, 8]])
+
+
+def test_non_finite_numbers_are_missing_values_under_the_nan_policy(tmp_path):
+    # Bug: 'inf' was read as a value and passed nan_policy=refuse, poisoning the scale.
+    series = ts.read(_write(tmp_path / "s.csv", "a\n1\ninf\n-inf\nnan\n5\n"), ["a"])
+    np.testing.assert_array_equal(series.values[:, 0], [1, np.nan, np.nan, np.nan, 5])
+    np.testing.assert_array_equal(ts.fill_gaps(series.values, "interpolate")[:, 0], [1, 2, 3, 4, 5])
+    with pytest.raises(ValueError, match=r"has 1 missing values .* at point 2 \(0-based\)"):
+        ts.fill_gaps(np.array([[0.0], [1.0], [np.inf]]), "refuse")
+    ucr = ts.read(_write(tmp_path / UCR, " ".join(["1"] * 16 + ["inf"] + ["2"] * 3)))
+    assert np.flatnonzero(np.isnan(ucr.values[:, 0])).tolist() == [16]
+
+
+def test_a_row_with_the_wrong_field_count_or_a_non_number_names_file_and_line(tmp_path):
+    # Bug: a short row reported "not a number (list index out of range)", naming no line.
+    path = _write(tmp_path / "s.csv", "a,b,label\n1,2,0\n3\n")
+    with pytest.raises(ValueError, match=r"s.csv line 3 has 1 fields but the header has 3; give"):
+        ts.read(path, ["a"], "label")
+    path = _write(tmp_path / "s.csv", "a\n1\nx\n")
+    with pytest.raises(ValueError, match=r"s.csv line 3 has 'x' in column 'a', which is not a"):
+        ts.read(path, ["a"])
+    path = _write(tmp_path / "s.csv", "a,label\n1,0\n2,\n")
+    with pytest.raises(ValueError, match=r"'label' of .*s.csv is empty or not finite at line 3"):
+        ts.read(path, ["a"], "label")
+    with pytest.raises(ValueError, match=r"nan_policy='skip' must be 'interpolate' or 'refuse'"):
+        ts.fill_gaps(np.ones((2, 1)), "skip")  # refused even when nothing is missing
+
+
 def test_ucr_file_name_gives_train_end_and_1_based_inclusive_range(tmp_path):
     # 20 points on 4 lines (whitespace-separated and one per line both occur in the archive).
     values = np.arange(20.0)
@@ -56,9 +98,12 @@ def test_nan_gaps_interpolated_or_refused():
     np.testing.assert_array_equal(filled, [[2, 1], [2, 2], [3, 3], [4, 5], [4, 5]])
     with pytest.raises(
         ValueError,
-        match=r"has 4 missing values \(the first at point 0, channel 0\); set --config.data.nan",
+        match=r"has 4 missing values \(empty, nan or inf\), the first at point 0 \(0-based\) of "
+        r"channel 0; fix the file or set --config.data.nan_policy",
     ):
         ts.fill_gaps(x, "refuse")
+    with pytest.raises(ValueError, match=r"the first at point 1 \(1-based\)"):
+        ts.fill_gaps(x, "refuse", index_base=1)  # a UCR file counts from 1
     np.testing.assert_array_equal(ts.fill_gaps(filled, "refuse"), filled)
 
 
