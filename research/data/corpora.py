@@ -11,6 +11,8 @@ a custom delimiter (a string or a compiled regex). Filters by metadata live in `
 Decoding: bytes are decoded incrementally with `encoding` (UTF-8 by default). With `errors='strict'`
 (the default) undecodable bytes raise a ValueError naming the file and the byte offset of the first
 bad byte; `errors='replace'` turns them into U+FFFD instead (any codec error handler works).
+A missing file, a folder given as a file, and an encoding or error handler Python does not
+know are each one ValueError naming the path.
 
 Empty documents (empty or whitespace only) are skipped, never yielded: a reader counts them and logs
 one warning with the count when it finishes; `skip_empty=False` refuses the first one with a
@@ -43,9 +45,17 @@ class Document:
 def decoded_chunks(path, *, encoding: str = "utf-8", errors: str = "strict") -> Iterator[str]:
     """The text of the file at `path`, decoded incrementally in pieces of at most CHUNK_BYTES bytes."""
     path = Path(path)
-    decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
+        codecs.lookup_error(errors)
+    except LookupError as e:
+        raise ValueError(
+            f"Cannot read {path} with encoding={encoding!r} and errors={errors!r} ({e}); pass a "
+            "codec Python knows, such as encoding='utf-8', 'latin-1' or 'cp1252', and errors="
+            "'strict' or 'replace'."
+        ) from None
     offset = 0  # bytes of the file consumed before the current chunk
-    with open(path, "rb") as f:
+    with _open(path) as f:
         while True:
             chunk = f.read(CHUNK_BYTES)
             pending = decoder.getstate()[0]  # undecoded bytes carried over from the last chunk
@@ -63,6 +73,23 @@ def decoded_chunks(path, *, encoding: str = "utf-8", errors: str = "strict") -> 
                 yield text
             if not chunk:
                 return
+
+
+def _open(path: Path):
+    """The file at `path` opened for binary reading, or a ValueError saying why it cannot be."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
+        raise ValueError(f"No file at {path}{where}; pass the path of an existing file.") from None
+    except IsADirectoryError:
+        raise ValueError(
+            f"{path} is a folder, not a file; pass a file, or read the folder with read_folder."
+        ) from None
+    except OSError as e:
+        raise ValueError(
+            f"{path} cannot be opened ({e.strerror}); check that it is a file you may read."
+        ) from None
 
 
 def _lines(path, encoding: str, errors: str) -> Iterator[str]:
@@ -336,9 +363,45 @@ def read_csv(
 ) -> Iterator[Document]:
     """One document per CSV row (the first row names the columns); `text_column` is the text, the
     other columns and path, row (1-based data row) are the metadata. `csv_options` go to csv.reader
-    (delimiter, quotechar, ...); quoted fields may span lines."""
-    rows = csv.reader(_lines(path, encoding, errors), **csv_options)
-    header = next(rows, None)
+    (delimiter, quotechar, ...). Quoted fields may span lines; the reader is strict by default
+    (`strict=False` to accept them): text after a closing quote is refused naming its row and line,
+    and so is a quote that never closes, naming the line where it opens (it would otherwise swallow
+    the rest of the file as one field)."""
+    csv_options.setdefault("strict", True)
+    ended = False  # set once csv.reader asks for a line past the end of the file
+
+    def file_lines():
+        nonlocal ended
+        yield from _lines(path, encoding, errors)
+        ended = True
+
+    rows = csv.reader(file_lines(), **csv_options)
+
+    def never_closes(line: int) -> ValueError:
+        return ValueError(
+            f"{path} line {line} opens a quoted field that never closes, so the rest of the file "
+            "would be read as one field; close the quote (a quote inside a quoted field is "
+            "written twice) or pass quoting=csv.QUOTE_NONE if quotes are plain text."
+        )
+
+    def next_row(where: str) -> list[str] | None:
+        """The next row (None at the end of the file), refusing malformed CSV by its line."""
+        start = rows.line_num + 1
+        try:
+            row = next(rows, None)
+        except csv.Error as e:
+            if ended:  # strict: the end of the file inside the row's quoted field
+                raise never_closes(start) from None
+            raise ValueError(
+                f"{path}, {where} from line {start}, is not valid CSV at line {rows.line_num} "
+                f"({e}); fix the quoting there (a quote inside a quoted field is written twice), "
+                "or pass the csv options that fit the file (delimiter, quotechar, strict=False)."
+            ) from None
+        if row is not None and ended:  # not strict: the row took the rest of the file
+            raise never_closes(rows.line_num - max(len(row[-1].splitlines()), 1) + 1)
+        return row
+
+    header = next_row("the header")
     if header is None:
         raise ValueError(f"{path} contains no documents (no header row); check the path.")
     if text_column not in header:
@@ -348,12 +411,14 @@ def read_csv(
         )
 
     def values():
-        for number, row in enumerate(rows, start=1):
+        number = 1
+        while (row := next_row(f"row {number}")) is not None:
             if len(row) != len(header):
                 raise ValueError(
                     f"{path} row {number} has {len(row)} fields but the header has {len(header)}; "
                     "fix the row or pass the right delimiter."
                 )
             yield dict(zip(header, row, strict=True)), f"{path} row {number}", {"row": number}
+            number += 1
 
     yield from _records(values(), text_column, str(path), {"path": str(path)}, skip_empty)

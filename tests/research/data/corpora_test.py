@@ -142,6 +142,69 @@ def test_csv_text_column_quoted_newlines(tmp_path, small_chunks):
     )
 
 
+def test_csv_quote_that_never_closes_names_the_line_where_it_opens(tmp_path, small_chunks):
+    # Bug: an unterminated quote swallowed the rest of the file as one document, silently.
+    path = tmp_path / "q.csv"
+    path.write_text('id,text\n1,fine\n2,"never closed\n3,lost\n4,lost\n')
+    with pytest.raises(ValueError) as e:
+        list(corpora.read_csv(path))
+    assert str(e.value) == (
+        f"{path} line 3 opens a quoted field that never closes, so the rest of the file would be "
+        "read as one field; close the quote (a quote inside a quoted field is written twice) or "
+        "pass quoting=csv.QUOTE_NONE if quotes are plain text."
+    )
+    with pytest.raises(ValueError, match=r"q.csv line 3 opens a quoted field that never closes"):
+        list(corpora.read_csv(path, strict=False))
+    path.write_text('id,text\n1,"two\nlines"\n2,"x')  # closed once, then open at the very end
+    for strict in (True, False):
+        with pytest.raises(ValueError, match=r"q.csv line 4 opens a quoted field that never"):
+            list(corpora.read_csv(path, strict=strict))
+    path.write_text('id,"text\n1,a\n')  # in the header
+    with pytest.raises(ValueError, match=r"q.csv line 1 opens a quoted field that never closes"):
+        list(corpora.read_csv(path))
+    # A later quote "closes" the open one: rows 3 and 4 would silently join row 2.
+    path.write_text('id,text\n1,fine\n2,"never closed\n3,lost\n4,"quoted" words\n')
+    with pytest.raises(ValueError) as e:
+        list(corpora.read_csv(path))
+    assert str(e.value) == (
+        f"{path}, row 2 from line 3, is not valid CSV at line 5 (',' expected after '\"'); "
+        "fix the quoting there (a quote inside a quoted field is written twice), or pass the csv "
+        "options that fit the file (delimiter, quotechar, strict=False)."
+    )
+
+
+def test_csv_field_past_the_csv_limit_names_the_row_and_line(tmp_path):
+    # An open quote before more than csv.field_size_limit() characters raised a bare csv.Error.
+    path = tmp_path / "big.csv"
+    path.write_text('id,text\n1,ok\n2,"open\n' + "x" * 200_000 + "\n")
+    with pytest.raises(
+        ValueError, match=r"big.csv, row 2 from line 3, is not valid CSV at line 4 \("
+    ):
+        list(corpora.read_csv(path, strict=False))
+
+
+def test_missing_file_folder_and_unknown_encoding_are_one_sentence(tmp_path):
+    # Bug: raw FileNotFoundError / IsADirectoryError / LookupError, from every reader.
+    path = tmp_path / "missing.txt"
+    with pytest.raises(ValueError) as e:
+        list(corpora.read_lines(path))
+    assert str(e.value) == f"No file at {path}; pass the path of an existing file."
+    with pytest.raises(ValueError, match=r"^No file at missing.csv \(relative to /"):
+        list(corpora.read_csv("missing.csv"))
+    with pytest.raises(ValueError, match=r"is a folder, not a file; pass a file, or read the"):
+        list(corpora.read_jsonl(tmp_path))
+    path.write_text("a\n")
+    with pytest.raises(ValueError) as e:
+        list(corpora.read_lines(path, encoding="utf-9"))
+    assert str(e.value) == (
+        f"Cannot read {path} with encoding='utf-9' and errors='strict' (unknown encoding: utf-9); "
+        "pass a codec Python knows, such as encoding='utf-8', 'latin-1' or 'cp1252', and "
+        "errors='strict' or 'replace'."
+    )
+    with pytest.raises(ValueError, match=r"errors='skip' \(unknown error handler name 'skip'\)"):
+        list(corpora.read_paragraphs(path, errors="skip"))
+
+
 def test_undecodable_bytes_name_file_and_offset(tmp_path, small_chunks):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"ok\n\xc3\xa9t\xff\xfeend\n")  # 'é' spans chunks 1-2; 0xff is at offset 6
