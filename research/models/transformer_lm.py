@@ -26,6 +26,7 @@ from research.models import contract
 from research.nn.embedding import Embed, check_token_ids, nan_where_invalid
 from research.nn.kv_cache import KVCache
 from research.nn.norm import LayerNorm
+from research.nn.paged_kv_cache import PagedKVCache
 from research.nn.transformer_block import TransformerBlock
 from research.nn.vocab_padding import padded_vocab_size
 
@@ -157,6 +158,9 @@ class Model(nn.Module):
     then `logits, cache = model.apply({'params': p}, tokens, cache=cache)` for the prompt and
     again for each new token; the tokens continue the sequence the cache holds.
 
+    Serving (`research.serve`) passes {'block_{i}': PagedKVCache} instead: every row continues
+    at its own length, read from the cache (`research.nn.paged_kv_cache`).
+
     Padding: `mask` bool[B,T] (True = real token), with or without the cache. A padding token
     takes no position (the real tokens of a row are numbered 0, 1, ... wherever the padding
     sits) and no query attends to it, so a left-padded row gives the logits it gives alone at its
@@ -278,6 +282,15 @@ class Model(nn.Module):
             mask = jnp.asarray(mask, bool)
             positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)
             return positions, mask[:, None, None, :], {}
+        if isinstance(cache["block_0"], PagedKVCache):
+            # The serving engine's cache (`research.serve`): {'block_{i}': PagedKVCache}. Each
+            # row continues at its own length; the cache's own mask hides every slot past it.
+            if mask is not None:
+                raise ValueError(
+                    "A paged cache takes no mask=: each row's length lives in the cache (its "
+                    "index); pad rows with tokens past their length instead."
+                )
+            return cache["block_0"].positions(length), None, {}
         valid = jnp.ones((batch, length), bool) if mask is None else jnp.asarray(mask, bool)
         # A padding token before the row's first real token would get position -1: it is never
         # attended to, so any in-range position does.
