@@ -1,7 +1,9 @@
 """Refusing nonsense in the training loop's standard config keys, before anything is written.
 
 The loop calls `check_config(config)` first thing, and `check_batch_size` on its task's first
-training batch, both before it creates or writes the workdir. Without them, for example,
+training batch and on every evaluation batch size, all before it creates or writes the workdir (an
+evaluation batch the mesh cannot split used to end the run at its first evaluation, after training
+and before any checkpoint). Without them, for example,
 `--config.optimizer.learning_rate=-1` trains by gradient ascent and exits 0, and
 `--config.num_train_steps=0` exits 0 having trained nothing.
 
@@ -104,15 +106,26 @@ def check_steps_per_call(config) -> None:
             )
 
 
+TRAINING_BATCH = "the task's first training batch; usually set by --config.data.batch_size"
+EVALUATION_BATCH = (
+    "an evaluation batch; usually set by --config.data.eval_batch_size, or by "
+    "--config.data.batch_size where the config has no eval_batch_size"
+)
+
+
 def check_batch_size(
-    global_batch_size: int, batch_axes: Sequence[str], mesh_shape: dict, process_count: int
+    global_batch_size: int,
+    batch_axes: Sequence[str],
+    mesh_shape: dict,
+    process_count: int,
+    where: str = TRAINING_BATCH,
 ) -> None:
     """Refuses a global batch that cannot be split over the mesh's batch axes or the processes.
 
     `batch_axes`: the mesh axes the 'batch' rule shards rows over (('data', 'fsdp') by default);
-    `mesh_shape`: mesh axis name -> size.
+    `mesh_shape`: mesh axis name -> size; `where`: which batch it is and the flag that sets it
+    (TRAINING_BATCH or EVALUATION_BATCH).
     """
-    where = "the task's first training batch; usually set by --config.data.batch_size"
     if global_batch_size < 1:
         raise ValueError(
             f"The global batch size {global_batch_size} ({where}) is out of range; it must be >= 1."

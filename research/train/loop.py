@@ -40,7 +40,7 @@ from research.sharding.axes import parse_rules, with_additional_rules
 from research.sharding.mesh import make_mesh
 from research.train import workdir_lock
 from research.train.checkpoint import Checkpointer
-from research.train.config_checks import check_batch_size, check_config
+from research.train.config_checks import EVALUATION_BATCH, check_batch_size, check_config
 from research.train.metrics import MetricsWriter
 from research.train.optimizer import learning_rate_schedule, make_optimizer
 from research.train.preemption import PreemptionWatcher
@@ -101,11 +101,19 @@ def _batch_axes(mesh, rules) -> tuple[str, ...]:
     return () if axes is None else (axes,) if isinstance(axes, str) else tuple(axes)
 
 
+def _eval_batch_sizes(task: Task) -> list[int]:
+    """Every distinct global batch size of `task.eval_batches()` (one pass over its batches)."""
+    if task.eval_batches is None:
+        return []
+    return sorted({len(jax.tree.leaves(batch)[0]) for batch in task.eval_batches()})
+
+
 def train(config, workdir, task: Task, devices=None) -> Result:
     """Trains `task` as `config` says, in `workdir` (created, resumed or refused; never clobbered).
 
-    `devices`: the devices of the mesh (default: all of them). The config, the mesh and the first
-    batch are checked before anything is written to the workdir.
+    `devices`: the devices of the mesh (default: all of them). The config, the mesh, the first
+    training batch and every evaluation batch size are checked before anything is written to the
+    workdir.
     """
     check_config(config)
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor, devices=devices)
@@ -115,12 +123,10 @@ def train(config, workdir, task: Task, devices=None) -> Result:
     train_iter = task.train_iterator(jax.process_index(), jax.process_count())
     first_batch = next(train_iter)
     local_rows = len(jax.tree.leaves(first_batch)[0])
-    check_batch_size(
-        local_rows * jax.process_count(),
-        _batch_axes(mesh, rules),
-        dict(mesh.shape),
-        jax.process_count(),
-    )
+    batch_axes, mesh_shape = _batch_axes(mesh, rules), dict(mesh.shape)
+    check_batch_size(local_rows * jax.process_count(), batch_axes, mesh_shape, jax.process_count())
+    for size in _eval_batch_sizes(task):
+        check_batch_size(size, batch_axes, mesh_shape, jax.process_count(), EVALUATION_BATCH)
     workdir = check_writable(workdir)
 
     def init_state(rng):

@@ -134,6 +134,23 @@ def test_the_loop_refuses_a_batch_the_mesh_cannot_split_before_creating_the_work
     assert not (tmp_path / "run").exists()
 
 
+def test_the_loop_refuses_an_eval_batch_the_mesh_cannot_split_before_creating_the_workdir(
+    tmp_path,
+):
+    """train_seq2seq with --config.data.eval_batch_size=30 on 4 devices trained, then died at its
+    first evaluation with a 62-line IndivisibleError and no checkpoint."""
+    config = toy_config(batch_size=16, **{"mesh.data": -1})  # 8 devices; training splits
+    with pytest.raises(ValueError) as info:
+        loop.train(config, tmp_path / "run", toy_task(config, eval_batch_size=12))
+    assert str(info.value).startswith(
+        "The global batch size 12 (an evaluation batch; usually set by "
+        "--config.data.eval_batch_size, or by --config.data.batch_size where the config has no "
+        "eval_batch_size) is not divisible by the mesh's 8 batch shards (data=8"
+    )
+    assert not (tmp_path / "run").exists()
+    assert entry._raised_by_project(info.value)  # printed as one line, exit status 1
+
+
 def test_the_entry_script_prints_one_line_and_exits_1(tmp_path):
     cmd = rx.command(
         "experiments.train_digits",
