@@ -165,7 +165,8 @@ launch_check_can_run() {
 
 # launch_run_files WORKDIR: sets LAUNCH_LOG_DIR, the folder of this host's log and pid file:
 # <workdir>/logs for a path, ~/research-logs/<scheme>/<bucket>/<path> for a gs:// (or other URL)
-# workdir, which cannot be appended to; LAUNCH_LOG=<that>/<hostname>.log and LAUNCH_PID=...pid.
+# workdir, which cannot be appended to; LAUNCH_LOG=<that>/<hostname>.log, LAUNCH_PID=...pid and
+# LAUNCH_EXIT=...exit (the exit status of a detached run, written when it ends).
 # One file per host, because on a pod slice every worker runs (and logs) the same command.
 launch_run_files() {
   local workdir=${1%/} home=~
@@ -176,6 +177,7 @@ launch_run_files() {
   fi
   LAUNCH_LOG=$LAUNCH_LOG_DIR/${HOSTNAME:-localhost}.log
   LAUNCH_PID=$LAUNCH_LOG_DIR/${HOSTNAME:-localhost}.pid
+  LAUNCH_EXIT=$LAUNCH_LOG_DIR/${HOSTNAME:-localhost}.exit
 }
 
 # launch_read_pid: sets LAUNCH_RUN_PID to the pid recorded in LAUNCH_PID, or to "" without one.
@@ -185,6 +187,16 @@ launch_read_pid() {
     read -r LAUNCH_RUN_PID <"$LAUNCH_PID" || true
   fi
   [[ $LAUNCH_RUN_PID =~ ^[1-9][0-9]*$ ]] || LAUNCH_RUN_PID="" # kill -0 0 would mean this group
+}
+
+# launch_read_exit: sets LAUNCH_RUN_STATUS to the exit status recorded in LAUNCH_EXIT; returns 1
+# (status "") when none is recorded.
+launch_read_exit() {
+  LAUNCH_RUN_STATUS=""
+  if [[ -f $LAUNCH_EXIT ]]; then
+    read -r LAUNCH_RUN_STATUS <"$LAUNCH_EXIT" || true
+  fi
+  [[ $LAUNCH_RUN_STATUS =~ ^[0-9]+$ ]] || { LAUNCH_RUN_STATUS="" && return 1; }
 }
 
 # launch_alive PID: whether the process runs. A process that has exited but that its parent has not
@@ -204,9 +216,18 @@ launch_state() {
     printf 'no run started here (no %s)' "$LAUNCH_PID"
   elif launch_alive "$LAUNCH_RUN_PID"; then
     printf 'running (pid %s)' "$LAUNCH_RUN_PID"
+  elif launch_read_exit; then
+    printf 'not running (pid %s exited with status %s)' "$LAUNCH_RUN_PID" "$LAUNCH_RUN_STATUS"
   else
-    printf 'not running (pid %s has ended)' "$LAUNCH_RUN_PID"
+    printf 'not running (pid %s has ended; its exit status was not recorded)' "$LAUNCH_RUN_PID"
   fi
+}
+
+# launch_ended_well: whether the recorded run goes on, ended with status 0, or was never detached
+# here (after launch_read_pid); a run that failed, or whose end went unrecorded, did not.
+launch_ended_well() {
+  [[ -z $LAUNCH_RUN_PID ]] || launch_alive "$LAUNCH_RUN_PID" ||
+    { launch_read_exit && ((LAUNCH_RUN_STATUS == 0)); }
 }
 
 # launch_run PROGRAM ARG...: run the experiment in the foreground (launch_exec) or detached.
@@ -218,21 +239,51 @@ launch_run() {
   fi
 }
 
+# The detached shell that runs a program (its words after the pid and exit files) and waits for it:
+# the program's pid goes to the pid file at once, its exit status to the exit file when it ends.
+LAUNCH_WAITER='"${@:3}" & echo $! >"$1"; wait $!; echo $? >"$2"'
+
 # launch_detach PROGRAM ARG...: start the program in a session of its own (setsid: no controlling
 # terminal, so no Ctrl-C or hangup from it), ignoring SIGHUP (nohup), reading /dev/null and
-# appending stdout and stderr to LAUNCH_LOG; its pid goes to LAUNCH_PID. Without job control the
-# background child is no process group leader, so setsid does not fork and $! is the program's pid.
+# appending stdout and stderr to LAUNCH_LOG, under a bash that writes its pid to LAUNCH_PID and,
+# when it ends, its exit status to LAUNCH_EXIT. Then launch_await_start.
 launch_detach() {
   local line
-  line="setsid nohup $(launch_join "$@") >>$(launch_quote "$LAUNCH_LOG") 2>&1 </dev/null"
-  line+=" & echo \$! >$(launch_quote "$LAUNCH_PID")"
+  line="setsid nohup $(launch_join "$BASH" -c "$LAUNCH_WAITER" detached "$LAUNCH_PID" \
+    "$LAUNCH_EXIT" "$@") >>$(launch_quote "$LAUNCH_LOG") 2>&1 </dev/null &"
   launch_cmd mkdir -p "$LAUNCH_LOG_DIR"
+  launch_cmd rm -f "$LAUNCH_PID" "$LAUNCH_EXIT" # the last run's, which has ended
   launch_shell "$line"
   if ((!LAUNCH_DRY_RUN)); then
-    launch_read_pid
-    printf '%s: started pid %s, its output appended to %s\n' "${HOSTNAME:-localhost}" \
-      "$LAUNCH_RUN_PID" "$LAUNCH_LOG"
+    launch_await_start
   fi
+}
+
+# launch_await_start: the detached run's pid, then up to LAUNCH_START_WAIT seconds (default 2) to
+# see whether it dies at start (a module or config typo, a bad flag): one that does is reported
+# with its exit status and the log's last lines, and the launcher exits 1 instead of "started".
+launch_await_start() {
+  local host=${HOSTNAME:-localhost} wait=${LAUNCH_START_WAIT:-2} tenths=0
+  [[ $wait =~ ^[0-9]+$ ]] || launch_die "LAUNCH_START_WAIT='$wait' must be whole seconds, e.g. 2."
+  launch_read_pid
+  while [[ -z $LAUNCH_RUN_PID ]]; do
+    ((tenths++ < 100)) ||
+      launch_fail "the run did not start: no pid in $LAUNCH_PID after 10 s; see $LAUNCH_LOG."
+    sleep 0.1
+    launch_read_pid
+  done
+  tenths=0
+  while [[ ! -f $LAUNCH_EXIT ]] && ((tenths++ < wait * 10)); do
+    sleep 0.1
+  done
+  launch_read_exit || true
+  if [[ -n $LAUNCH_RUN_STATUS ]] && ((LAUNCH_RUN_STATUS != 0)); then
+    printf '%s: the run (pid %s) exited with status %s as it started; the last lines of %s:\n' \
+      "$host" "$LAUNCH_RUN_PID" "$LAUNCH_RUN_STATUS" "$LAUNCH_LOG" >&2
+    tail -n 20 "$LAUNCH_LOG" >&2
+    exit 1
+  fi
+  printf '%s: started pid %s, its output appended to %s\n' "$host" "$LAUNCH_RUN_PID" "$LAUNCH_LOG"
 }
 
 # launch_logs: follow this host's log, also across its rotation or re-creation (tail -F).
@@ -240,8 +291,9 @@ launch_logs() {
   launch_exec tail -F "$LAUNCH_LOG"
 }
 
-# launch_status: whether the run goes, and its last step: the last line of <workdir>/metrics.jsonl
-# for a path, the log's last progress line ("step 120/1000 | loss ...") for a gs:// workdir.
+# launch_status: whether the run goes (or how it ended), and its last step: the last line of
+# <workdir>/metrics.jsonl for a path, the log's last progress line ("step 120/1000 | loss ...") for
+# a gs:// workdir. Returns 1 when the detached run has ended with a non-zero or unrecorded status.
 launch_status() {
   local source query last=""
   if [[ $LAUNCH_WORKDIR == *://* ]]; then
@@ -261,6 +313,7 @@ launch_status() {
   fi
   printf '%s: %s; log %s\n' "${HOSTNAME:-localhost}" "$(launch_state)" "$LAUNCH_LOG"
   printf '%s: last step: %s\n' "${HOSTNAME:-localhost}" "${last:-none yet in $source}"
+  launch_ended_well # exit status 1 for a run that failed or whose end went unrecorded
 }
 
 # launch_stop: SIGTERM to the recorded run, which saves a checkpoint at the next step boundary and

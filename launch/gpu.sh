@@ -18,20 +18,26 @@ USAGE="usage: launch/gpu.sh [--dry-run] [--foreground] [run] <module> <config> <
        launch/gpu.sh [--dry-run] logs|status|stop <workdir>
 
 run (the default command) starts experiments/<module>.py on one NVIDIA GPU, detached:
-  setsid nohup env XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 .venv/bin/python -m experiments.<module> \\
+  setsid nohup bash -c '<run, record pid and exit status>' \\
+    env XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 .venv/bin/python -m experiments.<module> \\
     --config=<config> --workdir=<workdir> [flags...] >>LOG 2>&1 </dev/null &
 It survives the terminal or ssh session that started it. LOG is <workdir>/logs/<hostname>.log
 (the workdir is created first); for a gs:// workdir, which cannot be appended to, it is
 ~/research-logs/gs/<bucket>/<path>/<hostname>.log.
-The run's pid goes next to it, in <hostname>.pid; a second run in the same workdir is refused.
+The run's pid goes next to it, in <hostname>.pid, and its exit status, when it ends, in
+<hostname>.exit; a second run in the same workdir is refused. A run that ends within
+LAUNCH_START_WAIT seconds (default 2) with a non-zero status is reported with the log's last
+lines, and gpu.sh exits 1.
 Creates the virtualenv when it is missing and installs -e .[cuda] (jax[cuda12]) when the venv is
 new or lacks the CUDA plugin; lists the GPUs with nvidia-smi -L before the run.
 The memory fraction lets JAX preallocate 90% of GPU memory (default 75%); export
 XLA_PYTHON_CLIENT_MEM_FRACTION to change it.
 
   logs <workdir>    follow the run's log (tail -F); Ctrl-C stops following, not the run
-  status <workdir>  running or not (the pid file and kill -0), and the last step: the last line of
-                    <workdir>/metrics.jsonl, or the log's last progress line for a gs:// workdir
+  status <workdir>  running or not (the pid file and kill -0) or the exit status it ended with, and
+                    the last step: the last line of <workdir>/metrics.jsonl, or the log's last
+                    progress line for a gs:// workdir; exits 1 when the run ended with a non-zero
+                    (or unrecorded) status
   stop <workdir>    SIGTERM to the run: it saves a checkpoint at the next step boundary and exits 0;
                     run again with the same workdir to resume
 
@@ -40,7 +46,8 @@ XLA_PYTHON_CLIENT_MEM_FRACTION to change it.
   --dry-run     print each command, one per line, and run nothing
   -h, --help    show this text
 
-Environment: LAUNCH_VENV (default <repo>/.venv), LAUNCH_PYTHON (default python3).
+Environment: LAUNCH_VENV (default <repo>/.venv), LAUNCH_PYTHON (default python3),
+             LAUNCH_START_WAIT (default 2).
 Example: launch/gpu.sh run train_lm experiments/configs/lm/gpt_tiny.py runs/gpt_tiny
          launch/gpu.sh logs runs/gpt_tiny"
 

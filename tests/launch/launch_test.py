@@ -75,9 +75,18 @@ def recorded(path):
     return cwd, distributed, argv
 
 
+WAITER = """'"${@:3}" & echo $! >"$1"; wait $!; echo $? >"$2"'"""
+
+
 def detached(command, log, pid):
-    """The line that starts `command` (a list of words) detached, appending to log, pid in pid."""
-    return f"setsid nohup {command} >>{log} 2>&1 </dev/null & echo $! >{pid}"
+    """The lines that start `command` (a list of words) detached, appending to log, pid in pid and
+    its exit status, when it ends, in the .exit file beside it."""
+    status = pid.replace(".pid", ".exit")
+    return [
+        f"rm -f {pid} {status}",
+        f"setsid nohup {BASH} -c {WAITER} detached {pid} {status} {command} >>{log} 2>&1 "
+        "</dev/null &",
+    ]
 
 
 def alive(pid):
@@ -136,7 +145,7 @@ def test_local_detach_starts_the_run_in_the_background_with_a_log(tmp_path):
     fake_program(venv / "bin" / "python")
     env = {"LAUNCH_VENV": venv, **HOST}
     args = ("--detach", "run", *TRAIN, "runs/a b", "--config.seed=1")
-    mkdir, start = dry_run(tmp_path, "local.sh", *args, **env)
+    mkdir, *start = dry_run(tmp_path, "local.sh", *args, **env)
     assert words(mkdir) == ["mkdir", "-p", "runs/a b/logs"]
     command = f"{venv}/bin/python -m experiments.train_lm --config={TRAIN[1]}"
     command += " --workdir='runs/a b' --config.seed=1"
@@ -185,7 +194,7 @@ def test_gpu_runs_detached_by_default_and_logs_per_host(tmp_path):
     assert lines == [
         "nvidia-smi -L",
         "mkdir -p runs/w/logs",
-        detached(
+        *detached(
             f"{command} --workdir=runs/w", "runs/w/logs/testhost.log", "runs/w/logs/testhost.pid"
         ),
     ]
@@ -195,7 +204,7 @@ def test_gpu_runs_detached_by_default_and_logs_per_host(tmp_path):
     assert lines == [
         "nvidia-smi -L",
         f"mkdir -p {logs}",
-        detached(
+        *detached(
             f"{command} --workdir=gs://bucket/runs/x/",
             f"{logs}/testhost.log",
             f"{logs}/testhost.pid",
@@ -243,11 +252,21 @@ def test_logs_status_and_stop_find_the_run_by_its_workdir(tmp_path, script):
         wait_for(lambda: not alive(run.pid), "the killed process to end")
         os.kill(run.pid, 0)
         proc = launch(tmp_path, script, "status", workdir, **env)  # real, yet runs no program here
-        assert proc.returncode == 0, proc.stderr
+        assert proc.returncode == 1, proc.stderr  # ended, and how is unknown: not a success
         assert proc.stdout.splitlines() == [
-            f"testhost: not running (pid {run.pid} has ended); log {workdir}/logs/testhost.log",
+            f"testhost: not running (pid {run.pid} has ended; its exit status was not recorded); "
+            f"log {workdir}/logs/testhost.log",
             f"testhost: last step: none yet in {workdir}/metrics.jsonl",
         ]
+        # The exit status its waiter recorded decides: 0 is a run that ended well.
+        for status, code in [(0, 0), (2, 1)]:
+            (workdir / "logs" / "testhost.exit").write_text(f"{status}\n")
+            proc = launch(tmp_path, script, "status", workdir, **env)
+            assert proc.returncode == code, proc.stderr
+            assert proc.stdout.splitlines()[0] == (
+                f"testhost: not running (pid {run.pid} exited with status {status}); "
+                f"log {workdir}/logs/testhost.log"
+            )
     finally:
         run.kill()
         run.wait()
@@ -500,7 +519,7 @@ def test_gpu_detached_run_outlives_its_shell_and_stops_on_sigterm(tmp_path):
         pid = int((workdir / "logs" / "testhost.pid").read_text())
         assert started == f"testhost: started pid {pid}, its output appended to {log}"
         wait_for(lambda: "step 3/1000" in log.read_text(), "the log to show step 3")
-        assert os.getsid(pid) == pid  # a session of its own (checked once it runs, after setsid)
+        assert os.getsid(pid) != os.getsid(0)  # a session of its own (setsid), its waiter's
         assert log.read_text().startswith("fake: started\n")
         assert Path(f"{python}.argv").read_text().split("\0")[:-1] == [
             "-m",
@@ -524,8 +543,9 @@ def test_gpu_detached_run_outlives_its_shell_and_stops_on_sigterm(tmp_path):
         ]
         wait_for(lambda: not alive(pid), "the run to exit after SIGTERM")
         assert "fake: SIGTERM at step " in log.read_text().splitlines()[-1]
+        wait_for((workdir / "logs" / "testhost.exit").exists, "the waiter to record the exit")
         stopped, _ = gpu("status", str(workdir))
-        assert stopped == f"testhost: not running (pid {pid} has ended); log {log}"
+        assert stopped == f"testhost: not running (pid {pid} exited with status 0); log {log}"
     finally:
         if pid is not None and alive(pid):
             os.kill(pid, signal.SIGKILL)
@@ -546,3 +566,44 @@ def test_every_script_the_readmes_invoke_is_committed_executable():
     modes = {line.split()[3]: line.split()[0] for line in staged.stdout.splitlines()}
     assert modes == {path: "100755" for path in invoked}
     assert all(os.access(ROOT / path, os.X_OK) for path in invoked)
+
+
+@pytest.mark.parametrize("script", ["local.sh", "gpu.sh"])
+def test_a_detached_run_that_dies_at_start_says_so_and_exits_1(tmp_path, script):
+    """`--detach run <module typo>` printed "started pid N" and exited 0; `status` then said "not
+    running (pid has ended)" with exit 0. Now both give the exit status (and the log's end)."""
+    venv, fake_bin, workdir = tmp_path / "venv", tmp_path / "bin", tmp_path / "w"
+    python = venv / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f"#!{BASH}\necho 'No module named experiments.trian_lm' >&2\nexit 3\n")
+    python.chmod(0o755)
+    (venv / "lib" / "python3.12" / "site-packages" / "jax_cuda12_plugin").mkdir(parents=True)
+    fake_program(fake_bin / "nvidia-smi")
+    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "LAUNCH_VENV": str(venv)}
+    env.update(HOST, LAUNCH_START_WAIT="20")  # it dies within the wait; a loaded machine is slow
+
+    def launcher(*args):
+        return subprocess.run(
+            [BASH, str(ROOT / "launch" / script), *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    log = workdir / "logs" / "testhost.log"
+    started = launcher("--detach", "run", "trian_lm", TRAIN[1], str(workdir))
+    pid = int((workdir / "logs" / "testhost.pid").read_text())
+    assert started.returncode == 1, started.stdout
+    assert "started pid" not in started.stdout
+    assert started.stderr.splitlines()[-2:] == [
+        f"testhost: the run (pid {pid}) exited with status 3 as it started; the last lines of "
+        f"{log}:",
+        "No module named experiments.trian_lm",
+    ]
+    status = launcher("status", str(workdir))
+    assert status.returncode == 1
+    assert status.stdout.splitlines()[0] == (
+        f"testhost: not running (pid {pid} exited with status 3); log {log}"
+    )
