@@ -1,6 +1,7 @@
-# The README's two commands. Both create .venv on first use and install the project into it.
-#   make run    train the main job (GPT-tiny on the embedded pydoc_topics corpus)
-#   make test   lint + format check + the whole test suite
+# The README's commands. Each creates .venv on first use and installs the project into it.
+#   make install  the library and its runtime dependencies only (no test or reference extras)
+#   make run      train the main job (GPT-tiny on the embedded pydoc_topics corpus)
+#   make test     lint + format check + the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ WORKDIR ?= runs/gpt_tiny
 #   make test TORCH_PIP_ARGS="torch --index-url https://download.pytorch.org/whl/cpu"
 TORCH_PIP_ARGS ?= torch==2.13.0
 
-.PHONY: run test lint format bench clean-venv
+.PHONY: install run test lint format bench clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,8 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS)
 	$(PY) -m pip install --quiet -e ".[test,reference]"
 	touch $@
+
+install: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(PY) -m experiments.train_lm --config=experiments/configs/lm/gpt_tiny.py --workdir=$(WORKDIR)
