@@ -22,6 +22,7 @@ CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 TORCH_FILE = "pytorch_model.bin"
+SAFETENSORS_MAX_HEADER = 100_000_000  # bytes; safetensors refuses larger headers
 
 
 def _as_numpy(value) -> np.ndarray:
@@ -30,34 +31,122 @@ def _as_numpy(value) -> np.ndarray:
     return np.asarray(value)
 
 
+AGAIN = "copy the file again from the model's source"  # what to do about a damaged file
+
+
+def read_json_object(file: pathlib.Path) -> dict:
+    """The JSON object in `file` (config.json, the shard index), or a one-sentence ValueError
+    naming the file and, for broken JSON, the line and column."""
+    try:
+        value = json.loads(file.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{str(file)!r} is not UTF-8 text (a bad byte at offset {e.start}), so it is not "
+            f"JSON; {AGAIN}."
+        ) from None
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{str(file)!r} is not valid JSON at line {e.lineno} column {e.colno} ({e.msg}), "
+            f"perhaps cut short; fix that line or {AGAIN}."
+        ) from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"{str(file)!r} holds a JSON {type(value).__name__}, not an object; {AGAIN}."
+        )
+    return value
+
+
+def _safetensors_size(file: pathlib.Path) -> int | None:
+    """The bytes a safetensors file needs by its header (8-byte length, JSON header, data), or
+    None when even the header cannot be read."""
+    with open(file, "rb") as f:
+        length = f.read(8)
+        if len(length) < 8:
+            return 8
+        header_end = 8 + int.from_bytes(length, "little")
+        if header_end > 8 + SAFETENSORS_MAX_HEADER:
+            return None  # not a length: not a safetensors file at all
+        try:
+            header = json.loads(f.read(header_end - 8))
+            ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+        except (ValueError, TypeError, KeyError, IndexError):
+            return header_end if file.stat().st_size < header_end else None
+    return header_end + max(ends, default=0)
+
+
+def _read_safetensors(file: pathlib.Path) -> dict[str, np.ndarray]:
+    """name -> numpy array of one .safetensors file, or a one-sentence ValueError naming it."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    if not file.is_file():
+        raise ValueError(
+            f"{str(file)!r} is missing, though {SAFETENSORS_INDEX} lists it; copy every shard "
+            "the index names into the folder."
+        )
+    try:
+        return load_file(file)
+    except SafetensorError as e:
+        size, needed = file.stat().st_size, _safetensors_size(file)
+        if needed is not None and size < needed:
+            raise ValueError(
+                f"{str(file)!r} is truncated: it holds {size} bytes but needs at least {needed} "
+                f"by its header; {AGAIN}."
+            ) from None
+        raise ValueError(f"{str(file)!r} is not a valid safetensors file ({e}); {AGAIN}.") from None
+
+
+def _read_torch(file: pathlib.Path) -> dict[str, np.ndarray]:
+    """name -> numpy array of a pytorch_model.bin, or a one-sentence ValueError naming it."""
+    import pickle
+
+    import torch  # only for .bin checkpoints: PyTorch's pickle format
+
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        reason = (
+            str(e).split(". ")[0].splitlines()[0] if str(e) else type(e).__name__
+        )  # 1st sentence
+        raise ValueError(
+            f"{str(file)!r} cannot be read by torch.load ({reason}), so it is truncated or not a "
+            f"PyTorch checkpoint; {AGAIN}."
+        ) from None
+    return {name: _as_numpy(value) for name, value in state.items()}
+
+
 def read_folder(path) -> tuple[dict, dict[str, np.ndarray]]:
-    """(config.json as a dict, name -> numpy array) from a local Hugging Face model folder."""
+    """(config.json as a dict, name -> numpy array) from a local Hugging Face model folder.
+
+    Every bad file (not JSON, truncated, a shard missing) is a one-sentence ValueError naming it.
+    """
     folder = pathlib.Path(path)
     if not folder.is_dir():
         raise ValueError(f"Checkpoint folder {str(folder)!r} does not exist; give a local folder.")
     if not (folder / CONFIG_FILE).is_file():
         raise ValueError(f"Checkpoint folder {str(folder)!r} has no {CONFIG_FILE}.")
-    config = json.loads((folder / CONFIG_FILE).read_text())
+    config = read_json_object(folder / CONFIG_FILE)
     if (folder / SAFETENSORS_FILE).is_file():
         files = [folder / SAFETENSORS_FILE]
     elif (folder / SAFETENSORS_INDEX).is_file():
-        index = json.loads((folder / SAFETENSORS_INDEX).read_text())
-        files = [folder / name for name in sorted(set(index["weight_map"].values()))]
+        index = read_json_object(folder / SAFETENSORS_INDEX)
+        weight_map = index.get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise ValueError(
+                f"{str(folder / SAFETENSORS_INDEX)!r} has no 'weight_map' object (tensor name -> "
+                f"shard file); {AGAIN}."
+            )
+        files = [folder / name for name in sorted(set(weight_map.values()))]
     elif (folder / TORCH_FILE).is_file():
-        import torch  # only for .bin checkpoints: PyTorch's pickle format
-
-        state = torch.load(folder / TORCH_FILE, map_location="cpu", weights_only=True)
-        return config, {name: _as_numpy(value) for name, value in state.items()}
+        return config, _read_torch(folder / TORCH_FILE)
     else:
         raise ValueError(
             f"Checkpoint folder {str(folder)!r} has no weights: expected {SAFETENSORS_FILE}, "
             f"{SAFETENSORS_INDEX} or {TORCH_FILE}."
         )
-    from safetensors.numpy import load_file
-
     tensors = {}
     for file in files:
-        tensors.update(load_file(file))
+        tensors.update(_read_safetensors(file))
     return config, tensors
 
 

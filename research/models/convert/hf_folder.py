@@ -16,10 +16,9 @@ Nothing downloads: a folder is a path you give (`hf_checkpoint.read_folder`).
 """
 
 import importlib
-import json
 import pathlib
 
-from research.models.convert.hf_checkpoint import CONFIG_FILE
+from research.models.convert.hf_checkpoint import CONFIG_FILE, read_json_object
 
 # Hugging Face model_type -> (converter module, our model file).
 CONVERTERS = {
@@ -35,17 +34,12 @@ def _converter(name: str):
 
 def model_type(path) -> str:
     """`model_type` of the folder's config.json; a one-sentence ValueError naming the file when it
-    is missing, not JSON, or names a model_type no converter reads."""
+    is missing, not a JSON object (`hf_checkpoint.read_json_object`), or names a model_type no
+    converter reads."""
     file = pathlib.Path(path) / CONFIG_FILE
     if not file.is_file():
         raise ValueError(f"{str(file)!r} does not exist; give a Hugging Face model folder.")
-    try:
-        config = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(
-            f"{str(file)!r} is not valid JSON ({e}); give a model's config.json."
-        ) from None
-    kind = config.get("model_type") if isinstance(config, dict) else None
+    kind = read_json_object(file).get("model_type")
     if kind not in CONVERTERS:
         raise ValueError(
             f"{str(file)!r} has model_type={kind!r}; the converters read "

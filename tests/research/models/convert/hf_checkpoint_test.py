@@ -62,6 +62,68 @@ def test_bad_folders_are_named(tmp_path):
         read_folder(tmp_path)
 
 
+def test_truncated_or_damaged_safetensors_are_named(tmp_path):
+    # Bug: a cut-short download raised safetensors' bare "incomplete metadata" with no file name.
+    folder = write_folder(tmp_path / "out", {"model_type": "toy"}, _tensors())
+    weights = folder / "model.safetensors"
+    whole = weights.read_bytes()  # 8-byte length + 128-byte JSON header + 32 bytes of data
+    assert len(whole) == 168
+    for size, needed in ((164, 168), (20, 136), (3, 8)):
+        weights.write_bytes(whole[:size])
+        with pytest.raises(ValueError) as e:
+            read_folder(folder)
+        assert str(e.value) == (
+            f"{str(weights)!r} is truncated: it holds {size} bytes but needs at least {needed} by "
+            "its header; copy the file again from the model's source."
+        )
+    weights.write_bytes(b"an HTML error page, not weights")
+    with pytest.raises(ValueError, match=r"safetensors' is not a valid safetensors file \(Error"):
+        read_folder(folder)
+
+
+def test_broken_config_json_and_shard_index_are_named_with_the_line(tmp_path):
+    # Bug: json.JSONDecodeError / KeyError from read_folder, naming no file.
+    folder = write_folder(tmp_path / "out", {"model_type": "toy"}, _tensors())
+    config = folder / "config.json"
+    config.write_text('{\n  "model_type": "gpt2",\n  "n_embd": 16\n')  # cut short
+    with pytest.raises(ValueError) as e:
+        read_folder(folder)
+    assert str(e.value) == (
+        f"{str(config)!r} is not valid JSON at line 4 column 1 (Expecting ',' delimiter), perhaps "
+        "cut short; fix that line or copy the file again from the model's source."
+    )
+    config.write_bytes(b'{"model_type": "\xff"}')
+    with pytest.raises(
+        ValueError, match=r"config.json' is not UTF-8 text \(a bad byte at offset 16"
+    ):
+        read_folder(folder)
+    config.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"config.json' holds a JSON list, not an object; copy"):
+        read_folder(folder)
+    config.write_text("{}")
+    (folder / "model.safetensors").rename(folder / "shard-1.safetensors")
+    index = folder / "model.safetensors.index.json"
+    index.write_text('{"metadata": {}}')
+    with pytest.raises(ValueError, match=r"index.json' has no 'weight_map' object \(tensor name"):
+        read_folder(folder)
+    index.write_text(json.dumps({"weight_map": {"a": "shard-1.safetensors", "b": "shard-2.x"}}))
+    with pytest.raises(ValueError, match=r"shard-2.x' is missing, though model.safetensors.index"):
+        read_folder(folder)
+
+
+def test_truncated_pytorch_bin_is_named(tmp_path):
+    torch = import_reference("torch")
+    (tmp_path / "config.json").write_text("{}")
+    bin_file = tmp_path / "pytorch_model.bin"
+    torch.save({k: torch.tensor(v) for k, v in _tensors().items()}, bin_file)
+    bin_file.write_bytes(bin_file.read_bytes()[:100])
+    with pytest.raises(
+        ValueError, match=r"pytorch_model.bin' cannot be read by torch.load \("
+    ) as e:
+        read_folder(tmp_path)
+    assert ". " not in str(e.value)  # one sentence: torch's own advice is left out
+
+
 def test_tensor_source_names_missing_misshapen_and_unexpected_tensors():
     source = TensorSource(
         {"model.a.weight": _tensors()["a.weight"]}, "Toy", strip_prefixes=("model.",)

@@ -68,14 +68,19 @@ def test_a_folder_without_a_usable_config_json_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"config\.json' does not exist; give a Hugging Face"):
         hf_folder.load(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"config\.json' is not valid JSON"):
+    with pytest.raises(ValueError, match=r"config\.json' is not valid JSON at line 1 column 2"):
         hf_folder.load(tmp_path)
+    with pytest.raises(ValueError, match=r"config\.json' is not valid JSON at line 1 column 2"):
+        hf_gpt2.load(tmp_path)  # the converters read it through the same check
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(
         ValueError, match=r"has model_type='llama'; the converters read bert, gpt2, t5"
     ):
         hf_folder.load(tmp_path)
     (tmp_path / "config.json").write_text("[]")
+    with pytest.raises(ValueError, match=r"config\.json' holds a JSON list, not an object"):
+        hf_folder.load(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match=r"has model_type=None"):
         hf_folder.load(tmp_path)
 
