@@ -185,7 +185,7 @@ def main(config, workdir) -> dict:
             f"--config.words names {unknown or 'no words'}; choose from {sorted(SENTENCES)}."
         )
     home = pathlib.Path(config.mlm_workdir) if config.mlm_workdir else workdir
-    task, tokenizer = pretrain_task(config.mlm, home)
+    task, tokenizer = pretrain_task(config.mlm, home, flag_prefix="mlm")
     pre = stages.run("pretrain", config.mlm, home, task)
     trained = jax.device_get(pre.params)
     untrained = jax.jit(lambda r: task.model.init({"params": r}, *task.init_inputs))(

@@ -74,14 +74,24 @@ def unigram_loss(train_tokens: np.ndarray, batches, vocab_size: int) -> float:
     return total / sum(float(b["mlm_weights"].sum()) for b in batches)
 
 
-def pretrain_task(config, workdir) -> tuple[Task, Any]:
-    """The masked-LM task on the corpus, and its tokenizer (trained or reloaded in `workdir`)."""
+def pretrain_task(config, workdir, *, flag_prefix: str = "") -> tuple[Task, Any]:
+    """The masked-LM task on the corpus, and its tokenizer (trained or reloaded in `workdir`).
+
+    flag_prefix: where `config` sits in the experiment's config ('mlm' when it is the `mlm`
+    section), so that errors name the flags that exist (`--config.mlm.masking.rate`)."""
+    flag = f"--config.{flag_prefix}." if flag_prefix else "--config."
+    rate = config.masking.rate
+    if not 0 < rate <= 1:  # 0 masks nothing: no loss to train on, and 0/0 per masked token
+        raise ValueError(
+            f"{flag}masking.rate={rate} is outside (0, 1]: it is the share of tokens masked, and "
+            f"the model learns only from masked ones; set {flag}masking.rate=0.15 (BERT's rate)."
+        )
     model = models.load(config.model_name).make(**config.model.to_dict())
     data = config.data
     if data.seq_len > model.config.max_len:
         raise ValueError(
             f"data.seq_len={data.seq_len} exceeds model.max_len={model.config.max_len}; lower "
-            "--config.data.seq_len or raise --config.model.max_len."
+            f"{flag}data.seq_len or raise {flag}model.max_len."
         )
     texts = {
         split: text_corpus.load_texts(
@@ -94,7 +104,7 @@ def pretrain_task(config, workdir) -> tuple[Task, Any]:
     if vocab_size < tokenizer.vocab_size:
         raise ValueError(
             f"model.vocab_size={vocab_size} is smaller than the tokenizer's "
-            f"{tokenizer.vocab_size} ids; set --config.model.vocab_size={tokenizer.vocab_size}."
+            f"{tokenizer.vocab_size} ids; set {flag}model.vocab_size={tokenizer.vocab_size}."
         )
     train_tokens = tokenizer.encode_documents(texts[data.train_split])
     eval_tokens = tokenizer.encode_documents(texts[data.eval_split])
@@ -106,6 +116,12 @@ def pretrain_task(config, workdir) -> tuple[Task, Any]:
         config,
         vocab_size,
     )
+    if not sum(float(b["mlm_weights"].sum()) for b in eval_batches):
+        raise ValueError(
+            f"The evaluation batches have no masked token ({len(eval_tokens)} tokens at "
+            f"masking.rate={rate}), so nothing can be scored; raise {flag}masking.rate or use a "
+            f"larger {flag}data.eval_split."
+        )
     baseline = unigram_loss(train_tokens, eval_batches, vocab_size)
     logging.info(
         "MLM data: %d train / %d eval tokens; unigram baseline %.4f nats per masked token.",

@@ -46,3 +46,17 @@ def test_masked_eval_batches_are_fixed_and_skip_padding_and_specials():
     assert first["attention_mask"][5].sum() == 0
     np.testing.assert_array_equal(first["mlm_targets"][:, 1:], batch["inputs"])
     assert (first["mlm_inputs"][selected] == MASK).mean() > 0.5
+
+
+@pytest.mark.parametrize("rate", [0.0, -0.1, 1.5])
+def test_a_masking_rate_outside_0_1_is_refused_up_front_naming_the_flag(tmp_path, rate):
+    # Bug: rate=0 passed every check, trained a tokenizer, then died in a ZeroDivisionError.
+    config = ml_collections.ConfigDict({"masking": {"rate": rate}})  # nothing else is read first
+    with pytest.raises(ValueError) as e:
+        mlm.pretrain_task(config, tmp_path)
+    assert str(e.value) == (
+        f"--config.masking.rate={rate} is outside (0, 1]: it is the share of tokens masked, and "
+        "the model learns only from masked ones; set --config.masking.rate=0.15 (BERT's rate)."
+    )
+    with pytest.raises(ValueError, match=r"^--config\.mlm\.masking\.rate=.* set --config\.mlm\."):
+        mlm.pretrain_task(config, tmp_path, flag_prefix="mlm")  # contextual_vectors' section
