@@ -42,6 +42,7 @@ class BlockPool:
         self._free = collections.OrderedDict.fromkeys(range(1, num_blocks))
         self._block_of_key: dict[PrefixKey, int] = {}
         self._key_of_block: dict[int, PrefixKey] = {}
+        self.num_prefix_hits = 0  # blocks found by `share_prefix` (prompt positions not recomputed)
 
     @property
     def num_free(self) -> int:
@@ -90,6 +91,7 @@ class BlockPool:
                 del self._free[block]
             self.ref_count[block] += 1
             shared.append(block)
+        self.num_prefix_hits += len(shared)
         return shared
 
     def register(self, block: int, key: PrefixKey) -> None:

@@ -15,8 +15,9 @@ own settings (`research.serve.sampling_params.choose_tokens`), and ends the requ
 stop id, a stop string, their `max_tokens` or the model's length.
 
 Shapes stay in a small fixed set, so serving does not compile per request: the rows of a call are
-padded to a power of two (at most `max_seqs`), prefill chunks to `chunk_size` tokens, and every
-row's block table to a power of two of blocks (at most max_length / block_size). Each new shape
+padded to a power of two (at most `max_seqs`), prefill chunks to `chunk_size` tokens, and the
+block tables of decode rows to a power of two of blocks (prefill rows always address
+max_length / block_size blocks). Each new shape
 is logged and counted in `compilations`.
 
 The model is any decoder that takes the cache protocol of `research.generate.decoding` with
@@ -120,7 +121,8 @@ class Engine:
         self.max_blocks = -(-self.max_length // block_size)
         self.mesh, self.rules = mesh, tuple(rules)
         self.params, self.pages = self._place(params, num_blocks, block_size)
-        self.compilations: list[tuple] = []
+        self.compilations: list[tuple] = []  # the step shapes compiled so far, in order
+        self.num_block_copies = 0  # copies on write
         self._sequences: dict[str, SequenceState] = {}
         self._ids = itertools.count()
 
@@ -216,6 +218,7 @@ class Engine:
         """Computes one scheduled step -> an output for every request that advanced."""
         plan = self.scheduler.schedule()
         if plan.copies:
+            self.num_block_copies += len(plan.copies)
             self.pages = _copy_blocks(self.pages, *self._padded_copies(plan.copies))
         outputs = []
         for chunks in (plan.decode, plan.prefill):
@@ -235,8 +238,11 @@ class Engine:
         length = (
             1 if chunks[0].length == 1 and all(c.length == 1 for c in chunks) else self.chunk_size
         )
-        blocks = max(-(-(c.start + c.length) // self.pool.block_size) for c in chunks)
-        blocks = min(1 << (blocks - 1).bit_length(), self.max_blocks)
+        if length == 1:  # decode: reading the cache is most of the work, so read no more
+            blocks = max(-(-(c.start + c.length) // self.pool.block_size) for c in chunks)
+            blocks = min(1 << (blocks - 1).bit_length(), self.max_blocks)
+        else:  # prefill: the chunk's compute dominates; one table width, fewer compilations
+            blocks = self.max_blocks
         tokens = np.zeros((rows, length), np.int32)
         table = np.full((rows, blocks), NULL_BLOCK, np.int32)
         index, last = np.zeros(rows, np.int32), np.zeros(rows, np.int32)
