@@ -15,7 +15,7 @@ own settings (`research.serve.sampling_params.choose_tokens`), and ends the requ
 stop id, a stop string, their `max_tokens` or the model's length.
 
 Shapes stay in a small fixed set, so serving does not compile per request: the rows of a call are
-padded to a power of two (at most `max_seqs`), prefill chunks to `chunk_size` tokens, and the
+padded to a power of two (at most `max_seqs`; a multiple of the mesh's batch shards), prefill chunks to `chunk_size` tokens, and the
 block tables of decode rows to a power of two of blocks (prefill rows always address
 max_length / block_size blocks). Each new shape
 is logged and counted in `compilations`.
@@ -121,6 +121,7 @@ class Engine:
         self.max_blocks = -(-self.max_length // block_size)
         self.mesh, self.rules = mesh, tuple(rules)
         self.params, self.pages = self._place(params, num_blocks, block_size)
+        self.row_multiple = self._batch_shards()
         self.compilations: list[tuple] = []  # the step shapes compiled so far, in order
         self.num_block_copies = 0  # copies on write
         self._sequences: dict[str, SequenceState] = {}
@@ -143,6 +144,7 @@ class Engine:
             name: PagedKVCache.pool(num_blocks, block_size, *shape, dtype)
             for name, shape, dtype in shapes
         }
+        params = partition.strip_boxes(params)  # `model.init` boxes them with their axes
         if self.mesh is None:
             return params, pages
         spec = nn.logical_to_mesh_axes(PAGE_AXES, list(self.rules))
@@ -152,6 +154,14 @@ class Engine:
         )["params"]
         shardings = partition.state_shardings(boxed, self.mesh, self.rules)
         return jax.device_put(params, shardings), pages
+
+    def _batch_shards(self) -> int:
+        """How many ways the mesh splits a batch: every call's rows are a multiple of it."""
+        if self.mesh is None:
+            return 1
+        (axes,) = nn.logical_to_mesh_axes(("batch",), list(self.rules))
+        axes = () if axes is None else (axes,) if isinstance(axes, str) else axes
+        return int(np.prod([self.mesh.shape[a] for a in axes]))
 
     # Requests.
 
@@ -233,8 +243,8 @@ class Engine:
         return jnp.asarray(pairs[:, 0]), jnp.asarray(pairs[:, 1])
 
     def _run(self, chunks: list[Chunk]) -> list[RequestOutput]:
-        rows = min(1 << (len(chunks) - 1).bit_length(), self.scheduler.max_seqs)
-        rows = max(rows, len(chunks))
+        rows = max(min(1 << (len(chunks) - 1).bit_length(), self.scheduler.max_seqs), len(chunks))
+        rows = -(-rows // self.row_multiple) * self.row_multiple  # whole shards of the batch
         length = (
             1 if chunks[0].length == 1 and all(c.length == 1 for c in chunks) else self.chunk_size
         )

@@ -15,6 +15,7 @@ from research.generate.sampling import TokenChooser, left_pad
 from research.models import transformer_lm
 from research.serve.engine import Engine, _visible_text
 from research.serve.sampling_params import SamplingParams
+from research.sharding.mesh import make_mesh
 
 BLOCK = 16
 GREEDY = SamplingParams(max_tokens=10, temperature=0.0)
@@ -111,6 +112,21 @@ def test_preemption_recomputes_and_still_equals_decode(lm):
     assert [o.token_ids for o in outputs] == [list(row) for row in want]
     assert eng.scheduler.num_preemptions > 0
     assert eng.num_free_blocks == 5
+
+
+def test_sharded_serving_equals_one_device(lm):
+    """8 devices (conftest's fake CPUs): rows over data=4, heads and the MLP over tensor=2."""
+    mesh = make_mesh(data=4, tensor=2)
+    prompts = random_prompts([7, 26, 3], seed=11)
+    sampled = SamplingParams(max_tokens=6, temperature=0.8, seed=5)
+    one = engine(lm, record_logits=True).generate(prompts, [GREEDY, GREEDY, sampled])
+    eight = engine(lm, record_logits=True, mesh=mesh)
+    assert eight.pages["block_0"][0].sharding.spec[2] == "tensor"
+    assert eight.params["block_0"]["mlp"]["wi"]["kernel"].sharding.spec[1] == "tensor"
+    outputs = eight.generate(prompts, [GREEDY, GREEDY, sampled])
+    assert [o.token_ids for o in outputs] == [o.token_ids for o in one]
+    assert {shape[1] for shape in eight.compilations} == {4}  # rows: whole data shards
+    np.testing.assert_allclose(outputs[1].logits, one[1].logits, atol=2e-5, rtol=1e-5)
 
 
 def test_seeded_request_gives_the_same_text_in_any_batch(lm):
