@@ -24,6 +24,7 @@ STANDALONE = {
     "experiments/configs/embeddings/compare.py",
     "experiments/configs/rnn/gradients.py",
     "experiments/configs/rnn/memory.py",
+    "experiments/configs/serve/gpt_tiny.py",  # serves a trained model; trains nothing
 }
 LOOP_FILES = [p for p in FILES if p not in STANDALONE]
 # Composed experiments whose training-loop config is a section of theirs (the key named here).
