@@ -22,7 +22,9 @@ training documents). Documents train / validation / test: 1704 / 214 / 213. With
 terms remain, under the max_features=5000 cap (the smoke run's 500 does cap).
 
 Expected result (measured on CPython 3.11.7, a shared 2-core AMD EPYC CPU, 1 device; 1000 steps of
-batch 64 per representation; 54 s in all with the machine under load, 30 s on a quieter one):
+batch 64 per representation; 54 s for these five rows when they were the default, 30 s on a quieter
+machine; the default's eight, the embeddings trained in the workdir, took 3 min 26 s of wall time,
+118 s of user CPU, measured 2026-12-06 with `/usr/bin/time -v` at load 6-8, every row reproduced):
 
   representation    test accuracy  test macro-F1  validation acc.  common-word weight share
   counts                    0.803          0.746            0.850                     0.300
