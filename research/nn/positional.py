@@ -102,7 +102,8 @@ class RelativePositionBias(nn.Module):
 
     Shapes: `__call__(query_length, key_length, *, query_offset=0)` -> float32 [1, N, T, S], to add
     to the scores (broadcast over the batch). `query_offset` is the position of the first query
-    (the number of cached keys while decoding one token at a time).
+    (the number of cached keys while decoding one token at a time); int [B] when every row sits
+    at its own position (a serving batch) -> [B, N, T, S].
     """
 
     num_heads: int
@@ -119,13 +120,14 @@ class RelativePositionBias(nn.Module):
             (self.num_buckets, self.num_heads),
             jnp.float32,
         )
-        query_positions = jnp.arange(query_length)[:, None] + query_offset
-        key_positions = jnp.arange(key_length)[None, :]
+        offsets = jnp.reshape(jnp.asarray(query_offset), (-1, 1, 1))  # [B|1, 1, 1]
+        query_positions = jnp.arange(query_length)[None, :, None] + offsets
+        key_positions = jnp.arange(key_length)[None, None, :]
         buckets = relative_position_bucket(
             key_positions - query_positions,
             bidirectional=self.bidirectional,
             num_buckets=self.num_buckets,
             max_distance=self.max_distance,
-        )  # [T, S]
-        bias = jnp.take(table, buckets, axis=0)  # [T, S, N]
-        return jnp.transpose(bias, (2, 0, 1))[None]
+        )  # [B|1, T, S]
+        bias = jnp.take(table, buckets, axis=0)  # [B|1, T, S, N]
+        return jnp.transpose(bias, (0, 3, 1, 2))

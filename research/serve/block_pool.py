@@ -71,19 +71,21 @@ class BlockPool:
             if self.ref_count[block] == 0:
                 self._free[block] = None
 
-    def prefix_keys(self, tokens: Sequence[int]) -> list[PrefixKey]:
-        """The chain keys of the full blocks of `tokens` (len(tokens) // S of them)."""
-        keys, previous = [], None
+    def prefix_keys(self, tokens: Sequence[int], root=None) -> list[PrefixKey]:
+        """The chain keys of the full blocks of `tokens` (len(tokens) // S of them). `root` names
+        what else the keys and values depend on (an encoder-decoder's encoder input): the chain
+        starts from it, so equal tokens under another root are other keys."""
+        keys, previous = [], root
         for start in range(0, len(tokens) - self.block_size + 1, self.block_size):
             previous = (previous, tuple(tokens[start : start + self.block_size]))
             keys.append(previous)
         return keys
 
-    def share_prefix(self, tokens: Sequence[int]) -> list[int]:
-        """The registered blocks holding the longest run of `tokens`' leading full blocks, each
-        with one more reference (an empty list when the first block is unknown)."""
+    def share_prefix(self, tokens: Sequence[int], root=None) -> list[int]:
+        """The registered blocks holding the longest run of `tokens`' leading full blocks (under
+        `root`), each with one more reference (an empty list when the first block is unknown)."""
         shared = []
-        for key in self.prefix_keys(tokens):
+        for key in self.prefix_keys(tokens, root):
             block = self._block_of_key.get(key)
             if block is None:
                 break

@@ -23,7 +23,11 @@ is logged and counted in `compilations`.
 The model is any decoder that takes the cache protocol of `research.generate.decoding` with
 `research.nn.kv_cache.KVCache` layers (`transformer_lm`: a GPT workdir's checkpoint, an imported
 GPT-2): the engine reads the layers' shapes from `model.init_cache` and hands the model
-{'block_{i}': PagedKVCache} in their place. Under a `mesh` the parameters shard by their logical
+{'block_{i}': PagedKVCache} in their place. An encoder-decoder (`t5`) is served the same way on
+its decoder: a request's prompt is the encoder input, encoded once when the request is admitted
+and kept in a slot (`research.serve.encoder_slots`) that every decode step reads for the
+cross-attention; the decoder starts from the model's start token (`pad_id`). Its cache is the
+model's own (`T5Cache`) with the encoder outputs of the batch's rows and paged layers. Under a `mesh` the parameters shard by their logical
 axes and the pages by their heads, like the attention activations (tensor-parallel serving).
 """
 
@@ -41,9 +45,11 @@ import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding
 
+from research.generate.decoding import is_encoder_decoder
 from research.nn.kv_cache import KVCache
 from research.nn.paged_kv_cache import NULL_BLOCK, PagedKVCache
 from research.serve.block_pool import BlockPool
+from research.serve.encoder_slots import NULL_SLOT, EncoderSlots
 from research.serve.sampling_params import SamplingParams, choose_tokens
 from research.serve.scheduler import Chunk, Scheduler
 from research.serve.scheduler import Sequence as SequenceState
@@ -81,6 +87,7 @@ class Engine:
         chunk_size: int = 64,
         max_step_tokens: int = 256,
         max_length: int | None = None,
+        max_input_length: int | None = None,
         eos_id: int | None = None,
         detokenize: Callable[[list[int]], str] | None = None,
         mesh=None,
@@ -94,7 +101,10 @@ class Engine:
         max_seqs: the most requests running at once (the decode batch).
         chunk_size: the most prompt tokens one request computes in a step.
         max_step_tokens: the step's token budget (decodes count 1, prefill chunks their length).
-        max_length: prompt + generated tokens per request; default the model's max_len.
+        max_length: prompt + generated tokens per request; default the model's max_len. For an
+          encoder-decoder: decoder tokens (the start token and the answer); required when
+          the model has no max_len (T5's relative positions have none).
+        max_input_length: an encoder-decoder's longest encoder input (default max_length).
         eos_id: ends a request when generated, unless its SamplingParams say ignore_eos.
         detokenize: token ids -> text; needed for stop strings and `RequestOutput.text`.
         mesh, rules: serve sharded over this mesh with these logical axis rules.
@@ -102,7 +112,12 @@ class Engine:
         """
         self.model, self.eos_id, self.detokenize = model, eos_id, detokenize
         self.vocab_size = model.config.vocab_size
-        self.max_length = max_length or model.config.max_len
+        self.max_length = max_length or getattr(model.config, "max_len", None)
+        if self.max_length is None:
+            raise ValueError(
+                f"{type(model).__name__} has no max_len; pass max_length (the most decoder "
+                "tokens a request may hold)."
+            )
         if self.max_length > getattr(model.config, "max_len", self.max_length):
             raise ValueError(
                 f"max_length={self.max_length} exceeds the model's max_len={model.config.max_len}."
@@ -122,6 +137,12 @@ class Engine:
         self.mesh, self.rules = mesh, tuple(rules)
         self.params, self.pages = self._place(params, num_blocks, block_size)
         self.row_multiple = self._batch_shards()
+        self.encoders = None  # an encoder-decoder's encoder outputs, one slot per running request
+        if is_encoder_decoder(model):
+            cfg = model.config
+            self.encoders = EncoderSlots(
+                model, max_seqs, max_input_length or self.max_length, cfg.embed_dim, cfg.dtype
+            )
         self.compilations: list[tuple] = []  # the step shapes compiled so far, in order
         self.num_block_copies = 0  # copies on write
         self._sequences: dict[str, SequenceState] = {}
@@ -130,6 +151,7 @@ class Engine:
     def _place(self, params, num_blocks, block_size):
         """The parameters and empty pages, sharded over the mesh when there is one."""
         layers = jax.eval_shape(lambda: self.model.init_cache(1, 1))
+        layers = getattr(layers, "layers", layers)  # an encoder-decoder's cache holds them
         shapes = [
             (name, kv.key.shape[2:], kv.key.dtype)
             for name, kv in layers.items()
@@ -177,7 +199,12 @@ class Engine:
                 f"Prompt token ids must lie in [0, {self.vocab_size}), got "
                 f"[{min(prompt)}, {max(prompt)}]."
             )
-        if len(prompt) >= self.max_length:
+        if self.encoders is not None and len(prompt) > self.encoders.max_input_length:
+            raise ValueError(
+                f"The prompt has {len(prompt)} tokens; this model's encoder takes at most "
+                f"{self.encoders.max_input_length}. Shorten it."
+            )
+        if self.encoders is None and len(prompt) >= self.max_length:
             raise ValueError(
                 f"The prompt has {len(prompt)} tokens; this model serves at most "
                 f"{self.max_length} tokens per request, prompt and answer together. Shorten it."
@@ -189,7 +216,13 @@ class Engine:
         if request_id in self._sequences:
             raise ValueError(f"A request with id {request_id!r} is already running.")
         seed = params.seed if params.seed is not None else random.getrandbits(32)
-        sequence = SequenceState(request_id, prompt, len(prompt), params, seed)
+        if self.encoders is None:
+            sequence = SequenceState(request_id, prompt, len(prompt), params, seed)
+        else:  # the decoder starts from its start token; the prompt is the encoder's
+            start = [self.model.config.pad_id]
+            sequence = SequenceState(
+                request_id, start, 1, params, seed, encoder_tokens=tuple(prompt)
+            )
         self._sequences[request_id] = sequence
         self.scheduler.add(sequence)
         return request_id
@@ -201,6 +234,8 @@ class Engine:
         if sequence is not None:
             sequence.finish_reason = "abort"
             self.scheduler.remove(sequence)
+            if self.encoders is not None:
+                self.encoders.release(request_id)
 
     @property
     def has_work(self) -> bool:
@@ -227,6 +262,8 @@ class Engine:
     def step(self) -> list[RequestOutput]:
         """Computes one scheduled step -> an output for every request that advanced."""
         plan = self.scheduler.schedule()
+        if self.encoders is not None:
+            self._encode_admitted()
         if plan.copies:
             self.num_block_copies += len(plan.copies)
             self.pages = _copy_blocks(self.pages, *self._padded_copies(plan.copies))
@@ -236,6 +273,24 @@ class Engine:
                 outputs += self._run(chunks)
         return outputs
 
+    def _encode_admitted(self) -> None:
+        """Encoder slots follow the running set: preempted requests give theirs back, newly
+        admitted ones are encoded (all in one call)."""
+        for sequence in self.scheduler.waiting:
+            self.encoders.release(sequence.request_id)
+        admitted = {
+            s.request_id: s.encoder_tokens
+            for s in self.scheduler.running
+            if s.request_id not in self.encoders
+        }
+        if admitted:
+            self.encoders.encode(self.params, admitted, self._rows(len(admitted)))
+
+    def _rows(self, count: int) -> int:
+        """The padded row count of a call with `count` rows."""
+        rows = max(min(1 << (count - 1).bit_length(), self.scheduler.max_seqs), count)
+        return -(-rows // self.row_multiple) * self.row_multiple  # whole shards of the batch
+
     def _padded_copies(self, copies):
         count = 1 << (len(copies) - 1).bit_length()  # a power of two: few shapes
         pairs = np.full((count, 2), NULL_BLOCK, np.int32)
@@ -243,8 +298,7 @@ class Engine:
         return jnp.asarray(pairs[:, 0]), jnp.asarray(pairs[:, 1])
 
     def _run(self, chunks: list[Chunk]) -> list[RequestOutput]:
-        rows = max(min(1 << (len(chunks) - 1).bit_length(), self.scheduler.max_seqs), len(chunks))
-        rows = -(-rows // self.row_multiple) * self.row_multiple  # whole shards of the batch
+        rows = self._rows(len(chunks))
         length = (
             1 if chunks[0].length == 1 and all(c.length == 1 for c in chunks) else self.chunk_size
         )
@@ -259,6 +313,7 @@ class Engine:
         temperature, top_p = np.zeros(rows, np.float32), np.ones(rows, np.float32)
         top_k, counters = np.zeros(rows, np.int32), np.zeros(rows, np.int32)
         seeds = np.zeros(rows, np.uint32)
+        slots = np.full(rows, NULL_SLOT, np.int32)
         for r, chunk in enumerate(chunks):
             seq = chunk.sequence
             tokens[r, : chunk.length] = seq.tokens[chunk.start : chunk.start + chunk.length]
@@ -268,6 +323,11 @@ class Engine:
             p = seq.params
             temperature[r], top_k[r], top_p[r] = p.temperature, p.top_k, p.top_p
             seeds[r], counters[r] = seq.seed, seq.num_generated
+            if self.encoders is not None:
+                slots[r] = self.encoders.slot(seq.request_id)
+        encoder = None
+        if self.encoders is not None:
+            encoder = (self.encoders.encoded, self.encoders.mask, slots)
         shape = ("decode" if length == 1 else "prefill", rows, length, blocks)
         if shape not in self.compilations:
             self.compilations.append(shape)
@@ -275,7 +335,7 @@ class Engine:
                          "blocks per row", *shape)  # fmt: skip
         with self._sharding():
             chosen, logprobs, logits, self.pages = _forward(
-                self.model, self.params, self.pages, tokens, table, index, last,
+                self.model, self.params, self.pages, encoder, tokens, table, index, last,
                 temperature, top_k, top_p, seeds, counters, keep_logits=self.record_logits,
             )  # fmt: skip
         chosen, logprobs = np.asarray(chosen), np.asarray(logprobs)
@@ -295,7 +355,9 @@ class Engine:
         """Registers the sequence's newly completed blocks with the prefix cache."""
         full = seq.num_cached // self.pool.block_size
         if full > seq.num_registered:
-            keys = self.pool.prefix_keys(seq.tokens[: full * self.pool.block_size])
+            keys = self.pool.prefix_keys(
+                seq.tokens[: full * self.pool.block_size], seq.encoder_tokens
+            )
             for i in range(seq.num_registered, full):
                 self.pool.register(seq.blocks[i], keys[i])
             seq.num_registered = full
@@ -321,9 +383,13 @@ class Engine:
         if seq.finish_reason is not None:
             self._sequences.pop(seq.request_id, None)
             self.scheduler.remove(seq)
+            if self.encoders is not None:
+                self.encoders.release(seq.request_id)
         return RequestOutput(
             request_id=seq.request_id,
-            prompt_length=seq.prompt_length,
+            prompt_length=seq.prompt_length
+            if seq.encoder_tokens is None
+            else len(seq.encoder_tokens),
             token_ids=list(generated),
             new_token_ids=[token],
             logprobs=list(seq.logprobs),
@@ -356,21 +422,30 @@ def _visible_text(text: str, stop: Sequence[str], *, final: bool) -> tuple[str, 
 
 
 @functools.partial(jax.jit, static_argnames=("model", "keep_logits"), donate_argnames=("pages",))
-def _forward(model, params, pages, tokens, table, index, last, temperature, top_k, top_p, seeds,
-             counters, *, keep_logits):  # fmt: skip
+def _forward(model, params, pages, encoder, tokens, table, index, last, temperature, top_k, top_p,
+             seeds, counters, *, keep_logits):  # fmt: skip
     """One model call on the paged cache, then a token for every row.
 
-    pages: {layer name: (keys, values) [P,S,K,H]}, the model's cache layers.
+    pages: {layer name: (keys, values) [P,S,K,H]}, the model's cache layers. encoder: None, or
+    an encoder-decoder's (encoded [slots,S,D], mask [slots,S], the rows' slots int32 [B]).
     Shapes: tokens int32 [B,T] (row r's tokens from position index[r]; past its chunk, padding);
     table int32 [B,M]; index, last int32 [B] (the chunk's last token is tokens[r, last[r]]);
     sampling settings [B] (`choose_tokens`) -> tokens int32 [B], logprobs float32 [B], logits
     float32 [B,V] or None, the updated pages.
     """
-    cache = {name: PagedKVCache(k, v, table, index) for name, (k, v) in pages.items()}
-    logits, cache = model.apply({"params": params}, tokens, cache=cache)  # [B,T,V]
+    layers = {name: PagedKVCache(k, v, table, index) for name, (k, v) in pages.items()}
+    if encoder is None:
+        logits, layers = model.apply({"params": params}, tokens, cache=layers)  # [B,T,V]
+    else:
+        encoded, encoded_mask, slots = encoder
+        cache = model.init_cache(tokens.shape[0], 1).replace(
+            encoded=encoded[slots], encoded_mask=encoded_mask[slots], layers=layers
+        )
+        logits, cache = model.apply({"params": params}, tokens, cache=cache)
+        layers = cache.layers
     logits = jnp.take_along_axis(logits, last[:, None, None], axis=1)[:, 0]  # [B,V]
     chosen, logprobs = choose_tokens(logits, temperature, top_k, top_p, seeds, counters)
-    pages = {name: (cache[name].key_pages, cache[name].value_pages) for name in pages}
+    pages = {name: (layers[name].key_pages, layers[name].value_pages) for name in pages}
     return chosen, logprobs, (logits if keep_logits else None), pages
 
 

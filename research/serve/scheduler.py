@@ -35,6 +35,9 @@ class Sequence:
     blocks: list[int] = dataclasses.field(default_factory=list)
     num_cached: int = 0
     num_registered: int = 0  # leading full blocks offered to the prefix cache
+    # An encoder-decoder's encoder input: the decoder's keys and values depend on it too, so it
+    # roots the sequence's prefix keys (None for a decoder-only model).
+    encoder_tokens: tuple[int, ...] | None = None
     logprobs: list[float] = dataclasses.field(default_factory=list)
     finish_reason: str | None = None
 
@@ -124,7 +127,7 @@ class Scheduler:
         while self.waiting and budget > 0 and len(self.running) < self.max_seqs:
             sequence = self.waiting[0]
             if not sequence.blocks:
-                sequence.blocks = self.pool.share_prefix(sequence.tokens)
+                sequence.blocks = self.pool.share_prefix(sequence.tokens, sequence.encoder_tokens)
                 sequence.num_registered = len(sequence.blocks)
                 # At least the last token is computed: its logits choose the next one.
                 sequence.num_cached = min(

@@ -12,7 +12,7 @@ import pytest
 
 from research.generate.decoding import decode
 from research.generate.sampling import TokenChooser, left_pad
-from research.models import transformer_lm
+from research.models import t5, transformer_lm
 from research.serve.engine import Engine, _visible_text
 from research.serve.sampling_params import SamplingParams
 from research.sharding.mesh import make_mesh
@@ -215,3 +215,43 @@ def test_bad_requests_are_refused_with_one_sentence(lm, prompt, params, message)
     with pytest.raises(ValueError, match=message):
         eng.add_request(prompt, params)
     assert not eng.has_work
+
+
+def test_t5_encodes_once_and_serves_its_decoder_like_the_cached_decode():
+    model = t5.make(
+        "tiny", embed_dim=32, num_heads=2, head_dim=16, mlp_dim=64, num_encoder_layers=1,
+        num_decoder_layers=2,
+    )  # fmt: skip
+    init_inputs = (jnp.zeros((1, 8), jnp.int32), jnp.zeros((1, 4), jnp.int32))
+    params = model.init(jax.random.PRNGKey(0), *init_inputs)["params"]
+    params = jax.tree.map(lambda p: p * 2.0, params)
+    prompts = [list(p) for p in random_prompts([5, 17, 12, 20], seed=12)]
+    # 5 usable blocks of 8 for 4 answers of 11 decoder tokens (2 blocks each): preemptions, and
+    # recomputed answers whose decoder tokens equal another request's (several answers repeat
+    # one token) must not share its blocks: they were computed under another encoder input.
+    eng = Engine(
+        model, params, num_blocks=6, block_size=8, max_seqs=4, max_length=16,
+        max_input_length=24, record_logits=True,
+    )  # fmt: skip
+    outputs = eng.generate(prompts, SamplingParams(max_tokens=10, temperature=0.0))
+    inputs = np.zeros((4, 24), np.int32)
+    mask = np.zeros((4, 24), bool)
+    for row, prompt in enumerate(prompts):
+        inputs[row, : len(prompt)], mask[row, : len(prompt)] = prompt, True
+    want, want_logits = decode(
+        model, params, jnp.asarray(inputs), num_tokens=10, select=TokenChooser(0.0),
+        rng=jax.random.PRNGKey(0), prompt_mask=jnp.asarray(mask), return_logits=True,
+    )  # fmt: skip
+    assert [o.token_ids for o in outputs] == [list(row) for row in np.asarray(want)]
+    last_logits = np.stack([o.logits for o in outputs])
+    np.testing.assert_allclose(last_logits, np.asarray(want_logits)[:, -1], atol=2e-5, rtol=1e-5)
+    assert [o.prompt_length for o in outputs] == [5, 17, 12, 20]
+    assert eng.scheduler.num_preemptions > 0  # recomputed by prefill chunks of decoder tokens
+    # Every registered decoder block's prefix chain starts from its request's encoder input.
+    roots = set()
+    for key in eng.pool._block_of_key:
+        while key in eng.pool._block_of_key:
+            key = key[0]
+        roots.add(key)
+    assert roots and roots <= {tuple(p) for p in prompts}
+    assert eng.num_free_blocks == 5 and len(eng.encoders._free) == 4

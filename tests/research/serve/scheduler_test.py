@@ -85,3 +85,21 @@ def test_a_fully_shared_prompt_recomputes_its_last_token_in_a_copied_block():
     assert ("again", 3, 1) in chunks(plan)
     assert again.blocks[0] == first.blocks[0]  # still shared
     assert plan.copies == [(first.blocks[1], again.blocks[1])]  # the written block is its own
+
+
+def test_an_encoder_input_roots_the_prefix_so_other_inputs_share_nothing():
+    pool = BlockPool(16, 2)
+    scheduler = Scheduler(pool, max_seqs=4, chunk_size=8, max_step_tokens=16)
+    first = sequence("first", 4)
+    first.encoder_tokens = (5, 6)
+    scheduler.add(first)
+    advance(scheduler.schedule())
+    for block, key in zip(first.blocks, pool.prefix_keys(first.tokens[:4], (5, 6)), strict=False):
+        pool.register(block, key)
+    other, same = sequence("other", 4), sequence("same", 4)
+    other.encoder_tokens, same.encoder_tokens = (5, 7), (5, 6)
+    scheduler.add(other)
+    scheduler.add(same)
+    scheduler.schedule()
+    assert not set(other.blocks) & set(first.blocks)
+    assert same.blocks[0] == first.blocks[0]
