@@ -200,18 +200,19 @@ class AsyncEngine:
                 self._answer(request, failure)
                 self._end(request, "error")
             for request in (r for kind, r in pending if kind == "add"):
-                request.loop.call_soon_threadsafe(_settle, request.admitted, None, failure)
+                _post(request.loop, _settle, request.admitted, None, failure)
                 self._end(request, "error")
 
     def _add(self, request: _Request) -> None:
         try:
             self.engine.add_request(request.prompt, request.params, request.request_id)
         except ValueError as e:
-            request.loop.call_soon_threadsafe(_settle, request.admitted, None, e)
+            _post(request.loop, _settle, request.admitted, None, e)
             self._end(request, None)
             return
         self._live[request.request_id] = request
-        request.loop.call_soon_threadsafe(_settle, request.admitted, request.request_id, None)
+        if not _post(request.loop, _settle, request.admitted, request.request_id, None):
+            self._abort(request)
 
     def _abort(self, request: _Request) -> None:
         if self._live.pop(request.request_id, None) is not None:
@@ -228,9 +229,14 @@ class AsyncEngine:
             del self._live[output.request_id]
             self._end(request, output.finish_reason)
 
-    @staticmethod
-    def _answer(request: _Request, item) -> None:
-        request.loop.call_soon_threadsafe(request.outputs.put_nowait, item)
+    def _answer(self, request: _Request, item) -> None:
+        """Hands `item` to the request's loop; a loop that has closed (its caller is gone)
+        gets nothing, and the request is aborted."""
+        try:
+            request.loop.call_soon_threadsafe(request.outputs.put_nowait, item)
+        except RuntimeError:  # the event loop is closed
+            if request.request_id in self._live and item is not None:
+                self._abort(request)
 
     def _end(self, request: _Request, reason: str | None) -> None:
         with self._lock:
@@ -238,6 +244,15 @@ class AsyncEngine:
             if reason is not None:
                 self.finish_reasons[reason] += 1
             self._lock.notify_all()
+
+
+def _post(loop: asyncio.AbstractEventLoop, callback, *args) -> bool:
+    """Schedules callback(*args) on `loop` from the engine thread -> False if the loop closed."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _settle(future: asyncio.Future, result, error) -> None:
