@@ -290,7 +290,10 @@ class Model(nn.Module):
                     "A paged cache takes no mask=: each row's length lives in the cache (its "
                     "index); pad rows with tokens past their length instead."
                 )
-            return cache["block_0"].positions(length), None, {}
+            # The padding after a short prefill chunk may sit past max_len: give it the last
+            # position, so its keys and values stay finite (masked, but 0 * NaN is NaN).
+            positions = jnp.minimum(cache["block_0"].positions(length), self.config.max_len - 1)
+            return positions, None, {}
         valid = jnp.ones((batch, length), bool) if mask is None else jnp.asarray(mask, bool)
         # A padding token before the row's first real token would get position -1: it is never
         # attended to, so any in-range position does.

@@ -114,6 +114,16 @@ def test_preemption_recomputes_and_still_equals_decode(lm):
     assert eng.num_free_blocks == 5
 
 
+def test_a_chunk_padded_past_the_models_length_leaves_the_cache_finite(lm):
+    # The second request shares 48 prompt positions and pads its 64-token chunk from 51 to 114.
+    eng = engine(lm, chunk_size=64, max_step_tokens=64)
+    prompt = random_prompts([52], seed=13)[0]
+    params = SamplingParams(max_tokens=3, temperature=0.0)
+    first, second = (eng.generate([prompt], params)[0].token_ids for _ in range(2))
+    assert eng.pool.num_prefix_hits == 3
+    assert first == second == list(reference(lm, [prompt], 3)[0][0])
+
+
 def test_sharded_serving_equals_one_device(lm):
     """8 devices (conftest's fake CPUs): rows over data=4, heads and the MLP over tensor=2."""
     mesh = make_mesh(data=4, tensor=2)
