@@ -36,7 +36,7 @@ def test_approximations_train_and_differ_from_exact_attention(results):
 
 def test_exact_implementations_reach_the_einsum_loss(results):
     # Same seed, data and weights: an exact attention implementation changes only float rounding,
-    # so a wrong mask or scale in one of them shows here as a different loss.
+    # so a wrong mask or scale in it shows here as a different loss. ('xla' is not in the smoke
+    # runs: tests/research/models/transformer_lm_test.py checks its loss and gradients.)
     rows = {r["run"]: r for r in results[0]["rows"]}
-    for name in ("xla", "blockwise"):
-        assert rows[name]["eval_loss"] == pytest.approx(rows["einsum"]["eval_loss"], rel=1e-4)
+    assert rows["blockwise"]["eval_loss"] == pytest.approx(rows["einsum"]["eval_loss"], rel=1e-4)

@@ -3,7 +3,8 @@
 Run:
   python -m experiments.long_context --config=experiments/configs/attention/long_context.py \
       --workdir=runs/long_context
-Smoke mode: append `:smoke` (the smoke-sized GPT, context 64, 4 steps per run).
+Smoke mode: append `:smoke` (the smoke-sized GPT with one block, context 64, 4 steps per run;
+einsum, blockwise, a 16-key window and Performer with 32 features).
 
 Every run: the `lm` section, GPT-tiny's config (experiments/configs/lm/gpt_tiny.py, every key a
 flag, e.g. `--config.lm.num_train_steps=200`): 4 layers, width 256, 4 heads of 64, context 512
@@ -66,13 +67,19 @@ def get_config(arg: str | None = None):
     }
     if smoke:
         config.num_devices = 1  # compiles faster than the tests' 8 fake CPU devices
+        # One block and four runs: compiling each run's init, train, eval and decoding steps is
+        # most of the smoke time. One attention layer shows every implementation's difference;
+        # 'xla' is left out (tests/research/models/transformer_lm_test.py checks that it gives
+        # the einsum model's loss and gradients), 'blockwise' stays as the exact one that only
+        # this run trains inside the model.
+        lm.model.num_layers = 1
         lm.data.seq_len = lm.model.max_len = 64
         lm.data.batch_size = 4
         schedule(lm, steps=4, log_every=2, eval_every=4, checkpoint_every=4)
         lm.sample.num_tokens = 4
         # The smoke model (head dim 32) at context 64: a window of 16 that cuts keys (the layer
         # tests show the window is exact on its pattern), 32 features redrawn every 2 of 4 steps.
-        del config.runs["local_128"], config.runs["performer_64"]
+        del config.runs["xla"], config.runs["local_128"], config.runs["performer_64"]
         config.runs["local_16"] = {"attention_impl": "local", "attention_window": 16}
         config.runs["performer_32"] = {
             "attention_impl": "performer",
