@@ -1,7 +1,8 @@
 """Benchmark: the serving engine's greedy decode against a gpt-fast-style PyTorch decoder, and
 continuous against static batching on a mixed-length workload.
 
-  python -m experiments.benchmarks.serve_decode                  # everything, ~5 min on 2 cores
+  taskset -c 0 python -m experiments.benchmarks.serve_decode     # everything: 16 min on 1 shared core
+  (1 thread each side: with 2 OpenMP threads on a loaded 2-core VM, PyTorch eager collapsed 5-8x)
   python -m experiments.benchmarks.serve_decode --models=tiny --batches=1 --rounds=1 --requests=16
 
 1. Decode: for each model in --models ('tiny': the main job's model; 'gpt2_small': GPT-2 small's
