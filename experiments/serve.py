@@ -38,8 +38,9 @@ def main(config, workdir) -> None:
         eos_id=tokenizer.eos_id,
         detokenize=tokenizer.decode,
     )
-    # Compile the one-request prefill and decode steps now, not on the first client's time.
-    engine.generate([[0]], SamplingParams(max_tokens=2, temperature=0.0, ignore_eos=True))
+    # Compile the one-request prefill and decode steps now, not on the first client's time (a
+    # one-token prompt would run as a decode step: two tokens make it a prefill chunk).
+    engine.generate([[0, 0]], SamplingParams(max_tokens=2, temperature=0.0, ignore_eos=True))
     app = create_app(
         AsyncEngine(engine, max_waiting=config.max_waiting),
         tokenizer,

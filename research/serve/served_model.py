@@ -26,6 +26,8 @@ from research.models.convert import hf_folder
 from research.models.convert.hf_checkpoint import CONFIG_FILE, read_json_object
 from research.text import tokenizers
 
+END_OF_TEXT = "<|endoftext|>"  # GPT-2's end-of-text token, spelled as in its tokenizer.json
+
 
 @dataclasses.dataclass(frozen=True)
 class ServedModel:
@@ -57,7 +59,13 @@ def from_workdir(workdir, name: str | None = None) -> ServedModel:
 
 
 def _latest_params(directory: pathlib.Path) -> dict:
-    """`params` of checkpoints/<newest step>/state (finished saves only), as numpy-backed arrays."""
+    """`params` of checkpoints/<newest step>/state (finished saves only), on this process's first
+    device, whatever mesh saved them: a run trained on 8 devices (or a pod) serves from one.
+
+    The train state was written by `research.train.checkpoint` (Orbax `StandardSave` inside a
+    composite); its item is read with Orbax's PyTree handler directly, `params` alone
+    (`partial_restore`), each array given an explicit single-device sharding (without one, Orbax
+    reuses the saved sharding, which names devices this process may not have)."""
     steps = sorted(
         int(p.name) for p in directory.glob("*") if p.name.isdigit() and (p / "state").is_dir()
     )
@@ -67,17 +75,28 @@ def _latest_params(directory: pathlib.Path) -> dict:
             "every checkpoint_every_steps and at the end)."
         )
     state = epath.Path(directory.resolve() / str(steps[-1]) / "state")  # Orbax wants absolute
-    checkpointer = ocp.PyTreeCheckpointer()
-    saved = checkpointer.metadata(state).item_metadata["params"]
-    abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), saved)
-    restored = checkpointer.restore(
-        state,
-        args=ocp.args.PyTreeRestore(
-            item={"params": abstract},
-            restore_args={"params": jax.tree.map(lambda _: ocp.ArrayRestoreArgs(), abstract)},
-            partial_restore=True,
-        ),
-    )
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    handler = ocp.PyTreeCheckpointHandler()
+    try:
+        saved = handler.metadata(state).tree["params"]
+        abstract = jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), saved
+        )
+        restored = handler.restore(
+            state,
+            args=ocp.args.PyTreeRestore(
+                item={"params": abstract},
+                restore_args={
+                    "params": jax.tree.map(
+                        lambda a: ocp.ArrayRestoreArgs(sharding=a.sharding, dtype=a.dtype),
+                        abstract,
+                    )
+                },
+                partial_restore=True,
+            ),
+        )
+    finally:
+        handler.close()
     return restored["params"]
 
 
@@ -102,7 +121,12 @@ class FolderTokenizer:
 
 
 def from_hf_folder(folder, name: str | None = None) -> ServedModel:
-    """A Hugging Face decoder folder (config.json, weights, tokenizer.json)."""
+    """A Hugging Face decoder folder (config.json, weights, tokenizer.json).
+
+    End of text: config.json's `eos_token_id` (what the model was trained to stop with; a
+    fine-tune may have set its own), else the tokenizer's `<|endoftext|>` (GPT-2's, 50256), else
+    none (answers end at max_tokens). Raises ValueError when the tokenizer makes ids the model has
+    no embedding for."""
     path = pathlib.Path(folder)
     model, params = hf_folder.load(path)
     if not hasattr(model, "init_cache"):
@@ -113,6 +137,14 @@ def from_hf_folder(folder, name: str | None = None) -> ServedModel:
             f"{str(tokenizer_file)!r} does not exist; copy the model's tokenizer.json beside its "
             "weights (the server never downloads)."
         )
+    hf_tokenizer = Tokenizer.from_file(str(tokenizer_file))
     eos_id = read_json_object(path / CONFIG_FILE).get("eos_token_id")
-    tokenizer = FolderTokenizer(Tokenizer.from_file(str(tokenizer_file)), eos_id)
+    if not isinstance(eos_id, int):  # absent, null, or a list (several stop ids)
+        eos_id = hf_tokenizer.token_to_id(END_OF_TEXT)
+    tokenizer = FolderTokenizer(hf_tokenizer, eos_id)
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(
+            f"{str(tokenizer_file)!r} has {tokenizer.vocab_size} tokens but the model's "
+            f"vocab_size is {model.config.vocab_size}; the tokenizer is not the model's."
+        )
     return ServedModel(name or path.resolve().name, model, params, tokenizer)
