@@ -65,11 +65,12 @@ def smoke(tmp_path_factory):
 
 
 def test_smoke_run_writes_the_table(smoke):
-    _, workdir, results = smoke
+    config, workdir, results = smoke
+    assert [row["word"] for row in results["words"]] == ["set", "raise"]
     assert json.loads((workdir / "results.json").read_text()) == results
     assert (workdir / "bert_contextual.png").stat().st_size > 0
     table = (workdir / "results.md").read_text()
-    assert table.count("\n") == 2 + len(cv.SENTENCES)
+    assert table.count("\n") == 2 + len(config.words.split(","))
     assert results["pretrain_steps"] == 20
     for row in results["words"]:
         for name in ("trained", "untrained"):
