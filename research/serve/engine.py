@@ -14,10 +14,11 @@ which tokens to compute, copies blocks that a sequence is about to write but sha
 own settings (`research.serve.sampling_params.choose_tokens`), and ends the requests that hit a
 stop id, a stop string, their `max_tokens` or the model's length.
 
-Shapes stay in a small fixed set, so serving does not compile per request: the rows of a call are
-padded to a power of two (at most `max_seqs`; a multiple of the mesh's batch shards), prefill chunks to `chunk_size` tokens, and the
-block tables of decode rows to a power of two of blocks (prefill rows always address
-max_length / block_size blocks). Each new shape
+Shapes stay in a small fixed set, so serving does not compile per request: the rows of a call
+are padded to a power of two (at most `max_seqs`; a multiple of the mesh's batch shards), prefill
+chunks to `chunk_size` tokens, and the block tables of decode rows to a power of two of blocks
+(prefill rows always address max_length / block_size blocks). A call whose rows are all greedy
+takes the argmax without sorting the vocabulary (a second variant of its shape). Each new variant
 is logged and counted in `compilations`.
 
 The model is any decoder that takes the cache protocol of `research.generate.decoding` with
@@ -167,8 +168,8 @@ class Engine:
             for name, shape, dtype in shapes
         }
         params = partition.strip_boxes(params)  # `model.init` boxes them with their axes
-        if self.mesh is None:
-            return params, pages
+        if self.mesh is None:  # on the device once, not copied in at every step
+            return jax.device_put(params), pages
         spec = nn.logical_to_mesh_axes(PAGE_AXES, list(self.rules))
         pages = jax.device_put(pages, NamedSharding(self.mesh, spec))
         boxed = jax.eval_shape(
@@ -328,15 +329,17 @@ class Engine:
         encoder = None
         if self.encoders is not None:
             encoder = (self.encoders.encoded, self.encoders.mask, slots)
-        shape = ("decode" if length == 1 else "prefill", rows, length, blocks)
+        greedy = bool((temperature == 0).all())
+        shape = ("decode" if length == 1 else "prefill", rows, length, blocks, greedy)
         if shape not in self.compilations:
             self.compilations.append(shape)
             logging.info("serving engine: compiling the %s step for %d rows of %d tokens, %d "
-                         "blocks per row", *shape)  # fmt: skip
+                         "blocks per row (greedy: %s)", *shape)  # fmt: skip
         with self._sharding():
             chosen, logprobs, logits, self.pages = _forward(
                 self.model, self.params, self.pages, encoder, tokens, table, index, last,
                 temperature, top_k, top_p, seeds, counters, keep_logits=self.record_logits,
+                greedy=greedy,
             )  # fmt: skip
         chosen, logprobs = np.asarray(chosen), np.asarray(logprobs)
         logits = None if logits is None else np.asarray(logits)
@@ -421,16 +424,18 @@ def _visible_text(text: str, stop: Sequence[str], *, final: bool) -> tuple[str, 
     return visible.rstrip("\ufffd"), False
 
 
-@functools.partial(jax.jit, static_argnames=("model", "keep_logits"), donate_argnames=("pages",))
+@functools.partial(
+    jax.jit, static_argnames=("model", "keep_logits", "greedy"), donate_argnames=("pages",)
+)
 def _forward(model, params, pages, encoder, tokens, table, index, last, temperature, top_k, top_p,
-             seeds, counters, *, keep_logits):  # fmt: skip
+             seeds, counters, *, keep_logits, greedy):  # fmt: skip
     """One model call on the paged cache, then a token for every row.
 
     pages: {layer name: (keys, values) [P,S,K,H]}, the model's cache layers. encoder: None, or
     an encoder-decoder's (encoded [slots,S,D], mask [slots,S], the rows' slots int32 [B]).
     Shapes: tokens int32 [B,T] (row r's tokens from position index[r]; past its chunk, padding);
     table int32 [B,M]; index, last int32 [B] (the chunk's last token is tokens[r, last[r]]);
-    sampling settings [B] (`choose_tokens`) -> tokens int32 [B], logprobs float32 [B], logits
+    sampling settings [B] (`choose_tokens`; `greedy`: every row's temperature is 0) -> tokens int32 [B], logprobs float32 [B], logits
     float32 [B,V] or None, the updated pages.
     """
     layers = {name: PagedKVCache(k, v, table, index) for name, (k, v) in pages.items()}
@@ -444,7 +449,11 @@ def _forward(model, params, pages, encoder, tokens, table, index, last, temperat
         logits, cache = model.apply({"params": params}, tokens, cache=cache)
         layers = cache.layers
     logits = jnp.take_along_axis(logits, last[:, None, None], axis=1)[:, 0]  # [B,V]
-    chosen, logprobs = choose_tokens(logits, temperature, top_k, top_p, seeds, counters)
+    if greedy:  # every row: the argmax, without the sort top-k and top-p need
+        chosen = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        logprobs = jnp.take_along_axis(jax.nn.log_softmax(logits), chosen[:, None], axis=-1)[:, 0]
+    else:
+        chosen, logprobs = choose_tokens(logits, temperature, top_k, top_p, seeds, counters)
     pages = {name: (layers[name].key_pages, layers[name].value_pages) for name in pages}
     return chosen, logprobs, (logits if keep_logits else None), pages
 
