@@ -15,7 +15,9 @@ pytestmark = pytest.mark.skipif(MAKE is None, reason="needs make")
 def planned(tmp_path, target: str) -> list[str]:
     """The commands `make <target>` would run for a venv that does not exist yet."""
     done = subprocess.run(
-        [MAKE, "-n", target, f"VENV={tmp_path / 'venv'}", "PYTHON=python3"],
+        # --no-print-directory: under `make test` (MAKELEVEL set) make would add "Entering
+        # directory" lines around the plan.
+        [MAKE, "--no-print-directory", "-n", target, f"VENV={tmp_path / 'venv'}", "PYTHON=python3"],
         cwd=ROOT,
         capture_output=True,
         text=True,
