@@ -53,8 +53,9 @@ def test_attention_on_the_paged_cache_equals_attention_on_the_contiguous_cache()
     params = layer.init(jax.random.PRNGKey(1), x[:, :1])["params"]
     dense = KVCache.zeros(2, 8, 2, 3)
     pages = paged([[6, 1, 3, 0], [2, 5, 7, 4]], [0, 0])
+    step = jax.jit(lambda x, cache: layer.apply({"params": params}, x, causal=True, cache=cache))
     for start, stop in [(0, 3), (3, 4), (4, 5)]:  # a prefill of 3, then one token at a time
-        want, dense = layer.apply({"params": params}, x[:, start:stop], causal=True, cache=dense)
-        got, pages = layer.apply({"params": params}, x[:, start:stop], causal=True, cache=pages)
+        want, dense = step(x[:, start:stop], dense)
+        got, pages = step(x[:, start:stop], pages)
         np.testing.assert_allclose(got, want, atol=1e-6)
     np.testing.assert_allclose(pages.key[:, :5], dense.key[:, :5], atol=1e-6)
