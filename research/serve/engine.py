@@ -54,6 +54,7 @@ from research.serve.encoder_slots import NULL_SLOT, EncoderSlots
 from research.serve.sampling_params import SamplingParams, choose_tokens
 from research.serve.scheduler import Chunk, Scheduler
 from research.serve.scheduler import Sequence as SequenceState
+from research.serve.stop_strings import visible_text
 from research.sharding import partition
 from research.sharding.axes import RULES
 
@@ -378,7 +379,7 @@ class Engine:
         elif seq.num_generated >= params.max_tokens or len(seq.tokens) >= self.max_length:
             seq.finish_reason = "length"
         if self.detokenize is not None:
-            text, stopped = _visible_text(
+            text, stopped = visible_text(
                 self.detokenize(generated), params.stop, final=seq.finish_reason is not None
             )
             if stopped:
@@ -407,21 +408,6 @@ class Engine:
             stack.enter_context(jax.set_mesh(self.mesh))
             stack.enter_context(nn.logical_axis_rules(list(self.rules)))
         return stack
-
-
-def _visible_text(text: str, stop: Sequence[str], *, final: bool) -> tuple[str, bool]:
-    """-> (the text a client may see now, whether a stop string ended it).
-
-    Cut before the first stop string; while running, also hold back a tail that could be the
-    start of a stop string, or a character the next token completes (decoded as U+FFFD)."""
-    cuts = [text.find(s) for s in stop if s in text]
-    if cuts:
-        return text[: min(cuts)], True
-    if final:
-        return text, False
-    hold = max((n for s in stop for n in range(1, len(s)) if text.endswith(s[:n])), default=0)
-    visible = text[: len(text) - hold]
-    return visible.rstrip("\ufffd"), False
 
 
 @functools.partial(
