@@ -187,8 +187,6 @@ class Engine:
         axes = () if axes is None else (axes,) if isinstance(axes, str) else axes
         return int(np.prod([self.mesh.shape[a] for a in axes]))
 
-    # Requests.
-
     def add_request(
         self, prompt: Sequence[int], params: SamplingParams, request_id: str | None = None
     ) -> str:
@@ -258,8 +256,6 @@ class Engine:
                 if output.finish_reason is not None:
                     final[output.request_id] = output
         return [final[i] for i in ids]
-
-    # One step.
 
     def step(self) -> list[RequestOutput]:
         """Computes one scheduled step -> an output for every request that advanced."""
